@@ -1,0 +1,240 @@
+"""Offline emulator of the IBGE Localidades API (https://servicodados.ibge.gov.br/api/v1/localidades).
+
+Serves `/regioes`, `/estados` and `/municipios` with the live JSON shapes, built once at start from the
+real reference CSVs in `<shared data>/reference/`. Those CSVs hold no micro/meso/imediata/intermediaria
+regions, so the emulator derives deterministic plausible ones: the municipalities of each UF, sorted by
+code, are cut into fixed-size buckets, ids follow IBGE's digit pattern and each region is named after
+the first municipality of its bucket. Like the live API, Boa Esperança do Norte/MT (5101837) has
+`"microrregiao": null`.
+
+    with start() as emu:                     # or: python -m mirante.emulators.ibge --port 8081
+        requests.get(f"{emu.base_url}/estados")
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import mirante
+
+PREFIX = "/api/v1/localidades"
+
+#: the five macro-regions with IBGE's ids, keyed by the name used in estados.csv
+REGIOES = {
+    "Norte": {"id": 1, "sigla": "N", "nome": "Norte"},
+    "Nordeste": {"id": 2, "sigla": "NE", "nome": "Nordeste"},
+    "Sudeste": {"id": 3, "sigla": "SE", "nome": "Sudeste"},
+    "Sul": {"id": 4, "sigla": "S", "nome": "Sul"},
+    "Centro-Oeste": {"id": 5, "sigla": "CO", "nome": "Centro-Oeste"},
+}
+
+#: municipalities per derived microrregiao / regiao-imediata, and how many of those make a
+#: mesorregiao / regiao-intermediaria (so every child region sits inside one parent)
+MICRO_SIZE, MICROS_PER_MESO = 10, 4
+IMEDIATA_SIZE, IMEDIATAS_PER_INTERMEDIARIA = 12, 4
+
+#: the one municipality that the live API returns without a microrregiao (created in 2013)
+NO_MICRORREGIAO = {5101837}
+
+
+def reference_dir() -> Path:
+    """Folder of the shared reference CSVs (`mirante.config.shared_data_dir()` when available)."""
+    try:
+        from mirante.config import shared_data_dir
+    except ImportError:
+        repo_root = Path(mirante.__file__).resolve().parents[1]
+        shared = Path(os.environ.get("MIRANTE_SHARED_DATA") or repo_root.parent / "shared" / "data")
+        return shared / "reference"
+    return shared_data_dir() / "reference"
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _json(body: object) -> bytes:
+    """Compact UTF-8 JSON, as the live API sends it."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def build_estados(reference: Path) -> list[dict]:
+    """The 27 UFs in the live `/estados` shape, ordered by id."""
+    rows = _read_csv(reference / "estados.csv")
+    estados = [
+        {"id": int(r["codigo_uf"]), "sigla": r["uf"], "nome": r["nome"], "regiao": REGIOES[r["regiao"]]}
+        for r in rows
+    ]
+    return sorted(estados, key=lambda e: e["id"])
+
+
+def _bucket_regions(
+    munis: list[dict[str, str]],
+    uf: dict,
+    *,
+    size: int,
+    per_parent: int,
+    parent_key: str,
+    child_mult: int,
+    parent_mult: int,
+) -> dict[int, dict]:
+    """Map municipality code -> derived region of one UF; `per_parent` buckets make one parent.
+
+    Ids follow IBGE's digit pattern: child = UF*child_mult + n, parent = UF*parent_mult + m (n, m from 1).
+    """
+    regions: dict[int, dict] = {}
+    for start in range(0, len(munis), size):
+        n = start // size
+        bucket = munis[start : start + size]
+        parent_first = munis[(n // per_parent) * per_parent * size]
+        parent_id = uf["id"] * parent_mult + n // per_parent + 1
+        parent = {"id": parent_id, "nome": parent_first["nome"], "UF": uf}
+        child = {"id": uf["id"] * child_mult + n + 1, "nome": bucket[0]["nome"], parent_key: parent}
+        for m in bucket:
+            regions[int(m["codigo_ibge"])] = child
+    return regions
+
+
+def build_municipios(reference: Path, estados: list[dict]) -> list[dict]:
+    """The 5,571 municipalities in the live nested `/municipios` shape, ordered by id."""
+    ufs = {e["id"]: e for e in estados}
+    by_uf: dict[int, list[dict[str, str]]] = {}
+    for row in sorted(_read_csv(reference / "municipios.csv"), key=lambda r: int(r["codigo_ibge"])):
+        by_uf.setdefault(int(row["codigo_uf"]), []).append(row)
+
+    municipios = []
+    for uf_id, munis in sorted(by_uf.items()):
+        uf = ufs[uf_id]
+        with_micro = [m for m in munis if int(m["codigo_ibge"]) not in NO_MICRORREGIAO]
+        micro = _bucket_regions(
+            with_micro,
+            uf,
+            size=MICRO_SIZE,
+            per_parent=MICROS_PER_MESO,
+            parent_key="mesorregiao",
+            child_mult=1000,
+            parent_mult=100,
+        )
+        imediata = _bucket_regions(
+            munis,
+            uf,
+            size=IMEDIATA_SIZE,
+            per_parent=IMEDIATAS_PER_INTERMEDIARIA,
+            parent_key="regiao-intermediaria",
+            child_mult=10000,
+            parent_mult=100,
+        )
+        for m in munis:
+            code = int(m["codigo_ibge"])
+            municipios.append(
+                {
+                    "id": code,
+                    "nome": m["nome"],
+                    "microrregiao": micro.get(code),
+                    "regiao-imediata": imediata[code],
+                }
+            )
+    return municipios
+
+
+def build_payloads() -> dict[str, bytes]:
+    """UTF-8 JSON bodies keyed by request path."""
+    reference = reference_dir()
+    estados = build_estados(reference)
+    bodies = {
+        "regioes": sorted(REGIOES.values(), key=lambda r: r["id"]),
+        "estados": estados,
+        "municipios": build_municipios(reference, estados),
+    }
+    return {f"{PREFIX}/{name}": _json(body) for name, body in bodies.items()}
+
+
+def _handler(payloads: dict[str, bytes]) -> type[BaseHTTPRequestHandler]:
+    """Request handler class serving the prebuilt payloads."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            url = urlsplit(self.path)
+            path = url.path.rstrip("/")
+            if url.query:
+                self._send(HTTPStatus.BAD_REQUEST, {"error": "query parameters are not emulated"})
+            elif path in payloads:
+                self._send_bytes(HTTPStatus.OK, payloads[path])
+            else:
+                self._send(HTTPStatus.NOT_FOUND, {"error": "not found", "path": url.path})
+
+        def _send(self, status: HTTPStatus, body: dict) -> None:
+            self._send_bytes(status, _json(body))
+
+        def _send_bytes(self, status: HTTPStatus, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+            """Keep test and run output quiet."""
+
+    return Handler
+
+
+class IbgeEmulator:
+    """A running emulator: `base_url`, `port`, `stop()`; also a context manager."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(build_payloads()))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.base_url = f"http://{host}:{self.port}{PREFIX}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ibge-emulator", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> IbgeEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(host: str = "127.0.0.1", port: int = 0) -> IbgeEmulator:
+    """Build the payloads and serve them in a daemon thread (port 0 = any free port)."""
+    return IbgeEmulator(host, port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the emulator in the foreground until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    with start(args.host, args.port) as emu:
+        print(emu.base_url, flush=True)
+        stopping.wait()
+
+
+if __name__ == "__main__":
+    main()

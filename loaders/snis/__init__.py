@@ -1,0 +1,118 @@
+"""SNIS water and sewage 'agregado' exports -> Postgres schema raw_snis.
+
+Resources (= raw tables = dbt source tables):
+    agua_esgoto_agregado  one row per (ano_referencia, codigo_prestador), all 229 export columns
+                          plus _file_name and _line_number; merged on the key, so reloading a file or
+                          loading a sample that overlaps a full export creates no duplicates
+    quarentena            malformed rows: file, line, column, raw value, reason, raw line
+    reconciliacao         per file and numeric column: footer total vs sum of the loaded rows
+    arquivos              one row per file: checksum, year, rows, quarantined rows, schema drift
+
+Every file is parsed completely before anything of it is yielded; a file that cannot be parsed
+raises SnisFormatError and the run loads nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import dlt
+
+from .parser import ParsedExport, SnisFormatError, parse_export
+from .settings import DATASET, PRIMARY_KEY
+
+__all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET"]
+
+_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+_QUARANTINE_COLUMNS = {
+    "arquivo": {"data_type": "text", "nullable": False},
+    "linha": {"data_type": "bigint", "nullable": False},
+    "coluna": {"data_type": "text", "nullable": False},
+    "valor_bruto": {"data_type": "text", "nullable": True},
+    "motivo": {"data_type": "text", "nullable": False},
+    "linha_bruta": {"data_type": "text", "nullable": False},
+}
+_REPLACE_PER_FILE = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+def list_exports(directory: str | Path) -> list[Path]:
+    """Every *.csv export in a folder, in name order."""
+    return sorted(p for p in Path(directory).glob("*.csv") if p.is_file())
+
+
+@dlt.source(name="snis", max_table_nesting=0)
+def snis_source(directory: str = dlt.config.value, files: list[str] | None = None):
+    """SNIS exports of a folder (or only `files`, names or paths inside it)."""
+    paths = _select(directory, files)
+    cache: dict[Path, ParsedExport] = {}
+
+    def parsed() -> Iterator[ParsedExport]:
+        for p in paths:
+            if p not in cache:
+                cache[p] = parse_export(p)
+            yield cache[p]
+
+    # parse every file before yielding rows: a broken file fails the run before anything loads
+    def all_parsed() -> list[ParsedExport]:
+        return list(parsed())
+
+    @dlt.resource(name="agua_esgoto_agregado", primary_key=PRIMARY_KEY, write_disposition="merge",
+                  schema_contract=_CONTRACT)
+    def agua_esgoto_agregado():
+        for export in all_parsed():
+            while export.chunks:  # hand each chunk over once, releasing its memory
+                yield export.chunks.pop(0)
+
+    @dlt.resource(name="quarentena", primary_key=("arquivo", "linha", "coluna"), merge_key="arquivo",
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT,
+                  columns=_QUARANTINE_COLUMNS)
+    def quarentena():
+        for export in all_parsed():
+            yield [dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine]
+
+    @dlt.resource(name="reconciliacao", primary_key=("arquivo", "coluna"), merge_key="arquivo",
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT,
+                  columns={c: {"data_type": "decimal", "precision": 38, "scale": 2}
+                           for c in ("valor_rodape", "soma_carregada", "diferenca")})
+    def reconciliacao():
+        for export in all_parsed():
+            yield export.reconciliation()
+
+    @dlt.resource(name="arquivos", primary_key="arquivo", write_disposition="merge",
+                  schema_contract=_CONTRACT)
+    def arquivos():
+        now = datetime.now(timezone.utc)
+        for export in all_parsed():
+            yield {
+                "arquivo": export.name,
+                "sha256": export.sha256,
+                "codificacao": export.encoding,
+                "ano": export.ano,
+                "linhas_lidas": export.lines_read,
+                "linhas_carregadas": export.rows_loaded,
+                "linhas_quarentena": len({q.linha for q in export.quarantine}),
+                "colunas_novas": ",".join(export.new_columns),
+                "colunas_ausentes": ",".join(export.missing_columns),
+                "carregado_em": now,
+            }
+
+    return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
+
+
+def _select(directory: str | Path, files: Iterable[str] | None) -> list[Path]:
+    directory = Path(directory)
+    if not files:
+        found = list_exports(directory)
+        if not found:
+            raise FileNotFoundError(f"no SNIS export (*.csv) in {directory}")
+        return found
+    out = []
+    for f in files:
+        p = Path(f) if Path(f).is_absolute() else directory / f
+        if not p.is_file():
+            raise FileNotFoundError(f"SNIS export {p} does not exist")
+        out.append(p)
+    return out

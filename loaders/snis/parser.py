@@ -1,0 +1,358 @@
+"""Parser of SNIS 'agregado' exports (water and sewage, one row per service provider and year).
+
+Real format: UTF-16LE without BOM (UTF-8 and Latin-1 copies accepted), ';' separator, decimal
+comma with '.' thousands separator, 6-digit municipality code, a trailing ';' on data rows, and a
+last line 'TOTAL da AMOSTRA:' with the column totals.
+
+A malformed row never stops the file: it goes to quarantine with its line, column, raw value and
+reason. A file that cannot be parsed at all (unknown encoding or header, truncated, no footer)
+raises `SnisFormatError` naming the file, before anything is handed to the loader.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .settings import (
+    CHUNK_LINES,
+    COLUMNS_FILE,
+    DECIMAL_TYPE,
+    FOOTER_MARKER,
+    KEY_COLUMNS,
+    UF_CODES,
+)
+
+_CODE_RE = re.compile(r"^\s*([A-Z]{1,3}\d{2,3}[A-Z]?)\s+-\s+")
+_NUMBER_RE = re.compile(r"^-?\d+(\.\d{1,2})?$")
+_YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+class SnisFormatError(ValueError):
+    """The file cannot be parsed at all; nothing of it is loaded."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(f"SNIS export {Path(path).name}: {reason}")
+        self.path = str(path)
+
+
+def load_layout() -> dict[str, tuple[str, str]]:
+    """Known columns: header label -> (column name, kind) from columns.csv (the drift reference)."""
+    with COLUMNS_FILE.open(encoding="utf-8", newline="") as fh:
+        return {row["label"]: (row["column"], row["kind"]) for row in csv.DictReader(fh)}
+
+
+def column_name(label: str, layout: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """Column name and kind of a header label; unknown SNIS codes are decimals named by code."""
+    if label in layout:
+        return layout[label]
+    m = _CODE_RE.match(label)
+    if m:
+        return m.group(1).lower(), "decimal"
+    slug = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "_", slug).strip("_")[:63] or "coluna_sem_nome", "text"
+
+
+def detect_encoding(head: bytes) -> str:
+    """UTF-16 (by BOM or by the zero bytes of ASCII text), else UTF-8 if it decodes, else Latin-1."""
+    if head.startswith(b"\xff\xfe"):
+        return "utf-16"
+    if head.startswith(b"\xfe\xff"):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    sample = head[:4096]
+    if len(sample) >= 4:
+        odd_zeros = sample[1::2].count(0) / (len(sample) // 2)
+        even_zeros = sample[0::2].count(0) / (len(sample) // 2)
+        if odd_zeros > 0.3:
+            return "utf-16-le"
+        if even_zeros > 0.3:
+            return "utf-16-be"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # a multi-byte sequence cut at the end of the sample is still UTF-8
+        if exc.start >= len(head) - 3:
+            return "utf-8"
+        return "latin-1"
+
+
+@dataclass
+class Quarantined:
+    arquivo: str
+    linha: int
+    coluna: str | None
+    valor_bruto: str | None
+    motivo: str
+    linha_bruta: str
+
+
+@dataclass
+class ParsedExport:
+    """One export, parsed: accepted rows in Arrow chunks, quarantine, footer and column sums."""
+
+    path: Path
+    encoding: str
+    sha256: str
+    ano: int
+    columns: list[str]
+    decimal_columns: list[str]
+    new_columns: list[str]
+    missing_columns: list[str]
+    footer: dict[str, Decimal | None]
+    chunks: list[pa.Table] = field(default_factory=list)
+    quarantine: list[Quarantined] = field(default_factory=list)
+    sums: dict[str, Decimal] = field(default_factory=dict)
+    rows_loaded: int = 0
+    lines_read: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def reconciliation(self) -> list[dict]:
+        """Footer total against the sum of the loaded rows, for every column with a footer value."""
+        out = []
+        for col in self.decimal_columns:
+            expected = self.footer.get(col)
+            if expected is None:
+                continue
+            loaded = self.sums.get(col, Decimal(0))
+            out.append({
+                "arquivo": self.name,
+                "ano": self.ano,
+                "coluna": col,
+                "valor_rodape": expected,
+                "soma_carregada": loaded,
+                "diferenca": loaded - expected,
+                "linhas_carregadas": self.rows_loaded,
+                "linhas_quarentena": len({q.linha for q in self.quarantine}),
+                "status": "ok" if loaded == expected else "divergente",
+            })
+        return out
+
+
+def _parse_number(raw: str) -> Decimal | None:
+    cleaned = raw.strip().replace(".", "").replace(",", ".")
+    if cleaned in ("", "---"):
+        return None
+    if not _NUMBER_RE.match(cleaned):
+        raise ValueError(raw)
+    return Decimal(cleaned)
+
+
+def _number_reason(raw: str) -> str:
+    cleaned = raw.strip().replace(".", "").replace(",", ".")
+    if re.match(r"^-?\d+\.\d{3,}$", cleaned):
+        return "more than 2 decimal places (SNIS exports carry 2)"
+    return "not a number in a numeric column"
+
+
+def _read_text(path: Path) -> tuple[str, str, str]:
+    data = path.read_bytes()
+    if not data.strip(b"\x00\r\n\t "):
+        raise SnisFormatError(path, "file is empty")
+    encoding = detect_encoding(data[:65536])
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise SnisFormatError(path, f"not valid {encoding} text at byte {exc.start} (wrong encoding?)") from exc
+    return text, encoding, hashlib.sha256(data).hexdigest()
+
+
+def parse_export(path: str | Path, chunk_lines: int = CHUNK_LINES) -> ParsedExport:
+    """Parse one export completely (raises SnisFormatError if the file is unusable)."""
+    path = Path(path)
+    text, encoding, digest = _read_text(path)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    del text
+    while lines and not lines[-1].strip():
+        lines.pop()
+
+    layout = load_layout()
+    header = next(csv.reader([lines[0]], delimiter=";")) if lines else []
+    if header and header[-1] == "":
+        header = header[:-1]
+    names = [column_name(label, layout) for label in header]
+    columns = [n for n, _ in names]
+    missing_keys = [k for k in KEY_COLUMNS if k not in columns]
+    if missing_keys:
+        raise SnisFormatError(
+            path, f"header not recognised as a SNIS 'agregado' export (decoded as {encoding}; "
+            f"missing {', '.join(missing_keys)}): wrong encoding, wrong file or no header")
+    if len(set(columns)) != len(columns):
+        raise SnisFormatError(path, "header has duplicate columns")
+    known = {n for n, _ in layout.values()}
+    decimal_columns = [n for n, k in names if k == "decimal"]
+
+    if len(lines) < 2 or not lines[-1].startswith(FOOTER_MARKER):
+        raise SnisFormatError(path, f"no '{FOOTER_MARKER}' footer line: the file is truncated")
+    footer_fields = lines[-1].split(";")
+    footer: dict[str, Decimal | None] = {}
+    for i, (col, kind) in enumerate(names):
+        if kind != "decimal" or i >= len(footer_fields):
+            continue
+        try:
+            footer[col] = _parse_number(footer_fields[i])
+        except ValueError:
+            raise SnisFormatError(path, f"footer value {footer_fields[i]!r} of {col} is not a number")
+
+    year = _file_year(path, lines)
+    parsed = ParsedExport(
+        path=path, encoding=encoding, sha256=digest, ano=year, columns=columns,
+        decimal_columns=decimal_columns,
+        new_columns=[c for c in columns if c not in known],
+        missing_columns=[n for n, _ in layout.values() if n not in columns],
+        footer=footer,
+    )
+    data_lines = lines[1:-1]
+    parsed.lines_read = len(data_lines)
+    del lines
+    sums = {c: Decimal(0) for c in decimal_columns}
+    seen_keys: set[tuple[int, str]] = set()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(data_lines), chunk_lines):
+            table = _parse_chunk(parsed, data_lines[start:start + chunk_lines], start + 2, names, seen_keys, pool)
+            if table.num_rows:
+                for c in decimal_columns:
+                    s = pc.sum(table[c]).as_py()
+                    if s is not None:
+                        sums[c] += s
+                parsed.rows_loaded += table.num_rows
+                parsed.chunks.append(table)
+    parsed.sums = sums
+    return parsed
+
+
+def _file_year(path: Path, lines: list[str]) -> int:
+    m = _YEAR_IN_NAME.search(path.name)
+    if m:
+        return int(m.group(1))
+    years: dict[str, int] = {}
+    for line in lines[1:min(len(lines) - 1, 1001)]:
+        f = line.split(";")
+        if len(f) > 3:
+            years[f[3]] = years.get(f[3], 0) + 1
+    best = max(years, key=years.get) if years else ""
+    if not best.isdigit():
+        raise SnisFormatError(path, "cannot tell the reference year (none in the name or the rows)")
+    return int(best)
+
+
+def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
+                 names: list[tuple[str, str]], seen_keys: set, pool: ThreadPoolExecutor) -> pa.Table:
+    """Parse a block of data lines into a typed Arrow table; bad rows go to quarantine."""
+    ncols = len(names)
+    good: list[str] = []
+    good_no: list[int] = []
+    for i, line in enumerate(lines):
+        n = line.count(";") + 1
+        if n == ncols + 1 and line.endswith(";"):
+            good.append(line[:-1])
+        elif n == ncols:
+            good.append(line)
+        elif not line.strip():
+            continue
+        else:
+            parsed.quarantine.append(Quarantined(
+                parsed.name, first_line_no + i, None, None,
+                f"wrong column count: {n - (1 if line.endswith(';') else 0)} instead of {ncols}", line))
+            continue
+        good_no.append(first_line_no + i)
+    if not good:
+        return pa.table({})
+    col_names = [n for n, _ in names]
+    table = pacsv.read_csv(
+        io.BytesIO("\n".join(good).encode("utf-8")),
+        read_options=pacsv.ReadOptions(column_names=col_names, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter=";", quote_char=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in col_names}, strings_can_be_null=True,
+            null_values=[""], quoted_strings_can_be_null=True),
+    )
+    typed, bad = _typed(table, names, pool)
+    # whole-row rules: key columns
+    mun = table["codigo_municipio"]
+    ok_code = pc.match_substring_regex(mun, r"^\d{6}$")
+    ok_code = pc.and_(pc.fill_null(ok_code, False), pc.is_in(pc.utf8_slice_codeunits(mun, 0, 2), value_set=pa.array(UF_CODES)))
+    bad_code = pc.invert(pc.fill_null(ok_code, False))
+    year_ok = pc.equal(table["ano_referencia"], pa.scalar(str(parsed.ano)))
+    bad_year = pc.invert(pc.fill_null(year_ok, False))
+    bad_prest = pc.is_null(table["codigo_prestador"])
+    rules = [
+        ("codigo_municipio", bad_code, "invalid municipality code (6 digits of a valid UF expected)"),
+        ("ano_referencia", bad_year, f"year is not the file's year {parsed.ano}"),
+        ("codigo_prestador", bad_prest, "missing provider code (part of the key)"),
+    ]
+    for col, mask, reason in rules:
+        for idx in pc.indices_nonzero(mask).to_pylist():
+            bad.setdefault(idx, []).append((col, table[col][idx].as_py(), reason))
+    prest = table["codigo_prestador"].to_pylist()
+    for idx, p in enumerate(prest):
+        if idx in bad or p is None:
+            continue
+        key = (parsed.ano, p)
+        if key in seen_keys:
+            bad.setdefault(idx, []).append(("codigo_prestador", p, "duplicate provider code in the file (key repeated)"))
+        else:
+            seen_keys.add(key)
+
+    for idx in sorted(bad):
+        for col, raw, reason in bad[idx]:
+            parsed.quarantine.append(Quarantined(parsed.name, good_no[idx], col, raw, reason, good[idx]))
+    keep = pa.array([i not in bad for i in range(table.num_rows)]) if bad else None
+    typed = typed.append_column("_file_name", pa.array([parsed.name] * typed.num_rows, pa.string()))
+    typed = typed.append_column("_line_number", pa.array(good_no, pa.int64()))
+    return typed.filter(keep) if keep is not None else typed
+
+
+def _decimal_column(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
+    """Exact decimals of a numeric column and the row indices whose value is not a number."""
+    cleaned = pc.replace_substring(pc.replace_substring(arr, ".", ""), ",", ".")
+    try:
+        return pc.cast(cleaned, DECIMAL_TYPE), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.fill_null(pc.match_substring_regex(cleaned, _NUMBER_RE.pattern), True)
+        nulled = pc.if_else(ok, cleaned, pa.scalar(None, pa.string()))
+        return pc.cast(nulled, DECIMAL_TYPE), pc.indices_nonzero(pc.invert(ok)).to_pylist()
+
+
+def _typed(table: pa.Table, names: list[tuple[str, str]], pool: ThreadPoolExecutor
+           ) -> tuple[pa.Table, dict[int, list]]:
+    """Typed table (exact decimals, integer year) and the bad values: {row: [(column, raw, reason)]}."""
+    bad: dict[int, list] = {}
+
+    def cast(item):
+        col, kind = item
+        arr = table[col]
+        if kind == "decimal":
+            return _decimal_column(arr)
+        if kind == "integer":
+            ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d{4}$"), True)
+            nulled = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
+            return pc.cast(nulled, pa.int64()), pc.indices_nonzero(pc.invert(ok)).to_pylist()
+        return arr, []
+
+    arrays = []
+    for (col, kind), (arr, idxs) in zip(names, pool.map(cast, names)):
+        arrays.append(arr)
+        for idx in idxs:
+            raw = table[col][idx].as_py()
+            reason = _number_reason(raw) if kind == "decimal" else "not a 4-digit year"
+            bad.setdefault(idx, []).append((col, raw, reason))
+    return pa.table(arrays, names=[n for n, _ in names]), bad

@@ -1,0 +1,25 @@
+"""Constants of the SNIS 'agregado' source."""
+
+from pathlib import Path
+
+import pyarrow as pa
+
+#: canonical layout of the export (column, header label, kind): the reference for schema drift
+COLUMNS_FILE = Path(__file__).with_name("columns.csv")
+#: first field of the totals line closing every export
+FOOTER_MARKER = "TOTAL da AMOSTRA:"
+#: columns without which a file is not a SNIS 'agregado' export
+KEY_COLUMNS = ("codigo_municipio", "ano_referencia", "codigo_prestador")
+#: grain of the raw table: one row per service provider and reference year
+PRIMARY_KEY = ("ano_referencia", "codigo_prestador")
+#: SNIS values carry two decimal places; sums stay exact
+DECIMAL_TYPE = pa.decimal128(38, 2)
+#: lines parsed per Arrow chunk (bounded memory for large exports)
+CHUNK_LINES = 100_000
+#: IBGE codes of the 27 UFs: the first two digits of a valid municipality code
+UF_CODES = [
+    "11", "12", "13", "14", "15", "16", "17", "21", "22", "23", "24", "25", "26", "27", "28", "29",
+    "31", "32", "33", "35", "41", "42", "43", "50", "51", "52", "53",
+]
+#: Postgres schema (= dlt dataset = dbt source) the loader writes
+DATASET = "raw_snis"

@@ -1,0 +1,115 @@
+"""Settings of a Mirante deployment, read at call time (never at import time).
+
+Precedence for every value: environment variable, then `.dlt/secrets.toml` (git-ignored), then a
+default suited to the offline run on the embedded PostgreSQL.
+
+Environment variables:
+    MIRANTE_DATABASE_URL       admin URL of an existing server (a role that can create roles,
+                               databases and schemas); unset = embedded PostgreSQL under MIRANTE_HOME
+    MIRANTE_DB                 analytical database name (default "mirante")
+    MIRANTE_HOME               working folder for the embedded server, dlt and Dagster state
+                               (default <repo>/.mirante)
+    MIRANTE_<ROLE>_PASSWORD    password of mirante_loader / mirante_transformer / mirante_reader
+    MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
+    MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
+    MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, unquote
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: the three least-privilege roles: loading, transforming, reading
+ROLES = ("loader", "transformer", "reader")
+
+#: raw schemas written by the loader role (one per source; dlt's merge staging beside each)
+RAW_SCHEMAS = ("raw_snis", "raw_ibge")
+#: schemas written by dbt (the transformer role); marts are the only ones readers see
+DBT_SCHEMAS = ("staging", "intermediate", "marts")
+MARTS_SCHEMA = "marts"
+
+
+def home() -> Path:
+    return Path(os.environ.get("MIRANTE_HOME") or ROOT / ".mirante").resolve()
+
+
+def secrets_file() -> Path:
+    return ROOT / ".dlt" / "secrets.toml"
+
+
+def read_secrets() -> dict:
+    path = secrets_file()
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("MIRANTE_SHARED_DATA") or ROOT.parent / "shared" / "data").resolve()
+
+
+def snis_dir() -> Path:
+    return Path(os.environ.get("MIRANTE_SNIS_DIR") or shared_data_dir() / "snis").resolve()
+
+
+def database_name() -> str:
+    return os.environ.get("MIRANTE_DB", "mirante")
+
+
+def role_name(role: str) -> str:
+    return f"mirante_{role}"
+
+
+def role_password(role: str) -> str | None:
+    """Password of a role: environment first, then `[mirante.roles]` in .dlt/secrets.toml."""
+    env = os.environ.get(f"MIRANTE_{role.upper()}_PASSWORD")
+    if env:
+        return env
+    return read_secrets().get("mirante", {}).get("roles", {}).get(role)
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the PostgreSQL server listens (TCP on host:port)."""
+
+    host: str
+    port: int
+    admin_url: str  # URL of a role allowed to create roles and schemas
+
+    def url(self, role: str, database: str | None = None) -> str:
+        """TCP URL of one of the Mirante roles (the form dlt, dbt, GE and psycopg all accept)."""
+        pw = role_password(role)
+        if not pw:
+            raise RuntimeError(
+                f"no password for role {role_name(role)}: set MIRANTE_{role.upper()}_PASSWORD "
+                f"or run `mirante db setup` to generate .dlt/secrets.toml"
+            )
+        return (
+            f"postgresql://{role_name(role)}:{quote(pw, safe='')}@{self.host}:{self.port}/"
+            f"{database or database_name()}"
+        )
+
+    def admin(self, database: str | None = None) -> str:
+        """Admin URL pointed at another database."""
+        parts = urlsplit(self.admin_url)
+        path = "/" + (database or database_name())
+        return parts._replace(path=path).geturl()
+
+
+def external_server() -> Server | None:
+    url = os.environ.get("MIRANTE_DATABASE_URL")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return Server(host=unquote(parts.hostname or "127.0.0.1"), port=parts.port or 5432, admin_url=url)
+
+
+def ibge_base_url() -> str | None:
+    return os.environ.get("MIRANTE_IBGE_BASE_URL")

