@@ -10,7 +10,12 @@ from mirante import config, db
 
 #: dlt's writer settings for bulk Arrow loads (../shared/docs/PERF.md): gzip at level 9 costs
 #: most of the load time on 2 cores and buys nothing on loopback.
-WRITER_ENV = {"DATA_WRITER__DISABLE_COMPRESSION": "true", "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true"}
+WRITER_ENV = {
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+    # Arrow rows carry the load id too (raw tables keep file, line and load id)
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+}
 
 
 def destination(srv: config.Server | None = None):

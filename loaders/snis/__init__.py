@@ -46,11 +46,10 @@ def list_exports(directory: str | Path) -> list[Path]:
 @dlt.source(name="snis", max_table_nesting=0)
 def snis_source(directory: str = dlt.config.value, files: list[str] | None = None):
     """SNIS exports of a folder (or only `files`, names or paths inside it)."""
-    paths = _select(directory, files)
     cache: dict[Path, ParsedExport] = {}
 
     def parsed() -> Iterator[ParsedExport]:
-        for p in paths:
+        for p in _select(directory, files):  # listed at extract time, not when the source is built
             if p not in cache:
                 cache[p] = parse_export(p)
             yield cache[p]

@@ -1,0 +1,60 @@
+# Mirante: `make run` (whole pipeline, offline) and `make test` on a fresh clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DBT := $(BIN)/dbt --no-use-colors
+DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
+# pip's local mirrors print one warning per package: keep the output readable
+PIP_QUIET := grep -v "^WARNING: Location" || true
+
+.PHONY: help setup run test bench docs ui db-url db-stop clean
+
+help:
+	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
+	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
+	@echo "make bench  - SNIS loader vs raw COPY on a 1,000,000-row export"
+	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
+	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
+	@echo "make db-stop - stop the embedded PostgreSQL"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 2>&1 | $(PIP_QUIET)
+	$(BIN)/pip install -q -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -c "import mirante.orchestration, dagster, dbt, dlt, great_expectations"
+	touch $(STAMP)
+
+dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v target/)
+	MIRANTE_PG_HOST=127.0.0.1 MIRANTE_PG_PORT=5432 MIRANTE_TRANSFORMER_PASSWORD=parse-only \
+		$(DBT) parse --quiet $(DBT_DIRS)
+
+setup: $(STAMP) dbt_project/target/manifest.json
+
+run: setup
+	$(BIN)/mirante run
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	$(BIN)/python bench/bench_snis.py
+
+ui: setup
+	$(BIN)/mirante ui
+
+docs: setup
+	$(BIN)/mirante docs
+
+db-url: setup
+	@$(BIN)/mirante db url
+
+db-stop:
+	$(BIN)/mirante db stop
+
+clean: db-stop
+	rm -rf .mirante dbt_project/target dbt_project/logs

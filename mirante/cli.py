@@ -1,0 +1,134 @@
+"""`mirante` command line.
+
+    mirante db url [--role loader|transformer|reader]   start the server if needed, print a URL
+    mirante db setup                                    roles, database, schemas, grants
+    mirante db env                                      shell exports for dbt / Dagster
+    mirante db stop                                     stop the embedded server
+    mirante run                                         materialize the whole asset graph, print a summary
+    mirante ui [--port 3000]                            Dagster UI (database and emulator started)
+    mirante docs [--port 8080]                          generate and serve the dbt docs
+    mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from mirante import config, db
+
+
+def _db(args: argparse.Namespace) -> int:
+    if args.action == "stop":
+        if config.external_server():
+            print("MIRANTE_DATABASE_URL names an external server: nothing to stop")
+        else:
+            print("stopped" if db.stop_embedded() else "not running")
+        return 0
+    srv = db.setup()
+    if args.action == "url":
+        print(srv.url(args.role) if args.role else srv.admin())
+    elif args.action == "env":
+        for key, value in db.export_env(srv).items():
+            print(f"export {key}={shlex.quote(value)}")
+    else:
+        print(f"ready: {srv.admin()}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mirante.orchestration.run import run_all
+
+    return run_all(stop_server=args.stop_server)
+
+
+def _serve(cmd: list[str], stop_server: bool) -> int:
+    """Run a server in the foreground until Ctrl-C / SIGTERM, then stop what was started."""
+    proc = subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+    finally:
+        if stop_server:
+            db.stop_embedded()
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from mirante.emulators import ibge
+
+    started = config.external_server() is None and not db.embedded_running()
+    db.export_env(db.setup())
+    home = config.home() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    with ibge.start() as emulator:
+        os.environ.setdefault("MIRANTE_IBGE_BASE_URL", emulator.base_url)
+        print(f"IBGE emulator on {emulator.base_url}; Dagster UI on http://127.0.0.1:{args.port}")
+        dagster = Path(sys.executable).parent / "dagster"
+        return _serve([str(dagster), "dev", "-m", "mirante.orchestration.definitions",
+                       "-h", "127.0.0.1", "-p", str(args.port)], started)
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from mirante.orchestration.resources import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+    started = config.external_server() is None and not db.embedded_running()
+    db.export_env(db.setup())
+    dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    subprocess.run([str(DBT_EXECUTABLE), "docs", "generate", *dirs], check=True)
+    print(f"dbt docs on http://127.0.0.1:{args.port}")
+    return _serve([str(DBT_EXECUTABLE), "docs", "serve", *dirs, "--host", "127.0.0.1",
+                   "--port", str(args.port), "--no-browser"], started)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from mirante.emulators import ibge
+
+    return ibge.main(["--port", str(args.port)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mirante", description="Mirante ELT platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_db = sub.add_parser("db", help="the PostgreSQL server")
+    p_db.add_argument("action", choices=["url", "setup", "env", "stop"])
+    p_db.add_argument("--role", choices=config.ROLES, help="URL of a Mirante role instead of the admin")
+    p_db.set_defaults(func=_db)
+
+    p_run = sub.add_parser("run", help="materialize the whole Dagster asset graph offline")
+    p_run.add_argument("--keep-server", dest="stop_server", action="store_false",
+                       help="leave the embedded server running afterwards")
+    p_run.set_defaults(func=_run)
+
+    p_ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1")
+    p_ui.add_argument("--port", type=int, default=3000)
+    p_ui.set_defaults(func=_ui)
+
+    p_docs = sub.add_parser("docs", help="generate and serve the dbt docs on 127.0.0.1")
+    p_docs.add_argument("--port", type=int, default=8080)
+    p_docs.set_defaults(func=_docs)
+
+    p_emu = sub.add_parser("emulator", help="source emulators")
+    p_emu.add_argument("source", choices=["ibge"])
+    p_emu.add_argument("--port", type=int, default=0)
+    p_emu.set_defaults(func=_emulator)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # a clear one-line message for operators, traceback with -v in logs
+        print(f"mirante: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

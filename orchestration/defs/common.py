@@ -1,0 +1,46 @@
+"""Rules shared by the domain modules: asset keys of dlt resources, GE suites as asset checks."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
+from dagster_dlt import DagsterDltTranslator
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from mirante import db
+
+
+class RawTranslator(DagsterDltTranslator):
+    """dlt resource -> asset key [dataset, resource] = the dbt source key: one lineage graph."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData):
+        spec = super().get_asset_spec(data)
+        dataset = data.pipeline.dataset_name if data.pipeline else "raw"
+        return spec.replace_attributes(
+            key=AssetKey([dataset, data.resource.name]), deps=[], group_name=dataset,
+        )
+
+
+def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bool):
+    """A Great Expectations suite (expectations/suites/<suite>.json) as a Dagster asset check."""
+    name = "ge_" + suite.split(".", 1)[1]
+
+    @asset_check(asset=AssetKey(list(asset_key)), name=name, blocking=blocking,
+                 description=f"Great Expectations suite {suite} (expectations/suites/{suite}.json)")
+    def _check() -> AssetCheckResult:
+        from mirante.expectations import run_suite
+
+        result = run_suite(suite, db.server().url(role))
+        return AssetCheckResult(
+            passed=result.success,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "evaluated": result.evaluated,
+                "failed": len(result.failed),
+                "failures": [f"{f.get('expectation_type')} {f.get('column') or ''}".strip()
+                             for f in result.failed][:20],
+            },
+        )
+
+    return _check

@@ -1,0 +1,46 @@
+"""dbt models as assets (keys [schema, model], groups by folder), dbt tests as asset checks, and
+Great Expectations suites on the marts."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from dagster import AssetExecutionContext, AssetKey, Definitions
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from mirante.orchestration.resources import dbt_manifest
+
+from .common import ge_suite_check
+
+
+class MiranteDbtTranslator(DagsterDbtTranslator):
+    """Sources keep dbt's [source, table] key (= the dlt asset keys); models are [schema, name]."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+translator = MiranteDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=dbt_manifest(), dagster_dbt_translator=translator, name="dbt_models")
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of the selected models: models and their tests, as the transformer role."""
+    from mirante import db
+
+    db.export_env(db.server())  # profiles.yml reads host, port and password from the environment
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_brasil_ano", "marts.dim_municipio")
+
+defs = Definitions(
+    assets=[dbt_models],
+    asset_checks=[ge_suite_check(s, s.split("."), "reader", blocking=True) for s in MART_SUITES],
+)

@@ -1,0 +1,67 @@
+"""Test fixtures: a real PostgreSQL (the embedded one under .mirante/test, or MIRANTE_DATABASE_URL)
+with the Mirante roles, a test database, and helpers to reset the raw SNIS tables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mirante import config
+
+TEST_HOME = config.ROOT / ".mirante" / "test"
+SNIS_FULL = config.shared_data_dir() / "snis" / "agua-esgoto-agregado_2021.utf16.csv"
+SNIS_SAMPLE = config.shared_data_dir() / "snis" / "snis_agregado_2021_AL_sample.utf16.csv"
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The server with roles, schemas and grants in database mirante_test; stopped at the end if
+    the tests started it."""
+    os.environ.setdefault("MIRANTE_HOME", str(TEST_HOME))
+    os.environ["MIRANTE_DB"] = "mirante_test"
+    from mirante import db
+
+    started = config.external_server() is None and not db.embedded_running()
+    srv = db.setup()
+    db.export_env(srv)
+    yield srv
+    if started:
+        db.stop_embedded()
+
+
+@pytest.fixture
+def admin(server):
+    with psycopg.connect(server.admin(), autocommit=True) as conn:
+        yield conn
+
+
+def reset_raw(server, schema: str, pipeline_names: tuple[str, ...] = ()) -> None:
+    """Empty a raw schema (tables and dlt state) and the local dlt pipeline folders."""
+    with psycopg.connect(server.admin(), autocommit=True) as conn:
+        for s in (schema, f"{schema}_staging"):
+            conn.execute(f"drop schema if exists {s} cascade")
+    from mirante import db
+
+    db.setup(server)
+    for name in pipeline_names:
+        shutil.rmtree(config.home() / "dlt" / name, ignore_errors=True)
+
+
+@pytest.fixture
+def raw_snis(server):
+    reset_raw(server, "raw_snis", ("snis", "snis_test"))
+    return server
+
+
+def snis_text(path: Path = SNIS_FULL) -> str:
+    """The real export decoded (UTF-16LE): tests build corrupted copies from it."""
+    return path.read_bytes().decode("utf-16-le")
+
+
+def write_export(path: Path, text: str, encoding: str = "utf-16-le") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
