@@ -1,0 +1,82 @@
+"""SNIS loader against the real PostgreSQL: idempotent merge, overlap, quarantine, failed files."""
+
+import psycopg
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from mirante.loaders.snis import snis_source
+from mirante.loaders.snis.parser import load_layout
+from mirante.pipelines import make_pipeline
+
+from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
+
+
+def load(server, directory, files=None):
+    pipeline = make_pipeline("snis_test", "raw_snis", server)
+    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format="parquet")
+
+
+def q(server, sql, *params):
+    with psycopg.connect(server.url("transformer")) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def fingerprint(server):
+    return q(server, "select count(*), sum(ag001), sum(in055), count(distinct codigo_prestador) "
+                     "from raw_snis.agua_esgoto_agregado")[0]
+
+
+@pytest.mark.integration
+def test_reload_and_overlapping_sample_create_no_duplicates(raw_snis, tmp_path):
+    load(raw_snis, SNIS_FULL.parent, [SNIS_FULL.name])
+    first = fingerprint(raw_snis)
+    assert first[0] == 1871 and first[3] == 1871
+    load(raw_snis, SNIS_FULL.parent, [SNIS_FULL.name])
+    load(raw_snis, SNIS_SAMPLE.parent, [SNIS_SAMPLE.name])
+    assert fingerprint(raw_snis) == first
+    # the sample's rows are the same providers: they now point at the sample file, values unchanged
+    assert q(raw_snis, "select count(*) from raw_snis.agua_esgoto_agregado where _file_name = %s",
+             SNIS_SAMPLE.name) == [(31,)]
+    assert q(raw_snis, "select count(*) from raw_snis.agua_esgoto_agregado where _dlt_load_id is null "
+                       "or _line_number is null") == [(0,)]
+    full = q(raw_snis, "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
+                       "where arquivo = %s", SNIS_FULL.name)
+    assert full == [(139, 139)]
+    assert q(raw_snis, "select count(*) from raw_snis.arquivos") == [(2,)]
+
+
+@pytest.mark.integration
+def test_malformed_rows_are_quarantined_and_the_rest_loads(raw_snis, tmp_path):
+    lines = snis_text(SNIS_SAMPLE).split("\n")
+    fields = lines[5].split(";")
+    fields[40] = "abc"
+    lines[5] = ";".join(fields)
+    lines[8] = ";".join(lines[8].split(";")[:50])
+    write_export(tmp_path / "agregado_2021_al.csv", "\n".join(lines))
+    load(raw_snis, tmp_path)
+    assert fingerprint(raw_snis)[0] == 29
+    rows = q(raw_snis, "select arquivo, linha, coluna, valor_bruto, motivo from raw_snis.quarentena order by linha")
+    column_40 = [name for name, _ in load_layout().values()][40]
+    assert [(r[1], r[2], r[3]) for r in rows] == [(6, column_40, "abc"), (9, "", None)]
+    assert rows[0][0] == "agregado_2021_al.csv" and "not a number" in rows[0][4]
+    assert "wrong column count" in rows[1][4]
+    # reloading the same file replaces its quarantine rows instead of adding to them
+    load(raw_snis, tmp_path)
+    assert q(raw_snis, "select count(*) from raw_snis.quarentena") == [(2,)]
+
+
+@pytest.mark.integration
+def test_unparseable_file_fails_naming_it_and_loses_nothing(raw_snis, tmp_path):
+    write_export(tmp_path / "agregado_2021_al.csv", snis_text(SNIS_SAMPLE))
+    load(raw_snis, tmp_path)
+    before = fingerprint(raw_snis)
+    truncated = snis_text(SNIS_FULL)
+    (tmp_path / "agregado_2021_zz_truncated.csv").write_bytes(truncated[: len(truncated) // 3].encode("utf-16-le"))
+    with pytest.raises(PipelineStepFailed, match="agregado_2021_zz_truncated.csv.*truncated"):
+        load(raw_snis, tmp_path)
+    assert fingerprint(raw_snis) == before
+    # fixed file: the rerun loads everything, once
+    (tmp_path / "agregado_2021_zz_truncated.csv").unlink()
+    write_export(tmp_path / "agregado_2021_full.csv", snis_text(SNIS_FULL))
+    load(raw_snis, tmp_path)
+    assert fingerprint(raw_snis)[0] == 1871
