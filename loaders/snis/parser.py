@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -258,41 +259,49 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
                  names: list[tuple[str, str]], seen_keys: set, pool: ThreadPoolExecutor) -> pa.Table:
     """Parse a block of data lines into a typed Arrow table; bad rows go to quarantine."""
     ncols = len(names)
-    good: list[str] = []
-    good_no: list[int] = []
-    for i, line in enumerate(lines):
-        n = line.count(";") + 1
-        if n == ncols + 1 and line.endswith(";"):
-            good.append(line[:-1])
-        elif n == ncols:
-            good.append(line)
-        elif not line.strip():
-            continue
-        else:
+    arr = pa.array(lines, pa.string())
+    semis = pc.count_substring(arr, ";").to_numpy(zero_copy_only=False)
+    # data rows end with ';' in the real export (one more separator than columns); accept both
+    trailing = pc.ends_with(arr, ";").to_numpy(zero_copy_only=False)
+    fields = semis + 1 - trailing
+    good_mask = fields == ncols
+    for i in np.flatnonzero(~good_mask):
+        line = lines[i]
+        if line.strip():
             parsed.quarantine.append(Quarantined(
-                parsed.name, first_line_no + i, None, None,
-                f"wrong column count: {n - (1 if line.endswith(';') else 0)} instead of {ncols}", line))
-            continue
-        good_no.append(first_line_no + i)
-    if not good:
+                parsed.name, first_line_no + int(i), None, None,
+                f"wrong column count: {int(fields[i])} instead of {ncols}", line))
+    good_idx = np.flatnonzero(good_mask)
+    if not len(good_idx):
         return pa.table({})
+    good_no = (good_idx + first_line_no).tolist()
+    # rows end with ';' in the real export: give every good row that ending and a newline, then
+    # parse the concatenated buffer (no per-row Python)
+    missing_end = np.flatnonzero(good_mask & (trailing == 0))
+    if len(missing_end):
+        lines = list(lines)
+        for i in missing_end:
+            lines[i] += ";"
+        arr = pa.array(lines, pa.string())
+    body = pc.binary_join_element_wise(arr.filter(pa.array(good_mask)), "\n", "")
+    offsets = np.frombuffer(body.buffers()[1], dtype=np.int32)
+    data = body.buffers()[2][int(offsets[body.offset]):int(offsets[body.offset + len(body)])]
     col_names = [n for n, _ in names]
     table = pacsv.read_csv(
-        io.BytesIO("\n".join(good).encode("utf-8")),
-        read_options=pacsv.ReadOptions(column_names=col_names, block_size=1 << 24),
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=col_names + ["_fim"], block_size=1 << 24),
         parse_options=pacsv.ParseOptions(delimiter=";", quote_char=False),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in col_names}, strings_can_be_null=True,
-            null_values=[""], quoted_strings_can_be_null=True),
+            null_values=[""], quoted_strings_can_be_null=True, include_columns=col_names),
     )
     typed, bad = _typed(table, names, pool)
     # whole-row rules: key columns
     mun = table["codigo_municipio"]
-    ok_code = pc.match_substring_regex(mun, r"^\d{6}$")
-    ok_code = pc.and_(pc.fill_null(ok_code, False), pc.is_in(pc.utf8_slice_codeunits(mun, 0, 2), value_set=pa.array(UF_CODES)))
+    ok_code = pc.and_(pc.fill_null(pc.match_substring_regex(mun, r"^\d{6}$"), False),
+                      pc.is_in(pc.utf8_slice_codeunits(mun, 0, 2), value_set=pa.array(UF_CODES)))
     bad_code = pc.invert(pc.fill_null(ok_code, False))
-    year_ok = pc.equal(table["ano_referencia"], pa.scalar(str(parsed.ano)))
-    bad_year = pc.invert(pc.fill_null(year_ok, False))
+    bad_year = pc.invert(pc.fill_null(pc.equal(table["ano_referencia"], pa.scalar(str(parsed.ano))), False))
     bad_prest = pc.is_null(table["codigo_prestador"])
     rules = [
         ("codigo_municipio", bad_code, "invalid municipality code (6 digits of a valid UF expected)"),
@@ -302,23 +311,27 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
     for col, mask, reason in rules:
         for idx in pc.indices_nonzero(mask).to_pylist():
             bad.setdefault(idx, []).append((col, table[col][idx].as_py(), reason))
-    prest = table["codigo_prestador"].to_pylist()
-    for idx, p in enumerate(prest):
+    for idx, p in enumerate(table["codigo_prestador"].to_pylist()):
         if idx in bad or p is None:
             continue
-        key = (parsed.ano, p)
-        if key in seen_keys:
+        if p in seen_keys:
             bad.setdefault(idx, []).append(("codigo_prestador", p, "duplicate provider code in the file (key repeated)"))
         else:
-            seen_keys.add(key)
+            seen_keys.add(p)
 
+    row_text = None
     for idx in sorted(bad):
         for col, raw, reason in bad[idx]:
-            parsed.quarantine.append(Quarantined(parsed.name, good_no[idx], col, raw, reason, good[idx]))
-    keep = pa.array([i not in bad for i in range(table.num_rows)]) if bad else None
+            if row_text is None or row_text[0] != idx:
+                row_text = (idx, lines[good_idx[idx]])
+            parsed.quarantine.append(Quarantined(parsed.name, good_no[idx], col, raw, reason, row_text[1]))
     typed = typed.append_column("_file_name", pa.array([parsed.name] * typed.num_rows, pa.string()))
     typed = typed.append_column("_line_number", pa.array(good_no, pa.int64()))
-    return typed.filter(keep) if keep is not None else typed
+    if bad:
+        keep = np.ones(typed.num_rows, dtype=bool)
+        keep[list(bad)] = False
+        typed = typed.filter(pa.array(keep))
+    return typed
 
 
 def _decimal_column(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:

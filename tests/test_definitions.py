@@ -1,0 +1,65 @@
+"""The one Definitions: loads without a server, one lineage from sources to marts, checks,
+schedule and the sensor that reacts to new exports."""
+
+import json
+import os
+
+from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
+from mirante.orchestration.definitions import defs
+from mirante.orchestration.defs.saneamento import SNIS_OP, snis_new_export_sensor
+
+from .conftest import SNIS_SAMPLE
+
+
+def graph():
+    return defs.resolve_asset_graph()
+
+
+def test_asset_keys_join_dlt_sources_to_dbt_models():
+    keys = {k.to_user_string() for k in graph().get_all_asset_keys()}
+    for expected in [
+        "raw_snis/agua_esgoto_agregado", "raw_snis/reconciliacao", "raw_snis/quarentena", "raw_snis/arquivos",
+        "raw_ibge/municipios", "raw_ibge/estados", "raw_ibge/regioes",
+        "staging/stg_snis__agua_esgoto_agregado", "intermediate/int_saneamento__prestador_municipio",
+        "marts/dim_municipio", "marts/fct_saneamento_prestador_ano", "marts/agg_saneamento_uf_ano",
+        "marts/agg_saneamento_brasil_ano",
+    ]:
+        assert expected in keys
+    g = graph()
+    # the dbt source is the dlt asset itself (materializable), not a separate external asset
+    assert g.get(AssetKey(["raw_snis", "agua_esgoto_agregado"])).is_materializable
+    stg = g.get(AssetKey(["staging", "stg_snis__agua_esgoto_agregado"]))
+    assert AssetKey(["raw_snis", "agua_esgoto_agregado"]) in stg.parent_keys
+    upstream = g.upstream_key_iterator(AssetKey(["marts", "fct_saneamento_prestador_ano"]))
+    assert {AssetKey(["raw_snis", "agua_esgoto_agregado"]), AssetKey(["raw_ibge", "municipios"])} <= set(upstream)
+
+
+def test_checks_schedule_and_sensor_are_defined():
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph().asset_check_keys}
+    assert ("raw_snis/agua_esgoto_agregado", "ge_agua_esgoto_agregado") in checks
+    assert ("raw_snis/agua_esgoto_agregado", "reconciliacao_rodape") in checks
+    assert ("marts/fct_saneamento_prestador_ano", "ge_fct_saneamento_prestador_ano") in checks
+    # dbt tests are asset checks too
+    assert sum(1 for a, _ in checks if a.startswith("marts/")) >= 10
+    [schedule] = defs.schedules
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.job_name == "saneamento"
+    assert defs.resolve_job_def("mirante_all")
+    assert {s.name for s in defs.sensors} == {"snis_new_export_sensor"}
+
+
+def test_sensor_requests_one_run_per_new_or_changed_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance)
+        assert isinstance(snis_new_export_sensor(ctx), SkipReason)
+        (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+        ctx = build_sensor_context(instance=instance, cursor=ctx.cursor)
+        [req] = snis_new_export_sensor(ctx)
+        assert isinstance(req, RunRequest)
+        assert req.run_config == {"ops": {SNIS_OP: {"config": {"files": ["a_2021.csv"]}}}}
+        ctx = build_sensor_context(instance=instance, cursor=ctx.cursor)
+        assert isinstance(snis_new_export_sensor(ctx), SkipReason)  # unchanged: nothing to do
+        os.utime(tmp_path / "a_2021.csv", ns=(1, 1))  # a changed export: new modification time
+        [req] = snis_new_export_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert json.loads(json.dumps(req.run_config))["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
