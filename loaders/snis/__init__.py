@@ -58,8 +58,10 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
     def all_parsed() -> list[ParsedExport]:
         return list(parsed())
 
+    # a key repeated by two files of one run (a sample and its full export): the last file in name
+    # order wins, as it would when the files are loaded one run after the other
     @dlt.resource(name="agua_esgoto_agregado", primary_key=PRIMARY_KEY, write_disposition="merge",
-                  schema_contract=_CONTRACT)
+                  schema_contract=_CONTRACT, columns={"_file_name": {"dedup_sort": "desc"}})
     def agua_esgoto_agregado():
         for export in all_parsed():
             while export.chunks:  # hand each chunk over once, releasing its memory
