@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except Exception as exc:  # a clear one-line message for operators, traceback with -v in logs
+    except Exception as exc:  # one clear line for operators; MIRANTE_DEBUG=1 shows the traceback
+        if os.environ.get("MIRANTE_DEBUG"):
+            raise
         print(f"mirante: error: {exc}", file=sys.stderr)
         return 1
 

@@ -73,7 +73,9 @@ def run_all(stop_server: bool = True) -> int:
 
         job = defs.resolve_job_def("mirante_all")
         with DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
         print(summary(srv, result))
         print(f"elapsed: {time.monotonic() - t0:.1f} s")
         return 0 if result.success else 1

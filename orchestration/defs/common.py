@@ -1,6 +1,5 @@
 """Rules shared by the domain modules: asset keys of dlt resources, GE suites as asset checks."""
 
-from __future__ import annotations
 
 from typing import Sequence
 

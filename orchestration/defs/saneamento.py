@@ -5,7 +5,6 @@ Expectations, blocking; footer reconciliation), a job per source, a daily schedu
 that loads a new or changed SNIS export as soon as it lands in MIRANTE_SNIS_DIR.
 """
 
-from __future__ import annotations
 
 import json
 

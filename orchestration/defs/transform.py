@@ -1,7 +1,6 @@
 """dbt models as assets (keys [schema, model], groups by folder), dbt tests as asset checks, and
 Great Expectations suites on the marts."""
 
-from __future__ import annotations
 
 from typing import Any, Mapping
 
