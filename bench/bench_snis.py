@@ -81,14 +81,14 @@ def generate(rows: int) -> Path:
 
 def child_loader(path: str) -> dict:
     from mirante import db
-    from mirante.loaders.snis import snis_source
+    from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
     from mirante.pipelines import make_pipeline
 
     srv = db.server()
     t0 = time.perf_counter()
     pipeline = make_pipeline("snis_bench", "raw_snis", srv)
     pipeline.run(snis_source(directory=str(Path(path).parent), files=[Path(path).name]),
-                 loader_file_format="parquet")
+                 loader_file_format=LOADER_FILE_FORMAT)
     elapsed = time.perf_counter() - t0
     import psycopg
 

@@ -5,7 +5,9 @@
 - every expectation of every suite can fail: a scratch copy of the table, corrupted for that one
   expectation, makes that expectation fail (the copy lives in schema `staging`, which the
   transformer role owns, under a random `_ge_test_*` name, and is dropped afterwards);
-- the mart suites pass on the marts as the reader role (skipped until `dbt build` created them).
+- the mart suites pass on the marts as the reader role (as the Dagster asset checks run them) and
+  fail, naming the right checks, on corrupted copies; the mart tests skip until `dbt build` has
+  created the marts.
 """
 
 from __future__ import annotations
@@ -131,6 +133,12 @@ def _first_row(rel: sql.Composed) -> sql.Composed:
     return sql.SQL("ctid = (select ctid from {} order by ctid limit 1)").format(rel)
 
 
+def _row_with(rel: sql.Composed, column: str, pick: str) -> sql.Composed:
+    """The row(s) holding the min or max of `column`: stable targets, unlike ctid after an UPDATE."""
+    col = sql.Identifier(column)
+    return sql.SQL("{0} = (select {1}({0}) from {2})").format(col, sql.SQL(pick), rel)
+
+
 def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
     """Change the copy so that `entry` must fail; returns what was done (for the assertion message).
 
@@ -149,10 +157,10 @@ def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
         if kw.get("min_value"):
             conn.execute(sql.SQL("delete from {}").format(rel))
             return "deleted every row"
-        n = conn.execute(sql.SQL("select count(*) from {}").format(rel)).fetchone()[0]
-        for _ in range(int(kw["max_value"]) // max(n, 1) + 1):
+        count = sql.SQL("select count(*) from {}").format(rel)
+        while conn.execute(count).fetchone()[0] <= kw["max_value"]:
             conn.execute(sql.SQL("insert into {0} select * from {0}").format(rel))
-        return "multiplied the rows"
+        return "doubled the rows past max_value"
     if kind == "expect_table_row_count_to_equal":
         conn.execute(sql.SQL("delete from {} where {}").format(rel, _first_row(rel)))
         return "deleted one row"
@@ -177,8 +185,7 @@ def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
             "update {0} set {2} = {1} + 1 where ctid = "
             "(select ctid from {0} where {1} is not null order by ctid limit 1)").format(rel, a, b))
         return f"{kw['column_B']} := {kw['column_A']} + 1"
-    if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
-                "expect_select_column_values_to_be_unique_within_record"):
+    if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(rel, _first_row(rel)))
         return "duplicated one row"
     pytest.fail(f"no corruption recipe for {kind}: add one to tests/test_expectations.py")
@@ -220,6 +227,11 @@ def test_malformed_suite_entries_are_rejected(tmp_path, monkeypatch):
         {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]}))
     with pytest.raises(ValueError, match="meta.notes"):
         load_suite("s.t")
+    entry = {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"},
+             "meta": {"notes": "why"}}
+    (tmp_path / "s.dup.json").write_text(json.dumps({"expectations": [entry, entry]}))
+    with pytest.raises(ValueError, match=r"repeats expectations\[0\]"):
+        load_suite("s.dup")
     with pytest.raises(LookupError, match="no suite"):
         load_suite("s.missing")
     with pytest.raises(ValueError, match="invalid suite name"):
@@ -249,11 +261,12 @@ def test_raw_suite_passes_on_loaded_data(baseline):
 def test_raw_suite_fails_on_corrupted_copy(transformer_url, scratch):
     _require(transformer_url, RAW_SUITE)
     conn, rel, name = scratch(RAW_SUITE)
-    first = _first_row(rel)
-    # a municipality code that lost its leading digit, and an impossible coverage of 150 %
-    conn.execute(sql.SQL("update {} set codigo_municipio = '12345', in055 = 150 where {}").format(rel, first))
-    # the same (ano_referencia, codigo_prestador) delivered twice
-    conn.execute(sql.SQL("insert into {0} select * from {0} order by ctid desc limit 1").format(rel))
+    # one provider's (ano_referencia, codigo_prestador) delivered twice
+    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
+        rel, _row_with(rel, "codigo_prestador", "max")))
+    # another's municipality code lost its leading digit, and its coverage is an impossible 150 %
+    conn.execute(sql.SQL("update {} set codigo_municipio = '12345', in055 = 150 where {}").format(
+        rel, _row_with(rel, "codigo_prestador", "min")))
 
     result = run_suite(RAW_SUITE, transformer_url, table=name, schema=SCRATCH_SCHEMA)
 
@@ -272,6 +285,16 @@ def test_raw_suite_fails_on_corrupted_copy(transformer_url, scratch):
     assert all(f["notes"] for f in result.failed)
     assert result.evaluated == len(load_suite(RAW_SUITE)["expectations"])
     assert len(result.failed) == result.statistics["unsuccessful_expectations"] == 3
+
+
+def test_run_leaves_no_connection_open(transformer_url):
+    tag = f"ge_test_{secrets.token_hex(4)}"
+    result = run_suite(RAW_SUITE, f"{transformer_url}?application_name={tag}")
+    assert result.evaluated > 0
+    with psycopg.connect(transformer_url) as conn:
+        left = conn.execute("select count(*) from pg_stat_activity where application_name = %s",
+                            (tag,)).fetchone()[0]
+    assert left == 0
 
 
 def test_missing_table_raises(transformer_url):
@@ -305,22 +328,26 @@ def test_each_expectation_fails_on_data_that_breaks_it(suite, index, transformer
 
 def _fct_bad(conn, rel) -> None:
     # the 6-digit SNIS code leaking through instead of the IBGE one, a coverage of 150 %, a fan-out
+    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
+        rel, _row_with(rel, "id_prestador", "max")))
     conn.execute(sql.SQL("update {} set id_municipio = '310620', indice_atendimento_total_agua = 150 "
-                         "where {}").format(rel, _first_row(rel)))
-    conn.execute(sql.SQL("insert into {0} select * from {0} order by ctid desc limit 1").format(rel))
+                         "where {}").format(rel, _row_with(rel, "id_prestador", "min")))
 
 
 def _brasil_bad(conn, rel) -> None:
     # a year delivered twice, the second copy with a negative total
-    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(rel, _first_row(rel)))
-    conn.execute(sql.SQL("update {0} set populacao_atendida_agua = -5 "
-                         "where ctid = (select max(ctid) from {0})").format(rel))
+    copy = conn.execute(sql.SQL("insert into {0} select * from {0} where {1} returning ctid").format(
+        rel, _row_with(rel, "ano", "max"))).fetchone()[0]
+    conn.execute(sql.SQL("update {} set populacao_atendida_agua = -5 where ctid = %s::tid").format(rel),
+                 (copy,))
 
 
 def _uf_bad(conn, rel) -> None:
     # a UF written in lower case, and a (UF, year) delivered twice
-    conn.execute(sql.SQL("update {} set sigla_uf = lower(sigla_uf) where {}").format(rel, _first_row(rel)))
-    conn.execute(sql.SQL("insert into {0} select * from {0} order by ctid desc limit 1").format(rel))
+    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
+        rel, _row_with(rel, "sigla_uf", "max")))
+    conn.execute(sql.SQL("update {} set sigla_uf = lower(sigla_uf) where {}").format(
+        rel, _row_with(rel, "sigla_uf", "min")))
 
 
 def _dim_bad(conn, rel) -> None:

@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from mirante.loaders.snis import snis_source
+from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
 from mirante.loaders.snis.parser import load_layout
 from mirante.pipelines import make_pipeline
 
@@ -13,7 +13,7 @@ from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
 
 def load(server, directory, files=None):
     pipeline = make_pipeline("snis_test", "raw_snis", server)
-    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format="parquet")
+    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT)
 
 
 def q(server, sql, *params):

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import dlt
+import pyarrow as pa
 
 from .parser import ParsedExport, SnisFormatError, parse_export
-from .settings import DATASET, PRIMARY_KEY
+from .settings import DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
 
-__all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET"]
+__all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
 _CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 _QUARANTINE_COLUMNS = {
@@ -35,6 +36,15 @@ _QUARANTINE_COLUMNS = {
     "motivo": {"data_type": "text", "nullable": False},
     "linha_bruta": {"data_type": "text", "nullable": False},
 }
+_QUARANTINE_SCHEMA = pa.schema([
+    ("arquivo", pa.string()), ("linha", pa.int64()), ("coluna", pa.string()),
+    ("valor_bruto", pa.string()), ("motivo", pa.string()), ("linha_bruta", pa.string()),
+])
+_RECONCILIATION_SCHEMA = pa.schema([
+    ("arquivo", pa.string()), ("ano", pa.int64()), ("coluna", pa.string()),
+    ("valor_rodape", DECIMAL_TYPE), ("soma_carregada", DECIMAL_TYPE), ("diferenca", DECIMAL_TYPE),
+    ("linhas_carregadas", pa.int64()), ("linhas_quarentena", pa.int64()), ("status", pa.string()),
+])
 _REPLACE_PER_FILE = {"disposition": "merge", "strategy": "delete-insert"}
 
 
@@ -72,22 +82,22 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
                   columns=_QUARANTINE_COLUMNS)
     def quarentena():
         for export in all_parsed():
-            yield [dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine]
+            if export.quarantine:
+                yield _arrow([dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine],
+                             _QUARANTINE_SCHEMA)
 
     @dlt.resource(name="reconciliacao", primary_key=("arquivo", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT,
-                  columns={c: {"data_type": "decimal", "precision": 38, "scale": 2}
-                           for c in ("valor_rodape", "soma_carregada", "diferenca")})
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
     def reconciliacao():
         for export in all_parsed():
-            yield export.reconciliation()
+            yield _arrow(export.reconciliation(), _RECONCILIATION_SCHEMA)
 
     @dlt.resource(name="arquivos", primary_key="arquivo", write_disposition="merge",
                   schema_contract=_CONTRACT)
     def arquivos():
         now = datetime.now(timezone.utc)
         for export in all_parsed():
-            yield {
+            yield _arrow([{
                 "arquivo": export.name,
                 "sha256": export.sha256,
                 "codificacao": export.encoding,
@@ -98,9 +108,14 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
                 "colunas_novas": ",".join(export.new_columns),
                 "colunas_ausentes": ",".join(export.missing_columns),
                 "carregado_em": now,
-            }
+            }])
 
     return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
+
+
+def _arrow(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:
+    """Small tables go as Arrow too: one write path, and dlt counts rows (not values) right."""
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _select(directory: str | Path, files: Iterable[str] | None) -> list[Path]:

@@ -33,7 +33,7 @@ from mirante import config, db
 from mirante.loaders.ibge import ibge_source
 from mirante.loaders.ibge.settings import BASE_URL as IBGE_LIVE_URL
 from mirante.loaders.snis import DATASET as SNIS_DATASET
-from mirante.loaders.snis import list_exports, snis_source
+from mirante.loaders.snis import LOADER_FILE_FORMAT, list_exports, snis_source
 from mirante.pipelines import make_pipeline
 
 from .common import RawTranslator, ge_suite_check
@@ -65,7 +65,7 @@ def raw_snis_exports(context: AssetExecutionContext, dlt: DagsterDltResource, co
 
     source = snis_source(directory=str(snis_dir()), files=config.files or None)
     yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=_pipeline("snis", SNIS_DATASET), loader_file_format="parquet")
+                       dlt_pipeline=_pipeline("snis", SNIS_DATASET), loader_file_format=LOADER_FILE_FORMAT)
 
 
 @dlt_assets(
