@@ -47,8 +47,9 @@ class SuiteResult:
 
     success:    every expectation passed
     evaluated:  number of expectations evaluated
-    failed:     one dict per failed expectation: expectation_type, column (None for table-level
-                checks, "a, b" for multi-column ones), kwargs, notes, and a summary of what was seen
+    failed:     one dict per failed expectation, in suite order: expectation_type, column (None
+                for table-level checks, "a, b" for multi-column ones), index (position in the suite
+                file), kwargs, notes, and a summary of what was seen
                 (observed, unexpected_count, unexpected_percent, partial_unexpected, missing_columns,
                 unexpected_columns, exception, as they apply)
     statistics: GE's statistics (evaluated/successful/unsuccessful_expectations, success_percent)
@@ -93,6 +94,7 @@ def load_suite(suite_name: str) -> dict:
     if not spec["expectations"]:
         raise ValueError(f"{path}: the suite has no expectations")
     allowed = {"expectation_type", "kwargs", "meta"}
+    seen: dict[str, int] = {}
     for i, entry in enumerate(spec["expectations"]):
         where = f"{path}: expectations[{i}]"
         if not isinstance(entry, dict):
@@ -106,6 +108,11 @@ def load_suite(suite_name: str) -> dict:
         notes = (entry.get("meta") or {}).get("notes")
         if not isinstance(notes, str) or not notes.strip():
             raise ValueError(f"{where}: 'meta.notes' must say why the check exists")
+        # GE silently merges equal expectations: a repeated entry would never be evaluated twice
+        key = json.dumps([entry["expectation_type"], entry["kwargs"]], sort_keys=True)
+        if key in seen:
+            raise ValueError(f"{where}: repeats expectations[{seen[key]}]")
+        seen[key] = i
     return spec
 
 
@@ -135,22 +142,27 @@ def _trim(value: Any) -> Any:
     return value
 
 
-def _summarize_failure(result: Any) -> dict:
-    """A small JSON-ready dict describing one failed ExpectationValidationResult."""
+def _summarize_failure(result: Any, index: int | None) -> dict:
+    """A small JSON-ready dict describing one failed ExpectationValidationResult.
+
+    index is the position of the expectation in the suite file's `expectations` list.
+    """
     doc = result.to_json_dict()
     config = doc.get("expectation_config") or {}
-    kwargs = {k: v for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
+    kwargs = {k: _trim(v) for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
     res = doc.get("result") or {}
     out: dict[str, Any] = {
         "expectation_type": config.get("type"),
         "column": _column_label(kwargs),
+        "index": index,
         "kwargs": kwargs,
         "notes": (config.get("meta") or {}).get("notes"),
     }
     mismatched = (res.get("details") or {}).get("mismatched")
     if mismatched:  # table column set checks: report the difference, not the 200-column list
         out["missing_columns"] = mismatched.get("missing") or []
-        out["unexpected_columns"] = mismatched.get("unexpected") or []
+        if kwargs.get("exact_match", True):  # extra columns only matter for an exact match
+            out["unexpected_columns"] = _trim(mismatched.get("unexpected") or [])
     elif "observed_value" in res:
         out["observed"] = _trim(res["observed_value"])
     for key in ("element_count", "unexpected_count", "unexpected_percent", "missing_count"):
@@ -162,11 +174,22 @@ def _summarize_failure(result: Any) -> dict:
     if isinstance(info, dict) and info.get("raised_exception"):
         out["exception"] = info.get("exception_message")
     elif isinstance(info, dict):  # GE 1.x may key exception info by metric id
-        messages = [v.get("exception_message") for v in info.values()
-                    if isinstance(v, dict) and v.get("raised_exception")]
+        messages = {v.get("exception_message") or "exception" for v in info.values()
+                    if isinstance(v, dict) and v.get("raised_exception")}
         if messages:
-            out["exception"] = "; ".join(m for m in messages if m)
+            out["exception"] = "; ".join(sorted(messages))
     return out
+
+
+def _close(datasource: Any) -> None:
+    """Close the pooled connections of the datasource and of its execution engine (each holds its
+    own SQLAlchemy engine); otherwise every run leaves idle connections until garbage collection."""
+    execution_engine = getattr(datasource, "_execution_engine", None)
+    if execution_engine is not None:
+        execution_engine.close()
+    engine = getattr(datasource, "_engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def run_suite(suite_name: str, url: str, table: str | None = None,
@@ -204,7 +227,7 @@ def run_suite(suite_name: str, url: str, table: str | None = None,
                                                schema_name=schema)
         batch = asset.add_batch_definition_whole_table(name="whole_table")
 
-        suite = gx.ExpectationSuite(name=suite_name, meta={"description": spec.get("description")})
+        suite = gx.ExpectationSuite(name=suite_name, notes=spec.get("description"))
         for entry in spec["expectations"]:
             meta = dict(entry.get("meta") or {})
             suite.add_expectation_configuration(ExpectationConfiguration(
@@ -217,11 +240,15 @@ def run_suite(suite_name: str, url: str, table: str | None = None,
         outcome = validation.run(result_format={"result_format": "SUMMARY",
                                                 "partial_unexpected_count": _SAMPLE})
     finally:
-        engine = getattr(datasource, "_engine", None)
-        if engine is not None:
-            engine.dispose()
+        _close(datasource)
 
-    failed = [_summarize_failure(r) for r in outcome.results if not r.success]
+    # GE reports results grouped by metric, not in suite order: restore the file's order
+    position = {e.id: i for i, e in enumerate(suite.expectations)}
+    failed = sorted(
+        (_summarize_failure(r, position.get(r.expectation_config.id))
+         for r in outcome.results if not r.success),
+        key=lambda f: (f["index"] is None, f["index"] or 0),
+    )
     statistics = dict(outcome.statistics)
     statistics["relation"] = f"{schema}.{table}"
     statistics["run_seconds"] = round(time.perf_counter() - started, 3)

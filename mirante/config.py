@@ -10,6 +10,7 @@ Environment variables:
     MIRANTE_HOME               working folder for the embedded server, dlt and Dagster state
                                (default <repo>/.mirante)
     MIRANTE_<ROLE>_PASSWORD    password of mirante_loader / mirante_transformer / mirante_reader
+    MIRANTE_PII_KEY            secret of the keyed hash of personal identifiers (CNS, CPF)
     MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
@@ -73,6 +74,12 @@ def role_password(role: str) -> str | None:
     if env:
         return env
     return read_secrets().get("mirante", {}).get("roles", {}).get(role)
+
+
+def pii_key() -> str | None:
+    """Secret of the keyed hash (HMAC-SHA256) that replaces CNS/CPF in staging: MIRANTE_PII_KEY or
+    `[mirante] pii_key` in .dlt/secrets.toml."""
+    return os.environ.get("MIRANTE_PII_KEY") or read_secrets().get("mirante", {}).get("pii_key")
 
 
 @dataclass(frozen=True)

