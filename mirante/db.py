@@ -189,6 +189,25 @@ def _ensure_secrets() -> tuple[dict[str, str], str]:
     return passwords, key
 
 
+def ensure_secret(section: str, key: str, env: str | None = None) -> str:
+    """A secret from the environment or `[section] key` of .dlt/secrets.toml, generated there if
+    missing (used for the offline emulators' passwords)."""
+    import tomlkit
+
+    if env and os.environ.get(env):
+        return os.environ[env]
+    value = config.read_secrets().get(section, {}).get(key)
+    if value:
+        return value
+    path = config.secrets_file()
+    path.parent.mkdir(exist_ok=True)
+    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+    doc.setdefault(section, tomlkit.table())[key] = value = secrets.token_urlsafe(24)
+    path.write_text(tomlkit.dumps(doc))
+    path.chmod(0o600)
+    return value
+
+
 def _hmac_pads(key: str) -> tuple[bytes, bytes]:
     """HMAC-SHA256 inner and outer padded keys (RFC 2104), so SQL needs only sha256()."""
     import hashlib
@@ -228,41 +247,51 @@ def setup(srv: config.Server | None = None, database: str | None = None) -> conf
     srv = srv or server()
     db = database or config.database_name()
     passwords, pii_key = _ensure_secrets()
-    loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
 
-    with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
-        for role in config.ROLES:
-            name = config.role_name(role)
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
-            verb = "alter" if exists else "create"
-            conn.execute(sql.SQL("{} role {} login password {}").format(
-                sql.SQL(verb), sql.Identifier(name), sql.Literal(passwords[role])))
-
-    I = sql.Identifier
-    with psycopg.connect(srv.admin(db), autocommit=True) as conn:
-        run = conn.execute
-        run(sql.SQL("revoke all on database {} from public").format(I(db)))
-        run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
-        run(sql.SQL("grant connect on database {} to {}").format(I(db), I(reader)))
-        run("revoke create on schema public from public")
-        for schema in config.RAW_SCHEMAS:
-            for s in (schema, f"{schema}_staging"):  # dlt merges through <dataset>_staging
-                run(sql.SQL("create schema if not exists {} authorization {}").format(I(s), I(loader)))
-            run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(transformer)))
-            run(sql.SQL("grant select on all tables in schema {} to {}").format(I(schema), I(transformer)))
-            run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-                .format(I(loader), I(schema), I(transformer)))
-        for schema in config.DBT_SCHEMAS:
-            run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
-        marts = config.MARTS_SCHEMA
-        run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(reader)))
-        run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
-        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-            .format(I(transformer), I(marts), I(reader)))
-        _install_pii_hash(run, transformer, pii_key)
+    # one setup at a time on a server (concurrent GRANTs fail with "tuple concurrently updated")
+    with psycopg.connect(srv.admin("postgres"), autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(hashtext('mirante.db.setup'))")
+        _create_database_and_roles(lock, db, passwords)
+        with psycopg.connect(srv.admin(db), autocommit=True) as conn:
+            _grant(conn.execute, db)
+            _install_pii_hash(conn.execute, config.role_name("transformer"), pii_key)
     return srv
+
+
+def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dict[str, str]) -> None:
+    if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
+    for role in config.ROLES:
+        name = config.role_name(role)
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL("{} role {} login password {}").format(
+            sql.SQL(verb), sql.Identifier(name), sql.Literal(passwords[role])))
+
+
+def _grant(run, db: str) -> None:
+    """Schemas and grants: loader writes raw_*, transformer reads raw_* and writes the dbt schemas,
+    reader reads marts."""
+    loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
+    I = sql.Identifier
+    run(sql.SQL("revoke all on database {} from public").format(I(db)))
+    run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
+    run(sql.SQL("grant connect on database {} to {}").format(I(db), I(reader)))
+    run("revoke create on schema public from public")
+    for schema in config.RAW_SCHEMAS:
+        for s in (schema, f"{schema}_staging"):  # dlt merges through <dataset>_staging
+            run(sql.SQL("create schema if not exists {} authorization {}").format(I(s), I(loader)))
+        run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(transformer)))
+        run(sql.SQL("grant select on all tables in schema {} to {}").format(I(schema), I(transformer)))
+        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+            .format(I(loader), I(schema), I(transformer)))
+    for schema in config.DBT_SCHEMAS:
+        run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
+    marts = config.MARTS_SCHEMA
+    run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(reader)))
+    run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
+    run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+        .format(I(transformer), I(marts), I(reader)))
 
 
 def export_env(srv: config.Server, database: str | None = None) -> dict[str, str]:

@@ -24,8 +24,12 @@ def _count_tables(conn: psycopg.Connection, schemas: tuple[str, ...]) -> list[tu
     return [(f"{s}.{t}", conn.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
 
 
-def summary(srv: config.Server, result) -> str:
+def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
     lines = []
+    if pulls:
+        ok = [k for k, r in pulls.items() if r.success]
+        lines.append(f"e-SUS PEC pulls: {len(ok)}/{len(pulls)} municipalities loaded"
+                     + ("" if len(ok) == len(pulls) else f" (failed: {', '.join(sorted(set(pulls) - set(ok)))})"))
     with psycopg.connect(srv.url("transformer")) as conn:
         lines.append("rows per raw table:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, config.RAW_SCHEMAS)]
@@ -35,12 +39,22 @@ def summary(srv: config.Server, result) -> str:
         if conn.execute("select to_regclass('raw_snis.quarentena')").fetchone()[0]:
             quarantined = conn.execute("select count(distinct (arquivo, linha)) from raw_snis.quarentena").fetchone()[0]
         lines.append(f"rows quarantined: {quarantined:,}")
+        if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
+            lines.append("e-SUS run log of this run (municipality: status, fact rows, attempts, error):")
+            for row in conn.execute(
+                    """select id_municipio, status, sum(linhas) filter (where tabela like 'tb_fat%%'),
+                              max(tentativas), max(erro)
+                       from raw_esus.execucoes where id_execucao = any(%s)
+                       group by 1, 2 order by 1""", ([r.run_id for r in pulls.values()],)):
+                lines.append(f"  {row[0]}  {row[1]:<8} {row[2] or 0:>7,} rows  {row[3]} attempt(s)"
+                             + (f"  {row[4]}" if row[4] else ""))
         lines.append("reconciliation with each file's footer (columns matching / columns with a footer):")
         for arquivo, ok, n, rows in conn.execute(
                 """select arquivo, count(*) filter (where status = 'ok'), count(*), max(linhas_carregadas)
                    from raw_snis.reconciliacao group by 1 order by 1"""):
             lines.append(f"  {arquivo:<45} {ok}/{n} ({rows:,} rows loaded){'' if ok == n else '  DIVERGES'}")
-    evaluations = result.get_asset_check_evaluations()
+    evaluations = result.get_asset_check_evaluations() + [
+        e for r in (pulls or {}).values() for e in r.get_asset_check_evaluations()]
     passed = sum(1 for e in evaluations if e.passed)
     lines.append(f"checks: {passed} passed, {len(evaluations) - passed} failed")
     for e in evaluations:
@@ -48,6 +62,42 @@ def summary(srv: config.Server, result) -> str:
             lines.append(f"  failed: {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
     lines.append(f"run: {'SUCCESS' if result.success else 'FAILURE'} ({result.run_id})")
     return "\n".join(lines)
+
+
+LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def ensure_offline_sources(srv: config.Server) -> None:
+    """Create the emulated PEC database of every registry municipality that has none yet (the
+    offline stand-ins for the municipal servers; password from MIRANTE_ESUS_PASSWORD or
+    `[esus] senha` in .dlt/secrets.toml, generated there if missing)."""
+    from mirante.emulators import pec
+    from mirante.loaders.esus import registry
+
+    existing = set(pec.list_municipios(srv))
+    missing = [m for m in registry.load() if m.id_municipio not in existing]
+    if missing:
+        password = db.ensure_secret("esus", "senha", env="MIRANTE_ESUS_PASSWORD")
+        print(f"creating {len(missing)} emulated PEC databases: {', '.join(m.nome for m in missing)}")
+        pec.create_many(srv, [m.id_municipio for m in missing], password)
+
+
+def materialize(instance, log_config: dict | None = None):
+    """Every enabled municipality's PEC pull (one partition run each; a failure stays in its
+    municipality), then the `mirante_all` job. Returns ({id_municipio: run result}, main result)."""
+    from mirante.loaders.esus import registry
+    from mirante.orchestration.definitions import defs
+
+    run_config = log_config if log_config is not None else LOG_INFO
+    pull_job = defs.resolve_job_def("esus_pull")
+    pulls = {
+        m.id_municipio: pull_job.execute_in_process(instance=instance, partition_key=m.id_municipio,
+                                                    raise_on_error=False, run_config=run_config)
+        for m in registry.load(enabled_only=True)
+    }
+    main = defs.resolve_job_def("mirante_all").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config)
+    return pulls, main
 
 
 def run_all(stop_server: bool = True) -> int:
@@ -69,16 +119,12 @@ def run_all(stop_server: bool = True) -> int:
 
         from dagster import DagsterInstance
 
-        from mirante.orchestration.definitions import defs
-
-        job = defs.resolve_job_def("mirante_all")
+        ensure_offline_sources(srv)
         with DagsterInstance.get() as instance:
-            result = job.execute_in_process(
-                instance=instance, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
-        print(summary(srv, result))
+            pulls, result = materialize(instance)
+        print(summary(srv, result, pulls))
         print(f"elapsed: {time.monotonic() - t0:.1f} s")
-        return 0 if result.success else 1
+        return 0 if result.success and all(r.success for r in pulls.values()) else 1
     finally:
         if emulator is not None:
             emulator.stop()

@@ -42,8 +42,9 @@ def test_checks_schedule_and_sensor_are_defined():
     assert ("marts/fct_saneamento_prestador_ano", "ge_fct_saneamento_prestador_ano") in checks
     # dbt tests are asset checks too
     assert sum(1 for a, _ in checks if a.startswith("marts/")) >= 10
-    [schedule] = defs.schedules
-    assert schedule.cron_schedule == "0 6 * * *" and schedule.job_name == "saneamento"
+    schedules = {s.name: (s.cron_schedule, s.job_name) for s in defs.schedules}
+    assert schedules == {"mirante_all_daily": ("0 6 * * *", "mirante_all"),
+                         "esus_daily": ("0 5 * * *", "esus_pull")}
     assert defs.resolve_job_def("mirante_all")
     assert {s.name for s in defs.sensors} == {"snis_new_export_sensor"}
 

@@ -60,6 +60,8 @@ def esus_source(id_municipio: str, url: str, tables: list[str] | None = None,
         resource.apply_hints(primary_key=[pk, "id_municipio"], write_disposition="merge",
                              schema_contract=_CONTRACT,
                              columns={"id_municipio": {"data_type": "text", "nullable": False}})
+        # an empty page becomes a 0-row parquet file that the ADBC load rejects
+        resource.add_filter(lambda t: t.num_rows > 0)
         resource.add_map(_tag(id_municipio))
         yield resource
 

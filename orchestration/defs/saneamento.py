@@ -19,7 +19,6 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     RunRequest,
-    ScheduleDefinition,
     SensorEvaluationContext,
     SkipReason,
     asset_check,
@@ -113,8 +112,6 @@ saneamento_job = define_asset_job(
     selection=(AssetSelection.assets(raw_snis_exports, raw_ibge_localidades).downstream()),
     description="The whole sanitation graph: SNIS and IBGE sources to the marts.",
 )
-daily = ScheduleDefinition(job=saneamento_job, cron_schedule="0 6 * * *",
-                           execution_timezone="America/Sao_Paulo")
 
 
 @sensor(job=snis_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
@@ -140,6 +137,5 @@ defs = Definitions(
     assets=[raw_snis_exports, raw_ibge_localidades],
     asset_checks=[snis_footer_reconciliation, ge_raw_snis],
     jobs=[snis_job, saneamento_job],
-    schedules=[daily],
     sensors=[snis_new_export_sensor],
 )

@@ -37,7 +37,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()
 
 
-MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_brasil_ano", "marts.dim_municipio")
+MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_uf_ano",
+               "marts.agg_saneamento_brasil_ano", "marts.dim_municipio")
 
 defs = Definitions(
     assets=[dbt_models],
