@@ -65,10 +65,13 @@ def _ui(args: argparse.Namespace) -> int:
     from mirante.emulators import ibge
 
     started = config.external_server() is None and not db.embedded_running()
-    db.export_env(db.setup())
-    home = config.home() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DAGSTER_HOME", str(home))
+    from mirante.orchestration import instance
+    from mirante.orchestration.run import ensure_offline_sources
+
+    srv = db.setup()
+    db.export_env(srv)
+    ensure_offline_sources(srv)
+    instance.prepare()
     with ibge.start() as emulator:
         os.environ.setdefault("MIRANTE_IBGE_BASE_URL", emulator.base_url)
         print(f"IBGE emulator on {emulator.base_url}; Dagster UI on http://127.0.0.1:{args.port}")

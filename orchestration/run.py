@@ -107,9 +107,9 @@ def run_all(stop_server: bool = True) -> int:
     try:
         srv = db.setup()
         db.export_env(srv)
-        dagster_home = config.home() / "dagster"
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
+        from mirante.orchestration import instance as dagster_instance
+
+        dagster_instance.prepare()
         if not config.ibge_base_url():
             from mirante.emulators import ibge
 

@@ -33,6 +33,32 @@ def server():
         db.stop_embedded()
 
 
+@pytest.fixture(scope="session")
+def built(server, tmp_path_factory):
+    """The whole asset graph materialized once (shared data, IBGE emulator over HTTP)."""
+    from dagster import DagsterInstance
+
+    from mirante.emulators import ibge
+    from mirante.orchestration.definitions import defs
+
+    saved = {k: os.environ.get(k) for k in ("MIRANTE_IBGE_BASE_URL", "DAGSTER_HOME")}
+    with ibge.start() as emulator:
+        os.environ["MIRANTE_IBGE_BASE_URL"] = emulator.base_url
+        os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster"))
+        try:
+            with DagsterInstance.get() as instance:
+                result = defs.resolve_job_def("mirante_all").execute_in_process(
+                    instance=instance, raise_on_error=False)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    assert result.success, "the whole graph must build for the tests that read its tables"
+    return server
+
+
 @pytest.fixture
 def admin(server):
     with psycopg.connect(server.admin(), autocommit=True) as conn:

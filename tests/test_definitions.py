@@ -4,6 +4,8 @@ schedule and the sensor that reacts to new exports."""
 import json
 import os
 
+import pytest
+
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from mirante.orchestration.definitions import defs
@@ -64,3 +66,36 @@ def test_sensor_requests_one_run_per_new_or_changed_export(tmp_path, monkeypatch
         os.utime(tmp_path / "a_2021.csv", ns=(1, 1))  # a changed export: new modification time
         [req] = snis_new_export_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
         assert json.loads(json.dumps(req.run_config))["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
+
+
+def test_esus_schedule_one_run_per_enabled_municipality_with_the_concurrency_tag(tmp_path, monkeypatch):
+    from dagster import DagsterInstance, build_schedule_context
+
+    from mirante.loaders.esus import registry
+    from mirante.orchestration import instance
+    from mirante.orchestration.defs.atencao_primaria import CONCURRENCY_TAG, esus_daily
+
+    from datetime import datetime
+
+    requests = list(esus_daily(build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 5))))
+    enabled = [m.id_municipio for m in registry.load(enabled_only=True)]
+    assert [r.partition_key for r in requests] == enabled
+    assert all(r.tags[CONCURRENCY_TAG] == "pull" for r in requests)
+    monkeypatch.setenv("MIRANTE_ESUS_CONCURRENCY", "2")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    instance.prepare(tmp_path)
+    with DagsterInstance.get() as inst:
+        limits = inst.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limits == [{"key": CONCURRENCY_TAG, "limit": 2}]
+
+
+def test_registry_rejects_passwords_and_bad_ids(tmp_path):
+    from mirante.loaders.esus import registry
+
+    bad = tmp_path / "r.toml"
+    bad.write_text('[[municipio]]\nid_municipio = "2704302"\nconexao = "postgresql://u:secret@h/db"\n')
+    with pytest.raises(ValueError, match="must not hold a password"):
+        registry.load(bad)
+    bad.write_text('[[municipio]]\nid_municipio = "270430"\nconexao = "postgresql://u@h/db"\n')
+    with pytest.raises(ValueError, match="7-digit"):
+        registry.load(bad)

@@ -43,8 +43,9 @@ def _split(suite: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def srv():
-    return db.setup()
+def srv(built):
+    """The test server after one run of the whole graph (raw tables and marts exist)."""
+    return built
 
 
 @pytest.fixture(scope="session")
@@ -70,14 +71,14 @@ def _row_count(url: str, schema: str, table: str) -> int:
 
 
 def _require(url: str, suite: str) -> None:
-    """Skip when the suite's table is not there (yet): the marts exist only after `dbt build`."""
+    """The suite's table must exist and hold rows (the `built` fixture ran the whole graph)."""
     schema, table = _split(suite)
     if not _table_exists(url, schema, table):
         hint = ("run `dbt build` (the marts are built by dbt_project)" if schema == "marts"
                 else "run the SNIS load first")
-        pytest.skip(f"{suite} does not exist in this database: {hint}")
+        pytest.fail(f"{suite} does not exist in this database: {hint}")
     if _row_count(url, schema, table) == 0:
-        pytest.skip(f"{suite} is empty in this database")
+        pytest.fail(f"{suite} is empty in this database")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,149 @@
+"""e-SUS PEC pull of many municipalities: cold and daily incremental, against a raw pipe.
+
+    python bench/bench_esus.py [--n 650] [--concurrency 4]
+
+1. Creates N emulated municipal PEC databases on the server (mirante.emulators.pec; 2 years each)
+   and a registry listing them.
+2. Cold pull: every municipality with the production loader (mirante.loaders.esus.pull: dlt
+   sql_table, connectorx -> parquet -> ADBC, merge on key + id_municipio, run log), N at a time up
+   to --concurrency, wall time and rows/s.
+3. Baseline, same run, same rows: for each municipality and table, a raw
+   `COPY (SELECT <same columns>) TO STDOUT` piped into `COPY raw_copy.<table> FROM STDIN`, with
+   the same concurrency.
+4. One new day of records in every database (add_day), then the daily incremental pull, wall time.
+Prints a table with rows/s and the ratio to the raw pipe, and whether the daily pull of N
+municipalities stays within 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "mirante_bench"
+PASSWORD = "bench-pec-source"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=650)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help="keep the source databases afterwards")
+    args = ap.parse_args()
+    os.environ["MIRANTE_DB"] = BENCH_DB
+    os.environ["MIRANTE_ESUS_PASSWORD"] = PASSWORD
+    from mirante import config, db
+    from mirante.emulators import pec
+    from mirante.loaders.esus import registry
+    from mirante.loaders.esus.pull import pull
+    from mirante.loaders.esus.settings import TABLES
+
+    started = config.external_server() is None and not db.embedded_running()
+    srv = db.setup()
+    db.export_env(srv)
+    try:
+        ids = pec.selection(args.n)
+        end = date.today() - timedelta(days=2)
+        t0 = time.perf_counter()
+        existing = set(pec.list_municipios(srv))
+        todo = [i for i in ids if i not in existing]
+        pec.create_many(srv, todo, PASSWORD, end=end)
+        with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
+            pec.ensure_source_role(conn, PASSWORD)
+        print(f"{len(ids)} source databases ready ({len(todo)} created) in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+        munis = [registry.Municipio(i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/"
+                                             f"{pec.database_name(i)}") for i in ids]
+
+        with psycopg.connect(srv.admin(), autocommit=True) as conn:
+            conn.execute("drop schema if exists raw_esus cascade")
+            conn.execute("drop schema if exists raw_esus_staging cascade")
+            conn.execute("drop schema if exists raw_copy cascade")
+        db.setup(srv)
+        for i in ids:
+            shutil.rmtree(config.home() / "dlt" / f"esus_{i}", ignore_errors=True)
+
+        # import what the loader imports lazily once, before the threads (concurrent first imports
+        # of pandas fail with "partially initialized module")
+        import adbc_driver_postgresql.dbapi  # noqa: F401
+        import connectorx  # noqa: F401
+        import pandas  # noqa: F401
+        import sqlalchemy.dialects.postgresql  # noqa: F401
+
+        def sweep(label: str):
+            t = time.perf_counter()
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                results = list(pool.map(lambda m: pull(m, srv), munis))
+            wall = time.perf_counter() - t
+            failed = [r.id_municipio for r in results if r.status != "sucesso"]
+            rows = sum(sum(r.rows.values()) for r in results)
+            print(f"{label}: {rows:,} rows from {len(munis)} municipalities in {wall:.1f} s "
+                  f"({rows / wall:,.0f} rows/s), failed: {failed or 'none'}", flush=True)
+            return rows, wall, failed
+
+        cold_rows, cold_wall, cold_failed = sweep("dlt cold pull")
+        pipe_rows, pipe_wall = raw_pipe(srv, ids, TABLES, args.concurrency)
+        print(f"raw pipe: {pipe_rows:,} rows in {pipe_wall:.1f} s ({pipe_rows / pipe_wall:,.0f} rows/s)", flush=True)
+        t = time.perf_counter()
+        for i in ids:
+            pec.add_day(srv, i, end + timedelta(days=1))
+        print(f"one new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
+        inc_rows, inc_wall, inc_failed = sweep("dlt daily incremental pull")
+        ratio = (cold_rows / cold_wall) / (pipe_rows / pipe_wall)
+        print()
+        print(f"| pull of {len(ids)} municipalities, concurrency {args.concurrency} | rows | wall time | rows/s | x raw pipe |")
+        print("|---|---|---|---|---|")
+        print(f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |")
+        print(f"| dlt cold (connectorx -> parquet/ADBC, merge, run log) | {cold_rows:,} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
+        print(f"| dlt daily incremental (1 new day) | {inc_rows:,} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
+        print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'}; "
+              f"daily pull <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")
+        if not args.keep:
+            for i in ids:
+                pec.drop_municipio(srv, i)
+        return 0
+    finally:
+        if started:
+            db.stop_embedded()
+
+
+def raw_pipe(srv, ids, tables, concurrency):
+    from mirante.emulators import pec
+
+    with psycopg.connect(srv.admin(), autocommit=True) as conn:
+        conn.execute("create schema raw_copy")
+        for t in tables:
+            conn.execute(f"create table raw_copy.{t} as select * from raw_esus.{t} where false")
+
+    def one(ident):
+        with psycopg.connect(srv.admin(pec.database_name(ident))) as src, \
+                psycopg.connect(srv.admin(), autocommit=True) as dst:
+            for t, cols in tables.items():
+                collist = ", ".join(cols)
+                with src.cursor().copy(f"copy (select {collist} from {t}) to stdout") as out, \
+                        dst.cursor().copy(f"copy raw_copy.{t} ({collist}) from stdin") as inp:
+                    for block in out:
+                        inp.write(block)
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, ids))
+    wall = time.perf_counter() - t
+    with psycopg.connect(srv.admin()) as c:
+        rows = sum(c.execute(f"select count(*) from raw_copy.{t}").fetchone()[0] for t in tables)
+        c.execute("drop schema raw_copy cascade")
+        c.commit()
+    return rows, wall
+
+
+if __name__ == "__main__":
+    sys.exit(main())
