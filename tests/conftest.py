@@ -35,26 +35,29 @@ def server():
 
 @pytest.fixture(scope="session")
 def built(server, tmp_path_factory):
-    """The whole asset graph materialized once (shared data, IBGE emulator over HTTP)."""
+    """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
+    registry pulled one partition each, then every other asset (shared SNIS data, IBGE emulator
+    over HTTP)."""
     from dagster import DagsterInstance
 
     from mirante.emulators import ibge
-    from mirante.orchestration.definitions import defs
+    from mirante.orchestration.run import ensure_offline_sources, materialize
 
     saved = {k: os.environ.get(k) for k in ("MIRANTE_IBGE_BASE_URL", "DAGSTER_HOME")}
+    ensure_offline_sources(server)
     with ibge.start() as emulator:
         os.environ["MIRANTE_IBGE_BASE_URL"] = emulator.base_url
         os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster"))
         try:
             with DagsterInstance.get() as instance:
-                result = defs.resolve_job_def("mirante_all").execute_in_process(
-                    instance=instance, raise_on_error=False)
+                pulls, result = materialize(instance, log_config={})
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    assert all(r.success for r in pulls.values()), "every emulated municipality must load"
     assert result.success, "the whole graph must build for the tests that read its tables"
     return server
 

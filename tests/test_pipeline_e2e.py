@@ -23,7 +23,7 @@ def emulator():
 
 
 @pytest.fixture
-def env(server, emulator, tmp_path, monkeypatch):
+def env(built, server, emulator, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRANTE_IBGE_BASE_URL", emulator.base_url)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     (tmp_path / "dagster").mkdir()
