@@ -71,7 +71,7 @@ def test_every_model_and_column_is_described(models):
 
 def test_every_source_table_and_column_is_described(manifest):
     sources = {s["unique_id"]: s for s in manifest["sources"].values() if s["package_name"] == "mirante"}
-    assert {s["source_name"] for s in sources.values()} == {"raw_snis", "raw_ibge"}
+    assert {s["source_name"] for s in sources.values()} == {"raw_snis", "raw_ibge", "raw_esus"}
     gaps = {}
     for s in sources.values():
         missing = [] if s["description"].strip() and s["source_description"].strip() else ["<table>"]
@@ -85,7 +85,10 @@ def test_every_mart_enforces_a_typed_contract(models):
     marts = [n for n in models.values() if n["schema"] == "marts"]
     assert marts
     for node in marts:
-        assert node["config"]["materialized"] == "table", node["name"]
+        materialized = node["config"]["materialized"]
+        assert materialized in ("table", "incremental"), node["name"]
+        if materialized == "incremental":  # a contract on an incremental model needs this
+            assert node["config"]["on_schema_change"] in ("append_new_columns", "fail"), node["name"]
         assert node["config"]["contract"]["enforced"] is True, node["name"]
         untyped = [c for c, col in node["columns"].items() if not col.get("data_type")]
         assert not untyped, f"{node['name']}: columns without data_type {untyped}"
