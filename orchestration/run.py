@@ -76,8 +76,10 @@ def ensure_offline_sources(srv: config.Server) -> None:
 
     existing = set(pec.list_municipios(srv))
     missing = [m for m in registry.load() if m.id_municipio not in existing]
+    password = db.ensure_secret("esus", "senha", env="MIRANTE_ESUS_PASSWORD")
+    with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
+        pec.ensure_source_role(conn, password)  # the emulated sources' read role uses the secret
     if missing:
-        password = db.ensure_secret("esus", "senha", env="MIRANTE_ESUS_PASSWORD")
         print(f"creating {len(missing)} emulated PEC databases: {', '.join(m.nome for m in missing)}")
         pec.create_many(srv, [m.id_municipio for m in missing], password)
 

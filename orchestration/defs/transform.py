@@ -34,7 +34,9 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     from mirante import db
 
     db.export_env(db.server())  # profiles.yml reads host, port and password from the environment
-    yield from dbt.cli(["build"], context=context).stream()
+    # cautious: a test runs only when all the models it reads are selected (rebuilding one mart
+    # must not run the relationship tests of marts that were not rebuilt)
+    yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
 
 MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_uf_ano",
