@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import signal
 import threading
 from http import HTTPStatus
@@ -24,7 +23,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import mirante
 
 PREFIX = "/api/v1/localidades"
 
@@ -47,13 +45,9 @@ NO_MICRORREGIAO = {5101837}
 
 
 def reference_dir() -> Path:
-    """Folder of the shared reference CSVs (`mirante.config.shared_data_dir()` when available)."""
-    try:
-        from mirante.config import shared_data_dir
-    except ImportError:
-        repo_root = Path(mirante.__file__).resolve().parents[1]
-        shared = Path(os.environ.get("MIRANTE_SHARED_DATA") or repo_root.parent / "shared" / "data")
-        return shared / "reference"
+    """Folder of the shared reference CSVs."""
+    from mirante.config import shared_data_dir
+
     return shared_data_dir() / "reference"
 
 
