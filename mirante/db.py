@@ -166,26 +166,37 @@ def server() -> config.Server:
 # roles, database, schemas, grants
 
 
+def _update_secrets(update) -> None:
+    """Apply `update(doc)` to .dlt/secrets.toml (git-ignored, mode 600), keeping what is there."""
+    import tomlkit
+
+    path = config.secrets_file()
+    path.parent.mkdir(exist_ok=True)
+    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+    update(doc)
+    path.write_text(tomlkit.dumps(doc))
+    path.chmod(0o600)
+
+
 def _ensure_secrets() -> tuple[dict[str, str], str]:
-    """Role passwords and the PII key; missing ones are generated into .dlt/secrets.toml
-    (git-ignored, mode 600)."""
+    """Role passwords and the PII key; missing ones are generated into .dlt/secrets.toml."""
     import tomlkit
 
     passwords = {role: config.role_password(role) for role in config.ROLES}
     key = config.pii_key()
     missing = [r for r, p in passwords.items() if not p]
     if missing or not key:
-        path = config.secrets_file()
-        path.parent.mkdir(exist_ok=True)
-        doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
-        mirante = doc.setdefault("mirante", tomlkit.table())
-        roles = mirante.setdefault("roles", tomlkit.table())
-        for role in missing:
-            roles[role] = passwords[role] = secrets.token_urlsafe(24)
-        if not key:
-            mirante["pii_key"] = key = secrets.token_urlsafe(32)
-        path.write_text(tomlkit.dumps(doc))
-        path.chmod(0o600)
+        key = key or secrets.token_urlsafe(32)
+        passwords.update({role: secrets.token_urlsafe(24) for role in missing})
+
+        def update(doc):
+            mirante = doc.setdefault("mirante", tomlkit.table())
+            roles = mirante.setdefault("roles", tomlkit.table())
+            for role in missing:
+                roles[role] = passwords[role]
+            mirante["pii_key"] = key
+
+        _update_secrets(update)
     return passwords, key
 
 
@@ -197,14 +208,9 @@ def ensure_secret(section: str, key: str, env: str | None = None) -> str:
     if env and os.environ.get(env):
         return os.environ[env]
     value = config.read_secrets().get(section, {}).get(key)
-    if value:
-        return value
-    path = config.secrets_file()
-    path.parent.mkdir(exist_ok=True)
-    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
-    doc.setdefault(section, tomlkit.table())[key] = value = secrets.token_urlsafe(24)
-    path.write_text(tomlkit.dumps(doc))
-    path.chmod(0o600)
+    if not value:
+        value = secrets.token_urlsafe(24)
+        _update_secrets(lambda doc: doc.setdefault(section, tomlkit.table()).__setitem__(key, value))
     return value
 
 
