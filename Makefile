@@ -9,8 +9,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DBT := $(BIN)/dbt --no-use-colors
 DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
-# pip's local mirrors print one warning per package: keep the output readable
-PIP_QUIET := grep -v "^WARNING: Location" || true
+# pip's local mirrors print one warning per package: filter them (a failing pip still fails)
+PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
 .PHONY: help setup run test bench docs ui db-url db-stop clean
 
