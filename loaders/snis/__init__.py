@@ -28,17 +28,11 @@ from .settings import DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
 __all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
 _CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
-_QUARANTINE_COLUMNS = {
-    "arquivo": {"data_type": "text", "nullable": False},
-    "linha": {"data_type": "bigint", "nullable": False},
-    "coluna": {"data_type": "text", "nullable": False},
-    "valor_bruto": {"data_type": "text", "nullable": True},
-    "motivo": {"data_type": "text", "nullable": False},
-    "linha_bruta": {"data_type": "text", "nullable": False},
-}
+#: one description per small table: the Arrow schema (dlt takes types and nullability from it)
 _QUARANTINE_SCHEMA = pa.schema([
-    ("arquivo", pa.string()), ("linha", pa.int64()), ("coluna", pa.string()),
-    ("valor_bruto", pa.string()), ("motivo", pa.string()), ("linha_bruta", pa.string()),
+    pa.field("arquivo", pa.string(), nullable=False), pa.field("linha", pa.int64(), nullable=False),
+    pa.field("coluna", pa.string(), nullable=False), pa.field("valor_bruto", pa.string()),
+    pa.field("motivo", pa.string(), nullable=False), pa.field("linha_bruta", pa.string(), nullable=False),
 ])
 _RECONCILIATION_SCHEMA = pa.schema([
     ("arquivo", pa.string()), ("ano", pa.int64()), ("coluna", pa.string()),
@@ -78,8 +72,7 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
                 yield export.chunks.pop(0)
 
     @dlt.resource(name="quarentena", primary_key=("arquivo", "linha", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT,
-                  columns=_QUARANTINE_COLUMNS)
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
     def quarentena():
         for export in all_parsed():
             if export.quarantine:
