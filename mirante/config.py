@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("loader", "transformer", "reader")
 
 #: raw schemas written by the loader role (one per source; dlt's merge staging beside each)
-RAW_SCHEMAS = ("raw_snis", "raw_ibge", "raw_esus")
+RAW_SCHEMAS = ("raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp")
 #: schemas written by dbt (the transformer role); marts are the only ones readers see
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
 MARTS_SCHEMA = "marts"

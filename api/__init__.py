@@ -1,0 +1,1 @@
+"""Mirante data API (read-only, as mirante_reader) and the dashboard served beside it."""
