@@ -12,7 +12,7 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run test bench docs ui db-url db-stop clean
+.PHONY: help setup run test bench docs ui api db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - SNIS loader vs raw COPY on a 1,000,000-row export"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
+	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first)"
 	@echo "make db-stop - stop the embedded PostgreSQL"
 
 $(STAMP): pyproject.toml
@@ -49,6 +50,9 @@ ui: setup
 
 docs: setup
 	$(BIN)/mirante docs
+
+api: setup
+	$(BIN)/mirante api
 
 db-url: setup
 	@$(BIN)/mirante db url

@@ -7,6 +7,7 @@
     mirante run                                         materialize the whole asset graph, print a summary
     mirante ui [--port 3000]                            Dagster UI (database and emulator started)
     mirante docs [--port 8080]                          generate and serve the dbt docs
+    mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_reader
     mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 """
 
@@ -92,6 +93,30 @@ def _docs(args: argparse.Namespace) -> int:
                    "--port", str(args.port), "--no-browser"], started)
 
 
+def _api(args: argparse.Namespace) -> int:
+    """The data API in this process (uvicorn); stops the embedded DB afterwards if it started it."""
+    import uvicorn
+
+    from mirante.api.app import create_app
+
+    started = config.external_server() is None and not db.embedded_running()
+    # uvicorn re-raises the signal that stopped it: make SIGTERM an exit that runs `finally`
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        srv = db.setup()
+        app = create_app(srv.url("reader"))
+        marts = len(app.state.api.marts)
+        print(f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('reader')}, "
+              f"{marts} marts" + ("" if marts else ": none built yet, run `make run` first"), flush=True)
+        uvicorn.run(app, host=args.host, port=args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if started:
+            db.stop_embedded()
+    return 0
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from mirante.emulators import ibge
 
@@ -119,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     p_docs = sub.add_parser("docs", help="generate and serve the dbt docs on 127.0.0.1")
     p_docs.add_argument("--port", type=int, default=8080)
     p_docs.set_defaults(func=_docs)
+
+    p_api = sub.add_parser("api", help="data API over the marts on 127.0.0.1 (read-only, mirante_reader)")
+    p_api.add_argument("--port", type=int, default=8000)
+    p_api.add_argument("--host", default="127.0.0.1")
+    p_api.set_defaults(func=_api)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
     p_emu.add_argument("source", choices=["ibge"])
