@@ -1,0 +1,93 @@
+"""The dashboard: one static page (api/static) served by the data API app, drawing its charts in the
+browser from the API's own routes (/v1/marts, /v1/<mart>). No server-side rendering, no external
+asset: the page works offline.
+
+    mount(app)                      GET /dashboard (the page) and /dashboard/static/* (JS, CSS)
+    chromium()                      path of a Chromium executable, or None
+    render(url, dump_dom=True)      the DOM after the page's JS ran, from headless Chromium
+    render(url, screenshot=path)    a PNG of the page
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: the page's JS refreshes its data this often (app.js REFRESH_MS, exposed as <body data-refresh-ms>)
+REFRESH_MS = 60_000
+
+#: flags for a headless Chromium on a machine with no network: without the background-networking
+#: ones it waits on connections that never come
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+)
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the dashboard page at /dashboard and its assets under /dashboard/static."""
+    index = STATIC_DIR / "index.html"
+    no_cache = {"Cache-Control": "no-cache"}
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(index, media_type="text/html", headers=no_cache)
+
+    @app.get("/dashboard/", include_in_schema=False)
+    def dashboard_slash() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+
+def chromium() -> str | None:
+    """A Chromium executable: MIRANTE_CHROMIUM, else `chromium` (Debian) or its usual aliases."""
+    explicit = os.environ.get("MIRANTE_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() or shutil.which(explicit) else None
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def render(url: str, *, dump_dom: bool = False, screenshot: str | Path | None = None,
+           window_size: tuple[int, int] = (1400, 1800), budget_ms: int = 20_000,
+           timeout: float = 120.0) -> str:
+    """Open `url` in headless Chromium with a fresh profile and return the DOM after its scripts ran
+    (dump_dom) or write a PNG (screenshot). Virtual time lets the page's fetches and timers run for
+    `budget_ms` (kept below REFRESH_MS, so the page is read after its first load)."""
+    exe = chromium()
+    if exe is None:
+        raise RuntimeError("Chromium not found: install Debian's `chromium` package "
+                           "(apt-get install --no-install-recommends chromium) or set MIRANTE_CHROMIUM")
+    if dump_dom == (screenshot is not None):
+        raise ValueError("give exactly one of dump_dom=True or screenshot=<path>")
+    with tempfile.TemporaryDirectory(prefix="mirante-chromium-") as profile:
+        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+               f"--window-size={window_size[0]},{window_size[1]}",
+               f"--virtual-time-budget={budget_ms}"]
+        if screenshot is not None:
+            target = Path(screenshot).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cmd.append(f"--screenshot={target}")
+        else:
+            cmd.append("--dump-dom")
+        proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=timeout,
+                              cwd=profile)
+        if proc.returncode != 0:
+            raise RuntimeError(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")
+        if screenshot is not None and not Path(screenshot).exists():
+            raise RuntimeError(f"chromium wrote no screenshot: {proc.stderr[-2000:]}")
+        return proc.stdout

@@ -1,0 +1,647 @@
+// Mirante dashboard: reads the marts through the data API (/v1/...) and draws small SVG charts.
+// No framework and no network beyond the page's own origin: the machine may be offline.
+//
+// Every chart container gets data attributes a headless test can read after the JS ran:
+//   data-state = "ok" | "empty" | "error", data-series-count, data-points (non-null values drawn).
+// Tables get data-rows; KPI cards get data-value (a plain number) or data-state="empty".
+// <body> gets data-state ("loading", "ready") and data-refresh-ms (REFRESH_MS).
+"use strict";
+
+const REFRESH_MS = 60000;       // the page refreshes its data every minute
+const PAGE_LIMIT = 1000;        // the API's maximum page size
+const MAX_PAGES = 200;          // guard against a pagination loop
+
+const UFS = [
+  ["AC", "Acre"], ["AL", "Alagoas"], ["AP", "Amapá"], ["AM", "Amazonas"], ["BA", "Bahia"],
+  ["CE", "Ceará"], ["DF", "Distrito Federal"], ["ES", "Espírito Santo"], ["GO", "Goiás"],
+  ["MA", "Maranhão"], ["MT", "Mato Grosso"], ["MS", "Mato Grosso do Sul"], ["MG", "Minas Gerais"],
+  ["PA", "Pará"], ["PB", "Paraíba"], ["PR", "Paraná"], ["PE", "Pernambuco"], ["PI", "Piauí"],
+  ["RJ", "Rio de Janeiro"], ["RN", "Rio Grande do Norte"], ["RS", "Rio Grande do Sul"],
+  ["RO", "Rondônia"], ["RR", "Roraima"], ["SC", "Santa Catarina"], ["SP", "São Paulo"],
+  ["SE", "Sergipe"], ["TO", "Tocantins"],
+];
+const MESES = ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"];
+
+// ---------------------------------------------------------------- formatting
+
+const fmtInt = new Intl.NumberFormat("pt-BR", { maximumFractionDigits: 0 });
+const fmtDec1 = new Intl.NumberFormat("pt-BR", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const fmtBRL = new Intl.NumberFormat("pt-BR", { style: "currency", currency: "BRL" });
+const fmtCompact = new Intl.NumberFormat("pt-BR", { notation: "compact", maximumFractionDigits: 1 });
+
+const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v));
+const fmt = {
+  int: (v) => (isNum(v) ? fmtInt.format(v) : "—"),
+  brl: (v) => (isNum(v) ? fmtBRL.format(v) : "—"),
+  brlCompact: (v) => (isNum(v) ? "R$ " + fmtCompact.format(v) : "—"),
+  compact: (v) => (isNum(v) ? fmtCompact.format(v) : "—"),
+  pct: (v) => (isNum(v) ? fmtDec1.format(v) + "%" : "—"),
+  dias: (v) => (isNum(v) ? fmtDec1.format(v) + " dias" : "—"),
+};
+const mesLabel = (ano, mes) => `${MESES[mes - 1]}/${String(ano).slice(2)}`;
+const pad2 = (n) => String(n).padStart(2, "0");
+
+// ---------------------------------------------------------------- API access
+
+class MissingMart extends Error {
+  constructor(mart) {
+    super(`o mart ${mart} não está disponível na API`);
+    this.mart = mart;
+  }
+}
+
+const state = {
+  marts: null,        // Set of mart names listed by /v1/marts (null: listing unavailable)
+  generation: 0,      // bumps on every refresh; stale results are dropped
+  refreshes: 0,
+};
+
+async function listMarts() {
+  try {
+    const resp = await fetch("/v1/marts", { cache: "no-store" });
+    if (!resp.ok) return null;
+    const body = await resp.json();
+    return new Set((body.data || []).map((m) => m.name));
+  } catch (err) {
+    return null;
+  }
+}
+
+function hasMart(name) {
+  return state.marts === null || state.marts.has(name);
+}
+
+// Every row of a mart for the given filters: pages of PAGE_LIMIT rows, following pagination.next.
+async function fetchMart(mart, params = {}) {
+  if (!hasMart(mart)) throw new MissingMart(mart);
+  let url = new URL(`/v1/${mart}`, location.origin);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") url.searchParams.set(key, value);
+  }
+  url.searchParams.set("limit", PAGE_LIMIT);
+  const rows = [];
+  for (let page = 0; url && page < MAX_PAGES; page++) {
+    const resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+    if (resp.status === 404) throw new MissingMart(mart);
+    if (!resp.ok) {
+      let detail = "";
+      try { detail = JSON.stringify((await resp.json()).detail); } catch (err) { /* not JSON */ }
+      throw new Error(`${mart}: HTTP ${resp.status} ${detail}`);
+    }
+    const body = await resp.json();
+    rows.push(...(body.data || []));
+    const next = body.pagination && body.pagination.next;
+    // same origin whatever host the API wrote into `next` (127.0.0.1 vs localhost, a proxy...)
+    url = next ? new URL(new URL(next, location.href).pathname + new URL(next, location.href).search,
+      location.origin) : null;
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- DOM helpers
+
+const $ = (id) => document.getElementById(id);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(name, attrs, parent) {
+  const node = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function svgText(parent, x, y, text, attrs = {}) {
+  const t = svgEl("text", { x, y, ...attrs }, parent);
+  t.textContent = text;
+  return t;
+}
+
+function tooltip(node, text) {
+  svgEl("title", {}, node).textContent = text;
+}
+
+function markEmpty(box, message, isError = false, quiet = false) {
+  box.replaceChildren();
+  box.dataset.state = isError ? "error" : "empty";
+  if ("table" in box.dataset) box.dataset.rows = "0";
+  else {
+    box.dataset.seriesCount = "0";
+    box.dataset.points = "0";
+  }
+  if (quiet) return;
+  const p = document.createElement("p");
+  p.className = "sem-dados";
+  p.textContent = (isError ? "Erro: " : "Sem dados: ") + message;
+  box.appendChild(p);
+}
+
+// A failure in one panel shows in that panel and never breaks the rest of the page.
+function showFailure(box, err, quiet = false) {
+  if (err instanceof MissingMart) markEmpty(box, err.message, false, quiet);
+  else markEmpty(box, err.message || String(err), true, quiet);
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const exp = Math.pow(10, Math.floor(Math.log10(value)));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    if (m * exp >= value) return m * exp;
+  }
+  return 10 * exp;
+}
+
+// The drawing is as wide as its box (in CSS pixels), so text keeps its size; 640 when unknown.
+function chartWidth(box) {
+  return Math.max(360, Math.round(box.clientWidth || 640));
+}
+
+const PALETA = ["#1f6feb", "#e8590c", "#2f9e44", "#ae3ec9", "#c92a2a"];
+
+// Axes and horizontal grid shared by both chart kinds; returns the y scale.
+function drawFrame(svg, geo, maxY, yFormat) {
+  const { w, h, m } = geo;
+  const y = (v) => m.top + (h - m.top - m.bottom) * (1 - v / maxY);
+  const ticks = 4;
+  for (let i = 0; i <= ticks; i++) {
+    const v = (maxY * i) / ticks;
+    svgEl("line", { x1: m.left, x2: w - m.right, y1: y(v), y2: y(v), class: "grade-linha" }, svg);
+    svgText(svg, m.left - 6, y(v) + 4, yFormat(v), { class: "eixo", "text-anchor": "end" });
+  }
+  svgEl("line", { x1: m.left, x2: w - m.right, y1: y(0), y2: y(0), class: "eixo-linha" }, svg);
+  return y;
+}
+
+// Line chart: labels on x, one or more series of numbers (null = no value) on a shared y axis.
+function lineChart(box, { labels, series, yFormat = fmt.compact, tipFormat = yFormat }) {
+  const points = series.reduce((n, s) => n + s.values.filter(isNum).length, 0);
+  if (!labels.length || points === 0) return markEmpty(box, "nenhum valor para os filtros escolhidos");
+  const geo = { w: chartWidth(box), h: 260, m: { top: 16, right: 16, bottom: 34, left: 70 } };
+  const { w, h, m } = geo;
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", class: "svg-grafico" });
+  const maxY = niceMax(Math.max(...series.flatMap((s) => s.values.filter(isNum))));
+  const y = drawFrame(svg, geo, maxY, yFormat);
+  const step = labels.length > 1 ? (w - m.left - m.right) / (labels.length - 1) : 0;
+  const x = (i) => (labels.length > 1 ? m.left + i * step : (m.left + w - m.right) / 2);
+  const every = Math.max(1, Math.ceil(labels.length / 12));
+  labels.forEach((label, i) => {
+    if (i % every === 0 || i === labels.length - 1) {
+      svgText(svg, x(i), h - m.bottom + 16, label, { class: "eixo", "text-anchor": "middle" });
+    }
+  });
+  series.forEach((s, si) => {
+    const color = s.color || PALETA[si % PALETA.length];
+    const g = svgEl("g", { class: "serie", "data-series": s.name, "data-points": s.values.filter(isNum).length }, svg);
+    let d = "";
+    s.values.forEach((v, i) => {
+      if (!isNum(v)) return;
+      d += (d && isNum(s.values[i - 1]) ? "L" : "M") + x(i).toFixed(1) + "," + y(v).toFixed(1);
+    });
+    svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 2 }, g);
+    s.values.forEach((v, i) => {
+      if (!isNum(v)) return;
+      const c = svgEl("circle", { cx: x(i), cy: y(v), r: labels.length > 40 ? 1.8 : 3.2, fill: color,
+        class: "ponto", "data-value": v }, g);
+      tooltip(c, `${s.name} — ${labels[i]}: ${tipFormat(v)}`);
+    });
+  });
+  finishChart(box, svg, series, points);
+}
+
+// Grouped vertical bars: one group per category, one bar per series; `highlight` marks a category.
+function barChart(box, { categories, series, yFormat = fmt.compact, tipFormat = yFormat, highlight = null,
+  maxY = null }) {
+  const points = series.reduce((n, s) => n + s.values.filter(isNum).length, 0);
+  if (!categories.length || points === 0) return markEmpty(box, "nenhum valor para os filtros escolhidos");
+  const geo = { w: chartWidth(box), h: 260, m: { top: 16, right: 12, bottom: 34, left: 70 } };
+  const { w, h, m } = geo;
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", class: "svg-grafico" });
+  const top = maxY || niceMax(Math.max(...series.flatMap((s) => s.values.filter(isNum))));
+  const y = drawFrame(svg, geo, top, yFormat);
+  const band = (w - m.left - m.right) / categories.length;
+  const barW = Math.max(2, (band * 0.8) / series.length);
+  categories.forEach((cat, ci) => {
+    const gx = m.left + ci * band + band * 0.1;
+    if (cat === highlight) {
+      svgEl("rect", { x: m.left + ci * band, y: m.top, width: band, height: h - m.top - m.bottom,
+        class: "destaque-fundo" }, svg);
+    }
+    svgText(svg, gx + (barW * series.length) / 2, h - m.bottom + 16, cat,
+      { class: "eixo" + (cat === highlight ? " destaque" : ""), "text-anchor": "middle" });
+  });
+  series.forEach((s, si) => {
+    const color = s.color || PALETA[si % PALETA.length];
+    const g = svgEl("g", { class: "serie", "data-series": s.name, "data-points": s.values.filter(isNum).length }, svg);
+    s.values.forEach((v, ci) => {
+      if (!isNum(v)) return;
+      const bx = m.left + ci * band + band * 0.1 + si * barW;
+      const r = svgEl("rect", { x: bx.toFixed(1), y: y(Math.max(v, 0)).toFixed(1), width: barW.toFixed(1),
+        height: Math.max(0, y(0) - y(Math.max(v, 0))).toFixed(1), fill: color, class: "barra",
+        "data-category": categories[ci], "data-value": v }, g);
+      tooltip(r, `${s.name} — ${categories[ci]}: ${tipFormat(v)}`);
+    });
+  });
+  finishChart(box, svg, series, points);
+}
+
+function finishChart(box, svg, series, points) {
+  box.replaceChildren(svg);
+  if (series.length > 1) {
+    const legend = document.createElement("div");
+    legend.className = "legenda";
+    series.forEach((s, si) => {
+      const item = document.createElement("span");
+      item.innerHTML = `<i style="background:${s.color || PALETA[si % PALETA.length]}"></i>`;
+      item.appendChild(document.createTextNode(s.name));
+      legend.appendChild(item);
+    });
+    box.appendChild(legend);
+  }
+  box.dataset.state = "ok";
+  box.dataset.seriesCount = String(series.length);
+  box.dataset.points = String(points);
+}
+
+// Table: columns [{key, label, format, className}]; `highlight(row)` marks rows.
+function table(box, columns, rows, highlight = () => false) {
+  if (!rows.length) return markEmpty(box, "nenhuma linha para os filtros escolhidos");
+  const t = document.createElement("table");
+  const head = t.createTHead().insertRow();
+  for (const c of columns) {
+    const th = document.createElement("th");
+    th.textContent = c.label;
+    if (c.format) th.className = "num";
+    head.appendChild(th);
+  }
+  const body = t.createTBody();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    if (highlight(row)) tr.className = "destaque";
+    for (const c of columns) {
+      const td = tr.insertCell();
+      const v = row[c.key];
+      td.textContent = c.format ? c.format(num(v)) : (v ?? "—");
+      if (c.format) td.className = "num";
+    }
+  }
+  box.replaceChildren(t);
+  box.dataset.state = "ok";
+  box.dataset.rows = String(rows.length);
+}
+
+function setKpi(name, value, format) {
+  const card = document.querySelector(`[data-kpi="${name}"]`);
+  if (!card) return;
+  const out = card.querySelector(".valor");
+  if (isNum(value)) {
+    card.dataset.state = "ok";
+    card.dataset.value = String(Math.round(value * 100) / 100);
+    out.textContent = format(value);
+  } else {
+    card.dataset.state = "empty";
+    delete card.dataset.value;
+    out.textContent = "sem dados";
+  }
+}
+
+// ---------------------------------------------------------------- filters
+
+function fillSelect(select, options, wanted) {
+  const current = wanted ?? select.value;
+  select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
+  const values = options.map(([value]) => String(value));
+  select.value = values.includes(String(current)) ? String(current) : (values[values.length - 1] ?? "");
+  select.disabled = options.length === 0;
+}
+
+function filters() {
+  return {
+    uf: $("filtro-uf").value,
+    ano: $("filtro-ano").value,
+    mes: $("filtro-mes").value,
+    anoSaneamento: $("filtro-ano-saneamento").value,
+  };
+}
+
+// The filters live in the address too (?uf=SP&ano=2025&mes=6&ano_saneamento=2021): links and reloads
+// keep them.
+function saveFiltersToUrl() {
+  const f = filters();
+  const params = new URLSearchParams();
+  if (f.uf) params.set("uf", f.uf);
+  if (f.ano) params.set("ano", f.ano);
+  if (f.mes) params.set("mes", f.mes);
+  if (f.anoSaneamento) params.set("ano_saneamento", f.anoSaneamento);
+  // the effective filters, readable in a DOM dump (a select's value is not an attribute)
+  Object.assign($("filtros").dataset, { uf: f.uf || "BR", ano: f.ano, mes: f.mes, anoSaneamento: f.anoSaneamento });
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+function initialFilters() {
+  const q = new URLSearchParams(location.search);
+  const uf = (q.get("uf") || "").toUpperCase();
+  fillSelect($("filtro-uf"), [["", "Brasil"], ...UFS.map(([s, n]) => [s, `${s} — ${n}`])],
+    UFS.some(([s]) => s === uf) ? uf : "");
+  $("filtro-ano").dataset.wanted = q.get("ano") || "";
+  $("filtro-mes").dataset.wanted = q.get("mes") || "";
+  $("filtro-ano-saneamento").dataset.wanted = q.get("ano_saneamento") || "";
+}
+
+// Year and month options come from the data (the months present in vendas_ano_mes, the years in
+// agg_saneamento_brasil_ano); the latest period is the default.
+async function refreshOptions() {
+  const anoSel = $("filtro-ano"), mesSel = $("filtro-mes"), sanSel = $("filtro-ano-saneamento");
+  let periodos = [];
+  try { periodos = await fetchMart("vendas_ano_mes"); } catch (err) { periodos = []; }
+  const anos = [...new Set(periodos.map((r) => num(r.ano)))].sort((a, b) => a - b);
+  fillSelect(anoSel, anos.map((a) => [String(a), String(a)]), anoSel.dataset.wanted || null);
+  anoSel.dataset.wanted = "";
+  const ano = num(anoSel.value);
+  const meses = periodos.filter((r) => num(r.ano) === ano).map((r) => num(r.mes)).sort((a, b) => a - b);
+  fillSelect(mesSel, [["", "Ano todo"], ...meses.map((m) => [String(m), `${pad2(m)} — ${MESES[m - 1]}`])],
+    mesSel.dataset.wanted || null);
+  mesSel.dataset.wanted = "";
+
+  let anosSan = [];
+  try {
+    anosSan = (await fetchMart("agg_saneamento_brasil_ano")).map((r) => num(r.ano));
+  } catch (err) {
+    anosSan = [];
+  }
+  anosSan = [...new Set(anosSan)].sort((a, b) => a - b);
+  fillSelect(sanSel, anosSan.map((a) => [String(a), String(a)]), sanSel.dataset.wanted || null);
+  sanSel.dataset.wanted = "";
+}
+
+// ---------------------------------------------------------------- Vendas
+
+function sumBy(rows, key, fields) {
+  const out = new Map();
+  for (const r of rows) {
+    const k = r[key];
+    const acc = out.get(k) || Object.fromEntries(fields.map((f) => [f, 0]));
+    for (const f of fields) acc[f] += num(r[f]) || 0;
+    out.set(k, acc);
+  }
+  return out;
+}
+
+function monthRange(ano, mes) {
+  if (!ano) return {};
+  if (!mes) return { data_inicio: `${ano}-01-01`, data_fim: `${ano}-12-31` };
+  const last = new Date(Date.UTC(Number(ano), Number(mes), 0)).getUTCDate();
+  return { data_inicio: `${ano}-${pad2(mes)}-01`, data_fim: `${ano}-${pad2(mes)}-${pad2(last)}` };
+}
+
+async function vendasReceitaMes(f) {
+  const box = $("grafico-receita-mes");
+  const rows = f.uf
+    ? await fetchMart("vendas_uf", { sigla_uf: f.uf, ano: f.ano })
+    : await fetchMart("vendas_ano_mes", { ano: f.ano });
+  rows.sort((a, b) => num(a.ano) - num(b.ano) || num(a.mes) - num(b.mes));
+  $("titulo-receita-mes").textContent = `Receita por mês — ${f.uf || "Brasil"}, ${f.ano || "todos os anos"}`;
+  lineChart(box, {
+    labels: rows.map((r) => mesLabel(num(r.ano), num(r.mes))),
+    series: [{ name: "Receita", values: rows.map((r) => num(r.receita)) }],
+    yFormat: fmt.brlCompact, tipFormat: fmt.brl,
+  });
+  return rows;
+}
+
+async function vendasReceitaUf(f) {
+  const rows = await fetchMart("vendas_uf", { ano: f.ano, mes: f.mes });
+  const porUf = sumBy(rows, "sigla_uf", ["receita", "pedidos"]);
+  const ordem = [...porUf.entries()].sort((a, b) => b[1].receita - a[1].receita);
+  $("titulo-receita-uf").textContent = `Receita por UF — ${periodoLabel(f)}`;
+  barChart($("grafico-receita-uf"), {
+    categories: ordem.map(([uf]) => uf),
+    series: [{ name: "Receita", values: ordem.map(([, v]) => v.receita) }],
+    yFormat: fmt.brlCompact, tipFormat: fmt.brl, highlight: f.uf || null,
+  });
+}
+
+async function vendasModalidade(f) {
+  const rows = await fetchMart("vendas_modalidade", { ano: f.ano, mes: f.mes });
+  const porMod = sumBy(rows, "modalidade", ["receita", "pedidos", "itens"]);
+  const ordem = [...porMod.entries()].sort((a, b) => b[1].receita - a[1].receita);
+  $("titulo-modalidade").textContent = `Receita por modalidade (Brasil) — ${periodoLabel(f)}`;
+  barChart($("grafico-modalidade"), {
+    categories: ordem.map(([m]) => m),
+    series: [{ name: "Receita", values: ordem.map(([, v]) => v.receita) }],
+    yFormat: fmt.brlCompact, tipFormat: fmt.brl,
+  });
+  table($("tabela-modalidade"), [
+    { key: "modalidade", label: "Modalidade" },
+    { key: "receita", label: "Receita", format: fmt.brl },
+    { key: "pedidos", label: "Pedidos", format: fmt.int },
+    { key: "itens", label: "Itens", format: fmt.int },
+    { key: "ticket_medio", label: "Ticket médio", format: fmt.brl },
+  ], ordem.map(([modalidade, v]) => ({ modalidade, ...v, ticket_medio: v.pedidos ? v.receita / v.pedidos : null })));
+}
+
+// KPI cards of the chosen period from the daily mart: counts and revenue are summed; the rates are
+// recomputed from the sums (conversion = won / (won + lost)), and the averages weighted by deals won.
+async function vendasKpis(f, receitaMes) {
+  const rows = await fetchMart("kpi_comercial_diario", monthRange(f.ano, f.mes));
+  rows.sort((a, b) => String(a.data).localeCompare(String(b.data)));
+  const soma = (k) => rows.reduce((n, r) => n + (num(r[k]) || 0), 0);
+  const ponderada = (k) => {
+    let peso = 0, total = 0;
+    for (const r of rows) {
+      const v = num(r[k]), w = num(r.negocios_ganhos) || 0;
+      if (isNum(v) && w > 0) { total += v * w; peso += w; }
+    }
+    return peso ? total / peso : null;
+  };
+  const has = rows.length > 0;
+  const ganhos = soma("negocios_ganhos"), perdidos = soma("negocios_perdidos");
+  setKpi("leads", has ? soma("leads") : null, fmt.int);
+  setKpi("negocios_ganhos", has ? ganhos : null, fmt.int);
+  setKpi("negocios_perdidos", has ? perdidos : null, fmt.int);
+  setKpi("taxa_conversao", has && ganhos + perdidos > 0 ? (100 * ganhos) / (ganhos + perdidos) : null, fmt.pct);
+  setKpi("valor_medio_negocio", has ? ponderada("valor_medio_negocio") : null, fmt.brl);
+  setKpi("ciclo_vendas_dias", has ? ponderada("ciclo_vendas_dias") : null, fmt.dias);
+  setKpi("receita", has ? soma("receita") : null, fmt.brl);
+  // average ticket of the orders of the period, for the chosen UF when there is one
+  const doPeriodo = receitaMes.filter((r) => !f.mes || num(r.mes) === num(f.mes));
+  const receita = doPeriodo.reduce((n, r) => n + (num(r.receita) || 0), 0);
+  const pedidos = doPeriodo.reduce((n, r) => n + (num(r.pedidos) || 0), 0);
+  setKpi("ticket_medio", pedidos ? receita / pedidos : null, fmt.brl);
+  $("kpis-nota").textContent = has
+    ? `${periodoLabel(f)}: ${rows.length} dias (${rows[0].data} a ${rows[rows.length - 1].data}). `
+      + "Leads, negócios, conversão, ciclo e receita faturada: Brasil (o mart diário não tem UF); "
+      + `ticket médio dos pedidos: ${f.uf || "Brasil"}.`
+    : "Sem dados de KPIs comerciais para o período escolhido.";
+
+  lineChart($("grafico-negocios-dia"), {
+    labels: rows.map((r) => String(r.data).slice(5).split("-").reverse().join("/")),
+    series: [
+      { name: "Leads", values: rows.map((r) => num(r.leads)) },
+      { name: "Ganhos", values: rows.map((r) => num(r.negocios_ganhos)) },
+      { name: "Perdidos", values: rows.map((r) => num(r.negocios_perdidos)) },
+    ],
+    yFormat: fmt.int,
+  });
+  $("titulo-negocios-dia").textContent = `Leads e negócios por dia (Brasil) — ${periodoLabel(f)}`;
+}
+
+async function vendasMrr() {
+  const rows = await fetchMart("receita_recorrente_mensal");
+  rows.sort((a, b) => num(a.ano) - num(b.ano) || num(a.mes) - num(b.mes));
+  lineChart($("grafico-mrr"), {
+    labels: rows.map((r) => mesLabel(num(r.ano), num(r.mes))),
+    series: [{ name: "MRR", values: rows.map((r) => num(r.mrr)) }],
+    yFormat: fmt.brlCompact, tipFormat: fmt.brl,
+  });
+  // contracts as a tooltip on each point
+  const pontos = $("grafico-mrr").querySelectorAll("circle.ponto");
+  pontos.forEach((c, i) => {
+    const r = rows.filter((row) => isNum(num(row.mrr)))[i];
+    if (r) c.querySelector("title").textContent += ` · ${fmt.int(num(r.contratos_ativos))} contratos ativos`
+      + ` (+${fmt.int(num(r.contratos_novos))} / −${fmt.int(num(r.contratos_cancelados))})`;
+  });
+}
+
+function periodoLabel(f) {
+  if (!f.ano) return "todo o período";
+  return f.mes ? `${MESES[Number(f.mes) - 1]}/${f.ano}` : `ano ${f.ano}`;
+}
+
+async function refreshVendas(f) {
+  $("vendas-escopo").textContent = `${f.uf || "Brasil"} · ${periodoLabel(f)}`;
+  const tasks = [
+    vendasReceitaMes(f).then(
+      (rows) => vendasKpis(f, rows).catch((err) => kpiFailure(err)),
+      (err) => { showFailure($("grafico-receita-mes"), err); return vendasKpis(f, []).catch(kpiFailure); }),
+    vendasReceitaUf(f).catch((err) => showFailure($("grafico-receita-uf"), err)),
+    vendasModalidade(f).catch((err) => {
+      showFailure($("grafico-modalidade"), err);
+      showFailure($("tabela-modalidade"), err, true);  // the chart above says why
+    }),
+    vendasMrr().catch((err) => showFailure($("grafico-mrr"), err)),
+  ];
+  await Promise.all(tasks);
+}
+
+function kpiFailure(err) {
+  for (const card of document.querySelectorAll('[data-kpi-group="comercial"] .kpi')) {
+    setKpi(card.dataset.kpi, null, fmt.int);
+  }
+  $("kpis-nota").textContent = "Sem dados: " + (err.message || String(err));
+  showFailure($("grafico-negocios-dia"), err);
+}
+
+// ---------------------------------------------------------------- Saneamento
+
+async function refreshSaneamento(f) {
+  const ano = f.anoSaneamento;
+  $("saneamento-escopo").textContent = `${f.uf || "Brasil"} · ${ano || "sem ano"}`;
+  const [porUf, brasil] = await Promise.all([
+    fetchMart("agg_saneamento_uf_ano", { ano }).catch((err) => err),
+    fetchMart("agg_saneamento_brasil_ano", { ano }).catch((err) => err),
+  ]);
+
+  if (porUf instanceof Error) {
+    showFailure($("grafico-atendimento-uf"), porUf);
+    showFailure($("tabela-saneamento-uf"), porUf);
+  } else {
+    const rows = [...porUf].sort((a, b) => String(a.sigla_uf).localeCompare(String(b.sigla_uf)));
+    barChart($("grafico-atendimento-uf"), {
+      categories: rows.map((r) => r.sigla_uf),
+      series: [
+        { name: "Água", values: rows.map((r) => num(r.indice_atendimento_total_agua)), color: "#1f6feb" },
+        { name: "Esgoto", values: rows.map((r) => num(r.indice_atendimento_total_esgoto)), color: "#a0522d" },
+      ],
+      yFormat: (v) => fmtInt.format(v) + "%", tipFormat: fmt.pct, highlight: f.uf || null, maxY: 100,
+    });
+    $("titulo-atendimento-uf").textContent =
+      `Índice de atendimento total de água e esgoto por UF (%) — ${ano || ""}`;
+    table($("tabela-saneamento-uf"), [
+      { key: "sigla_uf", label: "UF" },
+      { key: "quantidade_prestadores", label: "Prestadores", format: fmt.int },
+      { key: "populacao_atendida_agua", label: "Pop. atendida água", format: fmt.int },
+      { key: "indice_atendimento_total_agua", label: "Água (%)", format: fmt.pct },
+      { key: "indice_atendimento_total_esgoto", label: "Esgoto (%)", format: fmt.pct },
+      { key: "indice_perda_distribuicao_agua", label: "Perdas (%)", format: fmt.pct },
+    ], rows, (r) => r.sigla_uf === f.uf);
+  }
+
+  const escolhida = f.uf && !(porUf instanceof Error) ? porUf.find((r) => r.sigla_uf === f.uf) : null;
+  const ref = f.uf ? escolhida : (brasil instanceof Error ? null : brasil[0]);
+  setKpi("indice_atendimento_total_agua", ref ? num(ref.indice_atendimento_total_agua) : null, fmt.pct);
+  setKpi("indice_atendimento_total_esgoto", ref ? num(ref.indice_atendimento_total_esgoto) : null, fmt.pct);
+  setKpi("indice_perda_distribuicao_agua", ref ? num(ref.indice_perda_distribuicao_agua) : null, fmt.pct);
+  setKpi("quantidade_prestadores", ref ? num(ref.quantidade_prestadores) : null, fmt.int);
+
+  await saneamentoPrestadores(f).catch((err) => showFailure($("tabela-prestadores"), err));
+}
+
+// The providers with head office in the chosen UF (or the whole country), largest served population
+// first, with the name of the head-office municipality.
+async function saneamentoPrestadores(f) {
+  const box = $("tabela-prestadores");
+  const rows = await fetchMart("fct_saneamento_prestador_ano", { ano: f.anoSaneamento, sigla_uf: f.uf });
+  const pop = (r) => Math.max(num(r.populacao_atendida_agua) || 0, num(r.populacao_atendida_esgoto) || 0);
+  rows.sort((a, b) => pop(b) - pop(a));
+  const top = rows.slice(0, 20);
+  let nomes = new Map();
+  if (f.uf) {
+    try {
+      nomes = new Map((await fetchMart("dim_municipio", { sigla_uf: f.uf })).map((m) => [m.id_municipio, m.nome]));
+    } catch (err) { /* names are a nicety: the codes stay */ }
+  }
+  $("titulo-prestadores").textContent =
+    `Maiores prestadores — ${f.uf || "Brasil"} (${fmt.int(rows.length)} no total, 20 maiores)`;
+  table(box, [
+    { key: "sigla_prestador", label: "Prestador" },
+    { key: "municipio", label: "Sede" },
+    { key: "abrangencia", label: "Abrangência" },
+    { key: "populacao_atendida_agua", label: "Pop. água", format: fmt.int },
+    { key: "indice_atendimento_total_agua", label: "Água (%)", format: fmt.pct },
+    { key: "indice_atendimento_total_esgoto", label: "Esgoto (%)", format: fmt.pct },
+  ], top.map((r) => ({
+    ...r,
+    sigla_prestador: r.sigla_prestador || r.nome_prestador,
+    municipio: nomes.get(r.id_municipio) ? `${nomes.get(r.id_municipio)} (${r.sigla_uf})` : `${r.id_municipio} (${r.sigla_uf})`,
+  })));
+}
+
+// ---------------------------------------------------------------- refresh loop
+
+async function refresh() {
+  const generation = ++state.generation;
+  document.body.dataset.state = "loading";
+  const erro = $("erro-geral");
+  try {
+    state.marts = await listMarts();
+    await refreshOptions();
+    if (generation !== state.generation) return;
+    saveFiltersToUrl();
+    const f = filters();
+    await Promise.all([refreshVendas(f), refreshSaneamento(f)]);
+    erro.hidden = true;
+  } catch (err) {
+    erro.hidden = false;
+    erro.textContent = "Falha ao atualizar: " + (err.message || String(err));
+  }
+  if (generation !== state.generation) return;
+  const agora = new Date();
+  const quando = $("ultima-atualizacao");
+  quando.textContent = agora.toLocaleTimeString("pt-BR");
+  quando.dateTime = agora.toISOString();
+  state.refreshes += 1;
+  document.body.dataset.refreshCount = String(state.refreshes);
+  document.body.dataset.state = "ready";
+}
+
+function start() {
+  document.body.dataset.refreshMs = String(REFRESH_MS);
+  $("intervalo-atualizacao").textContent = `atualiza a cada ${REFRESH_MS / 1000} s`;
+  initialFilters();
+  $("filtros").addEventListener("change", () => refresh());
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+}
+
+window.MIRANTE_DASHBOARD = { REFRESH_MS, refresh };
+start();
