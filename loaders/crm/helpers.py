@@ -1,0 +1,58 @@
+"""HTTP pieces of the CRM source: the retrying session and the auth failure."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from requests import Response, Session
+
+from .settings import SOURCE_LABEL
+
+
+class CrmAuthError(RuntimeError):
+    """The CRM rejected the User-Key (401/403). Never retried; the message never holds the key."""
+
+    def __init__(self, base_url: str, status: int) -> None:
+        self.base_url = base_url
+        self.status = status
+        super().__init__(
+            f"the {SOURCE_LABEL} at {base_url} rejected the User-Key (HTTP {status}): set a valid key in "
+            "MIRANTE_CRM_USER_KEY or in the [mirante.crm] section of .dlt/secrets.toml")
+
+
+def auth_failure_hook(base_url: str) -> Callable[..., Any]:
+    """A response hook that turns 401/403 into CrmAuthError. dlt's retry (tenacity around
+    `Session.send`) retries only 429, 5xx and connection errors, so this fails at once."""
+
+    def hook(response: Response, *args: Any, **kwargs: Any) -> None:
+        raise CrmAuthError(base_url, response.status_code)
+
+    return hook
+
+
+def retrying_session(*, max_attempts: int, backoff_factor: float, max_retry_delay: float,
+                     request_timeout: float) -> Session:
+    """dlt's retrying requests session (429 and 5xx and connection errors, exponential backoff,
+    Retry-After honoured up to `max_retry_delay`), configured for the CRM; errors are raised by the
+    response hooks of the REST client, not by the session."""
+    from dlt.sources.helpers.requests import Client
+
+    return Client(
+        request_timeout=request_timeout,
+        raise_for_status=False,
+        request_max_attempts=max_attempts,
+        request_backoff_factor=backoff_factor,
+        request_max_retry_delay=max_retry_delay,
+        respect_retry_after_header=True,
+    ).session
+
+
+def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of `kind` in the cause/context chain of `exc`."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

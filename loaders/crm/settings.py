@@ -1,0 +1,94 @@
+"""Constants and configuration of the Ploomes-like CRM source.
+
+Configuration is read at call time (`resolve`), never at import: environment first, then the
+`[mirante.crm]` section of the git-ignored `.dlt/secrets.toml`:
+
+    MIRANTE_CRM_BASE_URL   base URL of the API (default: Ploomes' public API, `BASE_URL`)
+    MIRANTE_CRM_USER_KEY   the integration's User-Key (no default: a missing key is an error)
+
+    # .dlt/secrets.toml
+    [mirante.crm]
+    base_url = "http://127.0.0.1:8082"
+    user_key = "..."
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mirante import config
+
+#: Ploomes' public API; the offline emulator (mirante.emulators.crm) serves the same paths
+BASE_URL = "https://api2.ploomes.com"
+
+DATASET = "raw_crm"
+PIPELINE_NAME = "crm"
+#: how the CRM is named in error messages
+SOURCE_LABEL = "CRM (Ploomes-like API)"
+
+#: resource (= raw table) -> (endpoint path, $expand). Every nested object is asked for: phones
+#: land as the child table contacts__phones, City and State as flattened city__* columns
+ENDPOINTS: dict[str, tuple[str, str | None]] = {
+    "contacts": ("Contacts", "Phones,City($expand=State)"),
+    "deals": ("Deals", "Stage"),
+    "interactions": ("Interactions", None),
+}
+
+_TS = {"data_type": "timestamp", "timezone": True}
+#: declared column types (raw names after dlt's snake_case), so a table's types never depend on
+#: which rows a load happened to see first (e.g. FinishDate, null while every deal is open)
+COLUMNS: dict[str, dict[str, dict]] = {
+    "contacts": {"create_date": _TS, "last_update_date": _TS},
+    "deals": {"amount": {"data_type": "decimal", "precision": 18, "scale": 2},
+              "create_date": _TS, "finish_date": {**_TS, "nullable": True}, "last_update_date": _TS},
+    "interactions": {"date": _TS, "create_date": _TS, "last_update_date": _TS},
+}
+
+#: Ploomes' largest page
+PAGE_SIZE = 300
+PRIMARY_KEY = "Id"
+#: incremental cursor (raw column last_update_date), sent as $filter=LastUpdateDate ge <value>
+CURSOR = "LastUpdateDate"
+#: first run: every record (nothing in a CRM predates this)
+INITIAL_LAST_UPDATE = "1900-01-01T00:00:00-03:00"
+#: each incremental run reads again the last day of changes (merged on id, so no duplicates): a
+#: record changed while a run was paging, stamped earlier than a later record the run did see, is
+#: not missed. One day covers one step of the emulator's generator mode.
+LOOKBACK_SECONDS = 86_400.0
+
+#: retries on 429 and 5xx (and connection errors) with exponential backoff; a Retry-After header
+#: sets the wait instead, up to MAX_RETRY_DELAY seconds. 401/403 are never retried.
+MAX_ATTEMPTS = 6
+BACKOFF_FACTOR = 1.0
+MAX_RETRY_DELAY = 60.0
+REQUEST_TIMEOUT = 60.0
+
+#: new tables and columns may appear; a column changing type fails the load
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+#: Phones is a list (child table, level 1); City.State nests objects two levels deep (flattened)
+MAX_TABLE_NESTING = 2
+#: plain dict rows: the COPY-based csv writer is the faster one for Postgres (STACK.md)
+LOADER_FILE_FORMAT = "csv"
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    base_url: str
+    user_key: str
+
+    def __repr__(self) -> str:  # never show the key
+        return f"CrmSettings(base_url={self.base_url!r}, user_key='***')"
+
+
+def resolve(base_url: str | None = None, user_key: str | None = None) -> CrmSettings:
+    """Arguments first, then MIRANTE_CRM_* in the environment, then `[mirante.crm]` in
+    .dlt/secrets.toml; the base URL defaults to Ploomes' public API."""
+    section = config.read_secrets().get("mirante", {}).get("crm", {})
+    base_url = base_url or os.environ.get("MIRANTE_CRM_BASE_URL") or section.get("base_url") or BASE_URL
+    user_key = user_key or os.environ.get("MIRANTE_CRM_USER_KEY") or section.get("user_key")
+    if not user_key:
+        raise RuntimeError(
+            f"no User-Key for the {SOURCE_LABEL} at {base_url}: set MIRANTE_CRM_USER_KEY or "
+            "user_key in the [mirante.crm] section of .dlt/secrets.toml")
+    return CrmSettings(base_url=base_url.rstrip("/"), user_key=user_key)
