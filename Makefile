@@ -12,7 +12,7 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run test bench docs ui api db-url db-stop clean
+.PHONY: help setup run test bench docs ui api dashboard chromium db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
@@ -21,6 +21,7 @@ help:
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
 	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first)"
+	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard (run make run first)"
 	@echo "make db-stop - stop the embedded PostgreSQL"
 
 $(STAMP): pyproject.toml
@@ -39,7 +40,7 @@ setup: $(STAMP) dbt_project/target/manifest.json
 run: setup
 	$(BIN)/mirante run
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q tests
 
 bench: setup
@@ -53,6 +54,16 @@ docs: setup
 
 api: setup
 	$(BIN)/mirante api
+
+dashboard: setup
+	$(BIN)/mirante dashboard
+
+# Headless Chromium for the dashboard test (Debian's package; CI runs make test as root). Elsewhere
+# without root the test skips, except under CI=true where a missing browser fails it.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "warning: chromium is missing and could not be installed: tests/test_dashboard.py will skip"
 
 db-url: setup
 	@$(BIN)/mirante db url

@@ -3,6 +3,7 @@ browser from the API's own routes (/v1/marts, /v1/<mart>). No server-side render
 asset: the page works offline.
 
     mount(app)                      GET /dashboard (the page) and /dashboard/static/* (JS, CSS)
+    serving(app)                    the app on a free loopback port in a background thread
     chromium()                      path of a Chromium executable, or None
     render(url, dump_dom=True)      the DOM after the page's JS ran, from headless Chromium
     render(url, screenshot=path)    a PNG of the page
@@ -14,7 +15,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
@@ -48,6 +53,30 @@ def mount(app: FastAPI) -> None:
         return RedirectResponse("/dashboard")
 
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+
+@contextmanager
+def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> Iterator[str]:
+    """Serve `app` with uvicorn in a daemon thread (port 0: a free one); yields the base URL and
+    stops the server on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="mirante-dashboard-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the server did not start on {host}:{port}")
+        time.sleep(0.05)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
 
 
 def chromium() -> str | None:

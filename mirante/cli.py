@@ -8,6 +8,7 @@
     mirante ui [--port 3000]                            Dagster UI (database and emulator started)
     mirante docs [--port 8080]                          generate and serve the dbt docs
     mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_reader
+    mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API
     mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 """
 
@@ -117,6 +118,37 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    """The data API with its dashboard page; with --screenshot, a PNG of the page taken by headless
+    Chromium from the app on a free loopback port, then everything it started is stopped."""
+    if not args.screenshot:
+        print(f"dashboard on http://{args.host}:{args.port}/dashboard (refreshes every minute)", flush=True)
+        return _api(args)
+    from mirante.api import dashboard
+    from mirante.api.app import create_app
+
+    started = config.external_server() is None and not db.embedded_running()
+    try:
+        app = create_app(db.setup().url("reader"))
+        with dashboard.serving(app) as base:
+            dashboard.render(f"{base}/dashboard{args.query}", screenshot=args.screenshot,
+                             window_size=args.window_size)
+        print(f"dashboard screenshot written to {args.screenshot} "
+              f"({len(app.state.api.marts)} marts served by the API)")
+    finally:
+        if started:
+            db.stop_embedded()
+    return 0
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTH,HEIGHT in pixels, e.g. 1400,1800; got {text!r}")
+    return width, height
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from mirante.emulators import ibge
 
@@ -149,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     p_api.add_argument("--port", type=int, default=8000)
     p_api.add_argument("--host", default="127.0.0.1")
     p_api.set_defaults(func=_api)
+
+    p_dash = sub.add_parser("dashboard", help="the dashboard (sales KPIs, sanitation) on 127.0.0.1")
+    p_dash.add_argument("--port", type=int, default=8001)
+    p_dash.add_argument("--host", default="127.0.0.1")
+    p_dash.add_argument("--screenshot", metavar="PNG", help="write a screenshot of the page and exit")
+    p_dash.add_argument("--query", default="", help="filters for the screenshot, e.g. '?uf=SP&ano=2025&mes=11'")
+    p_dash.add_argument("--window-size", type=_window_size, default=(1400, 1800),
+                        help="screenshot size WIDTH,HEIGHT (default 1400,1800)")
+    p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
     p_emu.add_argument("source", choices=["ibge"])
