@@ -10,6 +10,7 @@
     mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_reader
     mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API
     mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
+    mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
 """
 
 from __future__ import annotations
@@ -150,9 +151,12 @@ def _window_size(text: str) -> tuple[int, int]:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from mirante.emulators import ibge
+    import importlib
 
-    return ibge.main(["--port", str(args.port)])
+    argv = ["--port", str(args.port)]
+    if getattr(args, "generator", None):
+        argv += ["--generator", str(args.generator)]
+    return importlib.import_module(f"mirante.emulators.{args.source}").main(argv) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
-    p_emu.add_argument("source", choices=["ibge"])
+    p_emu.add_argument("source", choices=["ibge", "crm"])
     p_emu.add_argument("--port", type=int, default=0)
+    p_emu.add_argument("--generator", type=float, metavar="SECONDS",
+                       help="crm: advance the emulated clock one day every SECONDS")
     p_emu.set_defaults(func=_emulator)
 
     args = parser.parse_args(argv)
