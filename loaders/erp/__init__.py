@@ -1,0 +1,174 @@
+"""dlt source for an ERP in the shape of the SAP Business One Service Layer: sales orders and A/R
+invoices with their lines.
+
+One code path for a real Service Layer and the offline emulator (`mirante.emulators.erp`); only the
+configuration differs (`settings.erp_settings()`: MIRANTE_ERP_* or `[sources.erp]` in .dlt/secrets.toml).
+
+* Auth: cookie session from `POST /Login` (`helpers.B1SessionAuth`), renewed once on 401 code 301
+  "Invalid session."; refused credentials fail at once (`ErpLoginError`, no retry).
+* Paging: `Prefer: odata.maxpagesize=N` and the relative `odata.nextLink`, resolved against the
+  request URL under /b1s/v1/; `$orderby=DocEntry` keeps `$skip` paging stable.
+* Incremental: `$filter=UpdateDate ge '<last UpdateDate>'`. UpdateDate is a date, so the last day is
+  read again on the next run; the rows merge on `doc_entry` (dlt's boundary de-duplication is off, so
+  a document changed again on that same day is not dropped).
+* Retries: dlt's retrying client, on 429 and 5xx and dropped connections, with exponential backoff
+  that honours Retry-After (attempts, backoff and maximum delay are parameters).
+* Tables (dataset raw_erp): `orders`, `invoices` (AddressExtension flattened into
+  `address_extension__*`), and the DocumentLines as child tables `orders__document_lines` and
+  `invoices__document_lines` (`_dlt_parent_id` = parent `_dlt_id`; `_dlt_root_id` too). Merge on
+  `doc_entry` replaces the lines of a changed document: no duplicate or orphan lines.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.sources import DltResource
+from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
+from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
+
+from .helpers import B1SessionAuth, ErpLoginError
+from .settings import (
+    CURSOR_FIELD,
+    DOCUMENT_COLUMNS,
+    INITIAL_UPDATE_DATE,
+    LINE_COLUMNS,
+    MAX_TABLE_NESTING,
+    PAGE_SIZE,
+    REQUEST_BACKOFF_FACTOR,
+    REQUEST_MAX_ATTEMPTS,
+    REQUEST_MAX_RETRY_DELAY,
+    REQUEST_TIMEOUT,
+    RESOURCES,
+    SCHEMA_CONTRACT,
+    ErpSettings,
+    erp_settings,
+    service_root,
+)
+
+__all__ = ["erp_source", "load_erp", "make_auth", "B1SessionAuth", "ErpLoginError", "erp_settings"]
+
+PIPELINE_NAME = "erp"
+DATASET_NAME = "raw_erp"
+
+
+def retrying_session(
+    request_max_attempts: int = REQUEST_MAX_ATTEMPTS,
+    request_backoff_factor: float = REQUEST_BACKOFF_FACTOR,
+    request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY,
+    request_timeout: float = REQUEST_TIMEOUT,
+):
+    """dlt's retrying `requests` session: 429, 5xx and connection errors retried with exponential
+    backoff (`backoff * 2**n`, at most `max_retry_delay` s), Retry-After honoured; errors are left
+    to the caller (the REST client raises them after the retries)."""
+    return Client(
+        request_timeout=request_timeout,
+        raise_for_status=False,
+        request_max_attempts=request_max_attempts,
+        request_backoff_factor=request_backoff_factor,
+        request_max_retry_delay=request_max_retry_delay,
+        respect_retry_after_header=True,
+    ).session
+
+
+def make_auth(base_url: str, company_db: str, username: str, password: str,
+              session=None) -> B1SessionAuth:
+    """The Service Layer session authenticator (call `.logout()` when done)."""
+    return B1SessionAuth(service_root=service_root(base_url), company_db=company_db,
+                         username=username, password=password,
+                         session=session or retrying_session()).resolve()
+
+
+@dlt.source(name="erp", max_table_nesting=MAX_TABLE_NESTING)
+def erp_source(
+    base_url: str = dlt.config.value,
+    company_db: str = dlt.config.value,
+    username: str = dlt.secrets.value,
+    password: str = dlt.secrets.value,
+    page_size: int = PAGE_SIZE,
+    initial_update_date: str = INITIAL_UPDATE_DATE,
+    request_max_attempts: int = REQUEST_MAX_ATTEMPTS,
+    request_backoff_factor: float = REQUEST_BACKOFF_FACTOR,
+    request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY,
+    request_timeout: float = REQUEST_TIMEOUT,
+    auth: Any = None,
+) -> list[DltResource]:
+    """Resources `orders` and `invoices` (with child tables `*__document_lines`), merged on
+    `doc_entry`, incremental on UpdateDate.
+
+    `base_url` is the Service Layer root (`/b1s/v1` appended when missing). `auth` may pass a
+    `make_auth(...)` authenticator to share or log out the session; by default one is made here.
+    """
+    session = retrying_session(request_max_attempts, request_backoff_factor,
+                               request_max_retry_delay, request_timeout)
+    auth = auth or make_auth(base_url, company_db, username, password, session=session)
+    config: RESTAPIConfig = {
+        "client": {
+            "base_url": service_root(base_url) + "/",
+            "headers": {"Prefer": f"odata.maxpagesize={page_size}"},
+            "auth": auth,
+            "paginator": JSONLinkPaginator(next_url_path="['odata.nextLink']"),
+            "session": session,
+        },
+        "resource_defaults": {
+            "primary_key": "doc_entry",
+            "write_disposition": "merge",
+            "schema_contract": SCHEMA_CONTRACT,
+            "columns": copy.deepcopy(DOCUMENT_COLUMNS),
+            "endpoint": {
+                "data_selector": "value",
+                "params": {
+                    "$filter": f"{CURSOR_FIELD} ge '{{incremental.start_value}}'",
+                    "$orderby": "DocEntry",
+                },
+                "incremental": {
+                    "cursor_path": CURSOR_FIELD,
+                    "initial_value": initial_update_date,
+                    # the last day is re-read on purpose; merge on doc_entry de-duplicates it
+                    "primary_key": [],
+                },
+            },
+        },
+        "resources": [{"name": name, "endpoint": {"path": entity}} for name, entity in RESOURCES.items()],
+    }
+    resources = rest_api_resources(config)
+    for resource in resources:
+        resource.apply_hints(nested_hints={"document_lines": {"columns": copy.deepcopy(LINE_COLUMNS)}})
+    return resources
+
+
+def _login_error(exc: BaseException) -> ErpLoginError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ErpLoginError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "exception", None)
+    return None
+
+
+def load_erp(settings: ErpSettings | None = None, *, pipeline_name: str = PIPELINE_NAME,
+             dataset_name: str = DATASET_NAME, srv=None, **source_kwargs: Any) -> LoadInfo:
+    """Load orders and invoices into `dataset_name` as mirante_loader (pipeline state under
+    MIRANTE_HOME). Refused credentials raise `ErpLoginError` itself (not dlt's wrapper)."""
+    from mirante.pipelines import make_pipeline
+
+    settings = settings or erp_settings()
+    retry = {k: source_kwargs[k] for k in ("request_max_attempts", "request_backoff_factor",
+                                           "request_max_retry_delay", "request_timeout")
+             if k in source_kwargs}
+    auth = make_auth(**settings.source_kwargs(), session=retrying_session(**retry))
+    pipeline = make_pipeline(pipeline_name, dataset_name, srv)
+    try:
+        return pipeline.run(erp_source(**settings.source_kwargs(), auth=auth, **source_kwargs))
+    except Exception as exc:
+        refused = _login_error(exc)
+        if refused is not None:
+            raise refused from None
+        raise
+    finally:
+        auth.logout()
