@@ -11,6 +11,7 @@
     mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API
     mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
     mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
+    mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
 """
 
 from __future__ import annotations
@@ -196,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
-    p_emu.add_argument("source", choices=["ibge", "crm"])
+    p_emu.add_argument("source", choices=["ibge", "crm", "erp"])
     p_emu.add_argument("--port", type=int, default=0)
     p_emu.add_argument("--generator", type=float, metavar="SECONDS",
-                       help="crm: advance the emulated clock one day every SECONDS")
+                       help="crm, erp: advance the emulated clock one day every SECONDS")
     p_emu.set_defaults(func=_emulator)
 
     args = parser.parse_args(argv)
