@@ -470,10 +470,14 @@ class Api:
         """(total, JSON text of each row of the page) in one read-only snapshot."""
         where, params = where_clause(mart, q)
         table = sql.Identifier(config.MARTS_SCHEMA, mart.name)
-        order = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in mart.order_by)
+        def order(alias: str) -> sql.Composable:
+            return sql.SQL(", ").join(sql.Identifier(alias, c) for c in mart.order_by)
+
         count = sql.SQL("select count(*) from {} t{}").format(table, where)
-        rows = sql.SQL("select to_json(t)::text from {} t{} order by {} limit %s offset %s").format(
-            table, where, order)
+        # rows skipped by the offset are not rendered: JSON only for the page (the outer ORDER BY
+        # keeps the order guaranteed and costs nothing, the input being sorted already)
+        rows = sql.SQL("select to_json(p)::text from (select * from {} t{} order by {} limit %s offset %s) p "
+                       "order by {}").format(table, where, order("t"), order("p"))
 
         def fn(conn: psycopg.Connection):
             with conn.transaction():
