@@ -12,12 +12,13 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run test bench docs ui api dashboard chromium db-url db-stop clean
+.PHONY: help setup run test bench bench-api docs ui api dashboard chromium db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
-	@echo "make bench  - SNIS loader vs raw COPY on a 1,000,000-row export"
+	@echo "make bench  - SNIS loader vs raw COPY on a 1,000,000-row export; data API p50/p99 and requests/s"
+	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
 	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first)"
@@ -45,6 +46,10 @@ test: setup chromium
 
 bench: setup
 	$(BIN)/python bench/bench_snis.py
+	$(BIN)/python bench/bench_api.py
+
+bench-api: setup
+	$(BIN)/python bench/bench_api.py
 
 ui: setup
 	$(BIN)/mirante ui
