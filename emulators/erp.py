@@ -190,18 +190,32 @@ def invoice_document(p: Pedido, doc_entry: int, dia: date) -> dict[str, Any]:
     }
 
 
-def build_documents(mundo: Mundo) -> dict[str, list[dict[str, Any]]]:
-    """Orders and invoices visible on `mundo.hoje`, each sorted by DocEntry."""
+def build_documents(mundo: Mundo, memo: dict | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Orders and invoices visible on `mundo.hoje`, each sorted by DocEntry.
+
+    `memo` (kept by the caller between clock moves) reuses the documents that did not change: an
+    order is rebuilt only when its cancellation becomes visible; an invoice never changes."""
+    memo = {} if memo is None else memo
     hoje = mundo.hoje
-    pedidos = mundo.pedidos()                       # oldest first = DocEntry order
-    orders = [order_document(p, n + 1, hoje) for n, p in enumerate(pedidos)]
-    faturaveis = sorted(
-        ((p.data + timedelta(days=dias_para_faturar(p)), p.doc_entry, p)
-         for p in pedidos if p.cancelado_em is None),
-        key=lambda t: (t[0], t[1]),
-    )
-    invoices = [invoice_document(p, n + 1, dia)
-                for n, (dia, _, p) in enumerate(t for t in faturaveis if t[0] <= hoje)]
+    orders, faturaveis = [], []
+    for n, p in enumerate(mundo.pedidos()):         # oldest first = DocEntry order
+        key = ("order", p.doc_entry, p.cancelado(hoje))
+        doc = memo.get(key)
+        if doc is None:
+            doc = memo[key] = order_document(p, n + 1, hoje)
+        orders.append(doc)
+        if p.cancelado_em is None:
+            faturaveis.append((p.data + timedelta(days=dias_para_faturar(p)), p.doc_entry, p))
+    faturaveis.sort(key=lambda t: (t[0], t[1]))
+    invoices = []
+    for dia, _, p in faturaveis:
+        if dia > hoje:
+            break
+        key = ("invoice", p.doc_entry)
+        doc = memo.get(key)
+        if doc is None:
+            doc = memo[key] = invoice_document(p, len(invoices) + 1, dia)
+        invoices.append(doc)
     return {"Orders": orders, "Invoices": invoices}
 
 
@@ -297,13 +311,14 @@ class ErpState:
         self.stats = {"logins": 0, "logins_failed": 0, "logouts": 0, "data_requests": 0,
                       "invalid_session": 0, "faults_served": 0}
         self._docs: tuple[date, dict[str, list[dict]]] | None = None
+        self._memo: dict = {}
         self._queries: dict[tuple, list[dict]] = {}
 
     # documents
     def documents(self) -> dict[str, list[dict]]:
         with self.lock:
             if self._docs is None or self._docs[0] != self.mundo.hoje:
-                self._docs = (self.mundo.hoje, build_documents(self.mundo))
+                self._docs = (self.mundo.hoje, build_documents(self.mundo, self._memo))
                 self._queries.clear()
             return self._docs[1]
 
