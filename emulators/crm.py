@@ -54,6 +54,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from http import HTTPStatus
+from time import monotonic
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -384,6 +385,7 @@ class RequestRecord:
     params: dict[str, str]
     status: int
     rows: int = 0
+    at: float = field(default_factory=monotonic)   # arrival, for checking waits between retries
 
 
 @dataclass
