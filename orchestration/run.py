@@ -26,11 +26,14 @@ def _count_tables(conn: psycopg.Connection, schemas: tuple[str, ...]) -> list[tu
 
 def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
     lines = []
-    if pulls:
-        ok = [k for k, r in pulls.items() if r.success]
-        lines.append(f"e-SUS PEC pulls: {len(ok)}/{len(pulls)} municipalities loaded"
-                     + ("" if len(ok) == len(pulls) else f" (failed: {', '.join(sorted(set(pulls) - set(ok)))})"))
     with psycopg.connect(srv.url("transformer")) as conn:
+        if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
+            status = dict(conn.execute(
+                """select id_municipio, bool_and(status = 'sucesso') from raw_esus.execucoes
+                   where id_execucao = any(%s) group by 1""", ([r.run_id for r in pulls.values()],)).fetchall())
+            failed = sorted(i for i, ok in status.items() if not ok)
+            lines.append(f"e-SUS PEC pulls: {len(status) - len(failed)}/{len(status)} municipalities loaded"
+                         + (f" (failed: {', '.join(failed)})" if failed else ""))
         lines.append("rows per raw table:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, config.RAW_SCHEMAS)]
         lines.append("rows per mart:")
@@ -85,18 +88,15 @@ def ensure_offline_sources(srv: config.Server) -> None:
 
 
 def materialize(instance, log_config: dict | None = None):
-    """Every enabled municipality's PEC pull (one partition run each; a failure stays in its
-    municipality), then the `mirante_all` job. Returns ({id_municipio: run result}, main result)."""
-    from mirante.loaders.esus import registry
+    """The daily e-SUS pull (one run over every partition, as the `esus_daily` schedule launches
+    it; a failure stays in its municipality), then the `mirante_all` job.
+    Returns ({"esus_pull": pull run result}, main result)."""
+    from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
     from mirante.orchestration.definitions import defs
 
     run_config = log_config if log_config is not None else LOG_INFO
-    pull_job = defs.resolve_job_def("esus_pull")
-    pulls = {
-        m.id_municipio: pull_job.execute_in_process(instance=instance, partition_key=m.id_municipio,
-                                                    raise_on_error=False, run_config=run_config)
-        for m in registry.load(enabled_only=True)
-    }
+    pulls = {"esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
+        instance=instance, tags=all_partitions_tags(), raise_on_error=False, run_config=run_config)}
     main = defs.resolve_job_def("mirante_all").execute_in_process(
         instance=instance, raise_on_error=False, run_config=run_config)
     return pulls, main

@@ -68,19 +68,20 @@ def test_sensor_requests_one_run_per_new_or_changed_export(tmp_path, monkeypatch
         assert json.loads(json.dumps(req.run_config))["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
 
 
-def test_esus_schedule_one_run_per_enabled_municipality_with_the_concurrency_tag(tmp_path, monkeypatch):
+def test_esus_schedule_one_run_over_every_partition_with_the_concurrency_tag(tmp_path, monkeypatch):
+    from datetime import datetime
+
     from dagster import DagsterInstance, build_schedule_context
 
     from mirante.loaders.esus import registry
     from mirante.orchestration import instance
-    from mirante.orchestration.defs.atencao_primaria import CONCURRENCY_TAG, esus_daily
+    from mirante.orchestration.defs.atencao_primaria import CONCURRENCY_TAG, esus_daily, municipios
 
-    from datetime import datetime
-
-    requests = list(esus_daily(build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 5))))
-    enabled = [m.id_municipio for m in registry.load(enabled_only=True)]
-    assert [r.partition_key for r in requests] == enabled
-    assert all(r.tags[CONCURRENCY_TAG] == "pull" for r in requests)
+    request = esus_daily(build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 5)))
+    keys = municipios.get_partition_keys()
+    assert keys == [m.id_municipio for m in registry.load()]
+    assert (request.partition_key_range.start, request.partition_key_range.end) == (keys[0], keys[-1])
+    assert request.tags[CONCURRENCY_TAG] == "pull" and request.run_key == "esus:2026-11-26"
     monkeypatch.setenv("MIRANTE_ESUS_CONCURRENCY", "2")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     instance.prepare(tmp_path)

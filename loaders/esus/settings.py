@@ -60,9 +60,10 @@ def primary_key(table: str) -> str:
     return TABLES[table][0]
 
 
-#: dlt path for Postgres -> Postgres (../shared/docs/PERF.md and bench/bench_esus.py):
-#: connectorx reads Arrow, parquet files loaded through ADBC
-BACKEND = "connectorx"
+#: dlt path for Postgres -> Postgres (../shared/docs/PERF.md and bench/bench_esus.py): rows read by
+#: `COPY ... TO STDOUT` into Arrow (extract.py), written as parquet, loaded through ADBC
 LOADER_FILE_FORMAT = "parquet"
 #: default number of municipalities pulled at once
 DEFAULT_CONCURRENCY = 4
+#: municipalities extracted, then loaded by one dlt load (one merge per table), at a time
+BATCH_SIZE = 50

@@ -2,10 +2,15 @@
 
 The raw PEC tables are one multi-asset partitioned by municipality (partitions = the registry
 loaders/esus/municipios.toml). An operator reruns one failed municipality by materializing its
-partition, or re-pulls a day range for it with the run config `desde` / `ate`. The daily schedule
-launches one run per enabled municipality, tagged so that at most MIRANTE_ESUS_CONCURRENCY
-(default 4) run at once (the tag limit is written to the Dagster instance by `mirante ui`). Each
-run checks its municipality's lateness and volume.
+partition, or re-pulls a day range for it with the run config `desde` / `ate`.
+
+The daily schedule launches ONE run over the range of every partition (backfill policy: single
+run): it pulls the enabled municipalities MIRANTE_ESUS_CONCURRENCY (default 4) at a time and loads
+them in batches, so 650 municipalities cost one Dagster run, not 650. Each municipality that
+loaded is recorded as a materialization of its own partition; the ones that failed are not, and the
+run fails naming them, so the operator reruns exactly those partitions. Runs launched per partition
+(reruns, multi-run backfills) carry a tag that the instance limits to the same concurrency. Every
+run checks lateness and volume of the municipalities it pulled.
 """
 
 from datetime import date, timedelta
@@ -18,8 +23,11 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSelection,
+    AssetMaterialization,
     AssetSpec,
+    BackfillPolicy,
     Config,
+    Failure,
     Definitions,
     MaterializeResult,
     RunRequest,
@@ -29,6 +37,7 @@ from dagster import (
     multi_asset,
     schedule,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from pydantic import Field
 
 from mirante import db
@@ -55,7 +64,7 @@ class PullConfig(Config):
 
 @multi_asset(
     name="raw_esus_pec",
-    specs=[AssetSpec(key, group_name=DATASET, kinds={"postgres", "dlt"},
+    specs=[AssetSpec(key, group_name=DATASET, kinds={"postgres", "dlt"}, skippable=True,
                      description=("Run log: one row per municipality, table and run" if t == "execucoes"
                                   else f"PEC table {t} of every municipality (id_municipio added)"))
            for t, key in RAW_KEYS.items()],
@@ -67,78 +76,152 @@ class PullConfig(Config):
                                    "for small counts) of the mean of the 7 days with records before"),
     ],
     partitions_def=municipios,
+    backfill_policy=BackfillPolicy.single_run(),
     pool="esus",
 )
 def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
-    """Pull the partition's municipality (incremental, or the `desde`/`ate` day range)."""
-    from mirante.loaders.esus.pull import pull
+    """Pull the run's municipalities (incremental, or the `desde`/`ate` day range)."""
+    from mirante.loaders.esus.pull import pull, pull_many
+    from mirante.orchestration.instance import esus_concurrency
 
     by_id = {m.id_municipio: m for m in registry.load()}
-    municipio = by_id[context.partition_key]
-    if not municipio.habilitado:
-        raise RuntimeError(f"{municipio.nome} ({municipio.id_municipio}) is disabled in the registry")
+    keys = list(context.partition_keys)
     srv = db.server()
-    result = pull(municipio, srv, desde=_date(config.desde), ate=_date(config.ate),
-                  max_attempts=config.max_tentativas, run_id=context.run_id, raise_on_error=True)
+    options = dict(desde=_date(config.desde), ate=_date(config.ate), max_attempts=config.max_tentativas,
+                   run_id=context.run_id)
+    if len(keys) == 1:
+        municipio = by_id[keys[0]]
+        if not municipio.habilitado:
+            raise RuntimeError(f"{municipio.nome} ({municipio.id_municipio}) is disabled in the registry")
+        result = pull(municipio, srv, raise_on_error=True, **options)
+        for key, meta in _metadata(result).items():
+            yield MaterializeResult(asset_key=key, metadata=meta)
+        yield from municipality_checks(srv, keys)
+        return
+
+    enabled = [by_id[k] for k in keys if by_id[k].habilitado]
+    skipped = len(keys) - len(enabled)
+    context.log.info(f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), "
+                     f"{esus_concurrency()} at a time")
+    results = pull_many(enabled, srv, workers=esus_concurrency(), **options,
+                        progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"))
+    failed = sorted(i for i, r in results.items() if r.status != "sucesso")
+    if not failed and not skipped:
+        # every partition of the range loaded: one materialization per asset covers them all
+        for key in RAW_KEYS.values():
+            yield MaterializeResult(asset_key=key, metadata={"municipios": len(results)})
+    else:
+        for ident, result in results.items():
+            if result.status == "sucesso":
+                for key, meta in _metadata(result).items():
+                    context.log_event(AssetMaterialization(asset_key=key, partition=ident, metadata=meta))
+    yield from municipality_checks(srv, [m.id_municipio for m in enabled])
+    if failed:
+        raise Failure(
+            description=f"{len(failed)} of {len(enabled)} municipalities failed (the others loaded): "
+                        + "; ".join(f"{i}: {results[i].error_kind} after {results[i].attempts} attempt(s): "
+                                    f"{results[i].error}" for i in failed[:20])
+                        + ". Rerun their partitions once the sources are back.",
+            metadata={"falharam": ", ".join(failed)})
+
+
+def _metadata(result) -> dict[AssetKey, dict]:
+    out = {}
     for table, key in RAW_KEYS.items():
-        meta = {"id_municipio": municipio.id_municipio, "tentativas": result.attempts}
+        meta = {"id_municipio": result.id_municipio, "tentativas": result.attempts}
         if table in result.rows:
             meta["rows_loaded"] = result.rows[table]
         if table in FACTS:
             before, after = result.cursors[table]
             meta.update(cursor_antes=before if before is not None else -1,
                         cursor_depois=after if after is not None else -1)
-        yield MaterializeResult(asset_key=key, metadata=meta)
-    yield from municipality_checks(srv, municipio.id_municipio)
+        out[key] = meta
+    return out
 
 
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def municipality_checks(srv, id_municipio: str, today: date | None = None):
-    """Lateness and volume of one municipality's care records, from raw_esus."""
+def _to_date(key: int | None) -> date | None:
+    return date(key // 10000, key // 100 % 100, key % 100) if key else None
+
+
+def lateness_and_volume(srv, ids: list[str], today: date | None = None) -> dict[str, dict]:
+    """Per municipality: latest day with any PEC record and its lag, and the latest day's care
+    records against the mean of the 7 days with records before (set-based: one query each)."""
     today = today or date.today()
     dated = [t for t, cols in FACTS.items() if "co_dim_tempo" in cols]
+    latest_sql = " union all ".join(
+        f"select max(co_dim_tempo) from {DATASET}.{t} where id_municipio = m.id" for t in dated)
     with psycopg.connect(srv.url("transformer")) as conn:
-        latest = conn.execute(
-            " union all ".join(f"select max(co_dim_tempo) from {DATASET}.{t} where id_municipio = %s"
-                               for t in dated).join(["select max(m) from (", ") as u(m)"]),
-            [id_municipio] * len(dated)).fetchone()[0]
-        days = conn.execute(
-            f"""select to_date(co_dim_tempo::text, 'YYYYMMDD') as dia, count(*)
-                from {DATASET}.{MAIN_FACT} where id_municipio = %s
-                group by 1 order by 1 desc limit 8""", (id_municipio,)).fetchall()
-    latest = date(latest // 10000, latest // 100 % 100, latest % 100) if latest else None
-    lag = (today - latest).days if latest else None
-    yield AssetCheckResult(
-        asset_key=RAW_KEYS[MAIN_FACT], check_name="atraso", passed=lag is not None and lag <= 1,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"id_municipio": id_municipio, "ultimo_dia": str(latest), "dias_de_atraso": lag if lag is not None else -1})
-    previous = [n for _, n in days[1:]]
-    mean = sum(previous) / len(previous) if previous else None
-    change = (days[0][1] - mean) / mean if mean else None
-    # small municipalities count a handful of records a day: allow the Poisson noise (3 sigma)
-    tolerance = max(VOLUME_THRESHOLD * mean, 3 * mean ** 0.5) if mean else 0
-    yield AssetCheckResult(
-        asset_key=RAW_KEYS[MAIN_FACT], check_name="volume",
-        passed=mean is not None and abs(days[0][1] - mean) <= tolerance, severity=AssetCheckSeverity.WARN,
-        metadata={"id_municipio": id_municipio, "registros_ultimo_dia": days[0][1] if days else 0,
-                  "media_7_dias": round(mean or 0, 1), "variacao": round(change or 0, 3)})
+        latest = dict(conn.execute(
+            f"select m.id, (select max(x) from ({latest_sql}) as u(x)) from unnest(%s::text[]) as m(id)",
+            (ids,)).fetchall())
+        days: dict[str, list[int]] = {i: [] for i in ids}
+        for ident, n in conn.execute(
+                f"""select id_municipio, n from (
+                        select id_municipio, co_dim_tempo, count(*) as n,
+                               row_number() over (partition by id_municipio order by co_dim_tempo desc) as rn
+                        from {DATASET}.{MAIN_FACT} where id_municipio = any(%s)
+                        group by 1, 2) as q
+                    where rn <= 8 order by id_municipio, rn""", (ids,)):
+            days[ident].append(n)
+    out = {}
+    for ident in ids:
+        last = _to_date(latest.get(ident))
+        counts = days[ident]
+        previous = counts[1:]
+        mean = sum(previous) / len(previous) if previous else None
+        # small municipalities count a handful of records a day: allow the Poisson noise (3 sigma)
+        tolerance = max(VOLUME_THRESHOLD * mean, 3 * mean ** 0.5) if mean else 0
+        out[ident] = {
+            "ultimo_dia": last, "dias_de_atraso": (today - last).days if last else None,
+            "registros_ultimo_dia": counts[0] if counts else 0, "media_7_dias": mean,
+            "variacao": (counts[0] - mean) / mean if mean else None,
+            "volume_ok": mean is not None and abs(counts[0] - mean) <= tolerance,
+        }
+    return out
+
+
+def municipality_checks(srv, ids: list[str], today: date | None = None):
+    """The `atraso` and `volume` checks over the municipalities of a run: each passes when every
+    municipality passes; the metadata names the ones that did not."""
+    stats = lateness_and_volume(srv, ids, today)
+    late = [i for i, s in stats.items() if s["dias_de_atraso"] is None or s["dias_de_atraso"] > 1]
+    anomalous = [i for i, s in stats.items() if not s["volume_ok"]]
+    if len(ids) == 1:
+        s = stats[ids[0]]
+        atraso_meta = {"id_municipio": ids[0], "ultimo_dia": str(s["ultimo_dia"]),
+                       "dias_de_atraso": s["dias_de_atraso"] if s["dias_de_atraso"] is not None else -1}
+        volume_meta = {"id_municipio": ids[0], "registros_ultimo_dia": s["registros_ultimo_dia"],
+                       "media_7_dias": round(s["media_7_dias"] or 0, 1), "variacao": round(s["variacao"] or 0, 3)}
+    else:
+        atraso_meta = {"municipios": len(ids), "atrasados": len(late), "lista": ", ".join(late[:50])}
+        volume_meta = {"municipios": len(ids), "anomalias": len(anomalous), "lista": ", ".join(anomalous[:50])}
+    yield AssetCheckResult(asset_key=RAW_KEYS[MAIN_FACT], check_name="atraso", passed=not late,
+                           severity=AssetCheckSeverity.WARN, metadata=atraso_meta)
+    yield AssetCheckResult(asset_key=RAW_KEYS[MAIN_FACT], check_name="volume", passed=not anomalous,
+                           severity=AssetCheckSeverity.WARN, metadata=volume_meta)
 
 
 esus_pull_job = define_asset_job(
     "esus_pull", selection=AssetSelection.assets(raw_esus_pec), partitions_def=municipios,
-    description="Pull one municipality's PEC database (one run per partition).")
+    description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).")
+
+
+def all_partitions_tags() -> dict[str, str]:
+    """Run tags of one run over every partition (disabled municipalities are skipped by the asset)."""
+    keys = municipios.get_partition_keys()
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            CONCURRENCY_TAG: "pull"}
 
 
 @schedule(job=esus_pull_job, cron_schedule="0 5 * * *", execution_timezone="America/Sao_Paulo",
-          description="Every enabled municipality, one run each; concurrency limited by the run tag.")
+          description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.")
 def esus_daily(context: ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date().isoformat()
-    for m in registry.load(enabled_only=True):
-        yield RunRequest(run_key=f"{m.id_municipio}:{day}", partition_key=m.id_municipio,
-                         tags={CONCURRENCY_TAG: "pull"})
+    return RunRequest(run_key=f"esus:{day}", tags=all_partitions_tags())
 
 
 defs = Definitions(
