@@ -238,7 +238,11 @@ class Pool:
             except queue.Empty:
                 pass
             if conn is None or conn.closed or conn.broken:
-                conn = self._connect()
+                try:
+                    conn = self._connect()
+                except psycopg.OperationalError:
+                    log.exception("cannot connect to the database")
+                    raise ApiError(503, "the database is unavailable; retry shortly") from None
             yield conn
         finally:
             if conn is not None:
@@ -249,13 +253,17 @@ class Pool:
                     self._idle.put(conn)
             self._slots.release()
 
-    def close(self) -> None:
-        self._closed = True
+    def discard_idle(self) -> None:
+        """Close the idle connections (after one was found dead: the others likely are too)."""
         while True:
             try:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+    def close(self) -> None:
+        self._closed = True
+        self.discard_idle()
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,6 +472,7 @@ class Api:
                     if attempt == 2 or not conn.broken:
                         log.exception("database error")
                         raise ApiError(503, "the database is unavailable; retry shortly") from None
+                    self.pool.discard_idle()  # e.g. the server restarted: reconnect once
         raise AssertionError("unreachable")
 
     def page(self, mart: Mart, q: Query) -> tuple[int, list[str]]:

@@ -297,3 +297,28 @@ def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
     resp = api.get(f"/v1/{name}")
     assert resp.status_code == 404, resp.text
     assert f"/v1/{name}" not in ok(api.get("/openapi.json"))["paths"]
+
+
+def test_connections_killed_by_the_server_are_replaced(api, admin):
+    for _ in range(3):
+        ok(api.get(f"/v1/{UF_ANO}"))
+    killed = admin.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                           "where application_name = 'mirante-api' and datname = current_database()").fetchone()[0]
+    assert killed >= 1
+    body = ok(api.get(f"/v1/{UF_ANO}", sigla_uf="SP"))
+    assert body["pagination"]["total"] == count(admin, f"select count(*) from marts.{UF_ANO} where sigla_uf = 'SP'")
+
+
+def test_a_query_over_the_statement_timeout_is_a_503_not_a_500(api, built):
+    """A mart slower than the reader sessions' statement_timeout (5 s) is cancelled with a clear
+    503 (a view sleeping 6 s stands for it)."""
+    name = "api_teste_mart_lento"
+    with psycopg.connect(built.url("transformer"), autocommit=True) as tr:
+        tr.execute(f"create or replace view marts.{name} as select 2025 as ano from pg_sleep(6)")
+        try:
+            resp = api.get(f"/v1/{name}")
+            assert resp.status_code == 503, resp.text
+            assert "cancelled" in resp.json()["detail"]
+        finally:
+            tr.execute(f"drop view if exists marts.{name}")
+    ok(api.get("/health"))
