@@ -230,10 +230,12 @@ def run_suite(suite_name: str, url: str, table: str | None = None,
         suite = gx.ExpectationSuite(name=suite_name, notes=spec.get("description"))
         for entry in spec["expectations"]:
             meta = dict(entry.get("meta") or {})
+            # GE upserts by "domain" by default: two table-level checks of one type (e.g. two
+            # unexpected_rows_expectation queries) would replace each other; match on every kwarg
             suite.add_expectation_configuration(ExpectationConfiguration(
                 type=entry["expectation_type"], kwargs=dict(entry["kwargs"]), meta=meta,
                 notes=meta.get("notes"),
-            ))
+            ), match_type="runtime")
         suite = context.suites.add(suite)
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"validate {suite_name}", data=batch, suite=suite))
