@@ -276,7 +276,7 @@ def _shown(value: str) -> str:
 
 def _integer(name: str, value: str, lo: int, hi: int) -> int:
     text = value.strip()
-    if not re.fullmatch(r"[+-]?\d{1,12}", text) or not lo <= int(text) <= hi:
+    if not re.fullmatch(r"[+-]?[0-9]{1,12}", text) or not lo <= int(text) <= hi:
         bounds = f"between {lo} and {hi}" if hi < MAX_OFFSET else f">= {lo}"
         raise ApiError(400, f"{name} must be an integer {bounds}, got {_shown(value)}")
     return int(text)
@@ -285,7 +285,7 @@ def _integer(name: str, value: str, lo: int, hi: int) -> int:
 def _date(name: str, value: str) -> date:
     text = value.strip()
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
@@ -321,7 +321,7 @@ def parse_query(mart: Mart, items: list[tuple[str, str]]) -> Query:
     q = Query()
     for key, value in seen.items():
         if key == "id_municipio":
-            if not re.fullmatch(r"\d{7}", value.strip()):
+            if not re.fullmatch(r"[0-9]{7}", value.strip()):
                 raise ApiError(400, f"id_municipio must be a 7-digit IBGE municipality code, got {_shown(value)}")
             q.filters[key] = value.strip()
         elif key == "sigla_uf":
@@ -553,7 +553,7 @@ def _parameter(mart: Mart, name: str) -> dict:
     dcol = mart.date_column.name if mart.date_column else None
     on = lambda what: f"column {what}" if mart.column(what) else f"derived from {dcol}"  # noqa: E731
     spec = {
-        "id_municipio": ("7-digit IBGE municipality code", {"type": "string", "pattern": r"^\d{7}$"}, "3550308"),
+        "id_municipio": ("7-digit IBGE municipality code", {"type": "string", "pattern": r"^[0-9]{7}$"}, "3550308"),
         "sigla_uf": ("UF (state) abbreviation", {"type": "string", "enum": list(UFS)}, "SP"),
         "ano": (f"Year ({on('ano')})", {"type": "integer", "minimum": ANO_MIN, "maximum": ANO_MAX}, None),
         "mes": (f"Month 1-12 ({on('mes')})", {"type": "integer", "minimum": 1, "maximum": 12}, None),

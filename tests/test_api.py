@@ -190,6 +190,8 @@ BAD = [
     (f"/v1/{UF_ANO}?sigla_uf=XX", "sigla_uf"),
     (f"/v1/{VACINA}?id_municipio=123", "id_municipio"),
     (f"/v1/{VACINA}?id_municipio=35503080", "id_municipio"),
+    (f"/v1/{VACINA}?id_municipio=%D9%A3%D9%A5%D9%A5%D9%A0%D9%A3%D9%A0%D9%A8", "id_municipio"),  # Arabic-Indic digits
+    (f"/v1/{VISITA}?ano=%D9%A2%D9%A0%D9%A2%D9%A1", "ano"),
     (f"/v1/{ATEND}?data_inicio=2025-02-01&data_fim=2025-01-31", "data_inicio"),
     (f"/v1/{ATEND}?data_inicio=2025-02-30", "data_inicio"),
     (f"/v1/{ATEND}?data_fim=01/02/2025", "data_fim"),
