@@ -4,9 +4,10 @@
 
 1. Creates N emulated municipal PEC databases on the server (mirante.emulators.pec; 2 years each)
    and a registry listing them.
-2. Cold pull: every municipality with the production loader (mirante.loaders.esus.pull: dlt
-   sql_table, connectorx -> parquet -> ADBC, merge on key + id_municipio, run log), N at a time up
-   to --concurrency, wall time and rows/s.
+2. Cold pull: every municipality with the production loader, the path of the daily Dagster run
+   (mirante.loaders.esus.pull.pull_many: COPY -> Arrow, --concurrency municipalities extracted at
+   a time, one dlt load per batch of 50 (parquet -> ADBC, merge on key + id_municipio), run log),
+   wall time and rows/s.
 3. Baseline, same run, same rows: for each municipality and table, a raw
    `COPY (SELECT <same columns>) TO STDOUT` piped into `COPY raw_copy.<table> FROM STDIN`, with
    the same concurrency.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +44,7 @@ def main() -> int:
     from mirante import config, db
     from mirante.emulators import pec
     from mirante.loaders.esus import registry
-    from mirante.loaders.esus.pull import pull
+    from mirante.loaders.esus.pull import pull_many
     from mirante.loaders.esus.settings import TABLES
 
     started = config.external_server() is None and not db.embedded_running()
@@ -69,20 +69,10 @@ def main() -> int:
             conn.execute("drop schema if exists raw_esus_staging cascade")
             conn.execute("drop schema if exists raw_copy cascade")
         db.setup(srv)
-        for i in ids:
-            shutil.rmtree(config.home() / "dlt" / f"esus_{i}", ignore_errors=True)
-
-        # import what the loader imports lazily once, before the threads (concurrent first imports
-        # of pandas fail with "partially initialized module")
-        import adbc_driver_postgresql.dbapi  # noqa: F401
-        import connectorx  # noqa: F401
-        import pandas  # noqa: F401
-        import sqlalchemy.dialects.postgresql  # noqa: F401
 
         def sweep(label: str):
             t = time.perf_counter()
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                results = list(pool.map(lambda m: pull(m, srv), munis))
+            results = list(pull_many(munis, srv, workers=args.concurrency).values())
             wall = time.perf_counter() - t
             failed = [r.id_municipio for r in results if r.status != "sucesso"]
             rows = sum(sum(r.rows.values()) for r in results)
@@ -103,7 +93,7 @@ def main() -> int:
         print(f"| pull of {len(ids)} municipalities, concurrency {args.concurrency} | rows | wall time | rows/s | x raw pipe |")
         print("|---|---|---|---|---|")
         print(f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |")
-        print(f"| dlt cold (connectorx -> parquet/ADBC, merge, run log) | {cold_rows:,} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
+        print(f"| dlt cold (COPY -> Arrow -> parquet/ADBC, merge, run log) | {cold_rows:,} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
         print(f"| dlt daily incremental (1 new day) | {inc_rows:,} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
         print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'}; "
               f"daily pull <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")

@@ -21,15 +21,20 @@ SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze
 
 
 @dlt.source(name="esus", max_table_nesting=0)
-def esus_source(extracted: dict[str, list[pa.Table]]):
-    """One merge resource per PEC table holding the extracted rows of every municipality given.
-    Tables without rows are left out (an empty parquet file is rejected by the ADBC load)."""
+def esus_source(extracted: dict[str, list[pa.Table]], append: frozenset[str] = frozenset()):
+    """One resource per PEC table holding the extracted rows of every municipality given, merged
+    on (key, id_municipio); the tables in `append` (facts read after their cursor, rows that cannot
+    be in raw_esus yet) are appended instead, skipping the merge's staging copy: the unique index on
+    (id_municipio, key) of every raw_esus table (pull.ensure_indexes) turns any overlap into a
+    failed load, never a duplicate. Tables without rows are left out (an empty parquet file is
+    rejected by the ADBC load)."""
     for table, parts in extracted.items():
         parts = [p for p in parts if p.num_rows]
         if not parts:
             continue
+        # one Arrow table per PEC table: dlt writes one file per table instead of one per municipality
         yield dlt.resource(
-            parts, name=table, primary_key=[primary_key(table), "id_municipio"],
-            write_disposition="merge", schema_contract=SCHEMA_CONTRACT,
+            pa.concat_tables(parts, promote_options="permissive"), name=table, primary_key=[primary_key(table), "id_municipio"],
+            write_disposition="append" if table in append else "merge", schema_contract=SCHEMA_CONTRACT,
             columns={"id_municipio": {"data_type": "text", "nullable": False}},
         )

@@ -158,23 +158,40 @@ def pull_many(municipios: list[Municipio], srv: config.Server | None = None, *,
               workers: int = DEFAULT_CONCURRENCY, batch_size: int = BATCH_SIZE,
               progress=None) -> dict[str, PullResult]:
     """Pull many municipalities: each batch is extracted `workers` municipalities at a time (each
-    with its own retries), then loaded by ONE dlt load (one merge per table for the whole batch).
-    A municipality that fails is left out of its batch's load and logged as failed; the others load."""
+    with its own retries), then loaded by ONE dlt load (one merge or append per table for the
+    whole batch) while the next batch is being extracted. A municipality that fails is left out of
+    its batch's load and logged as failed; the others load."""
     srv = srv or db.server()
     run_id = run_id or uuid.uuid4().hex
     tables = list(tables or TABLES)
+    municipios = list({m.id_municipio: m for m in municipios}.values())
+    batches = [municipios[i:i + batch_size] for i in range(0, len(municipios), batch_size)]
     results: dict[str, PullResult] = {}
-    for start in range(0, len(municipios), batch_size):
-        batch = municipios[start:start + batch_size]
-        results.update(_pull_batch(batch, srv, tables, desde, ate, max_attempts, backoff_seconds,
-                                   run_id, workers))
-        if progress:
-            progress(len(results), len(municipios))
+    options = (srv, tables, desde, ate, max_attempts, backoff_seconds, workers)
+    with ThreadPoolExecutor(1) as prefetch:
+        pending = prefetch.submit(_extract_batch, batches[0], *options) if batches else None
+        for k in range(len(batches)):
+            extracted_batch = pending.result()
+            if k + 1 < len(batches):
+                pending = prefetch.submit(_extract_batch, batches[k + 1], *options)
+            results.update(_load_batch(extracted_batch, srv, tables, desde, ate, max_attempts,
+                                       backoff_seconds, run_id))
+            if progress:
+                progress(len(results), len(municipios))
     return results
 
 
-def _pull_batch(batch: list[Municipio], srv: config.Server, tables: list[str], desde, ate,
-                max_attempts: int, backoff_seconds: float, run_id: str, workers: int) -> dict[str, PullResult]:
+@dataclass
+class _Batch:
+    started: datetime
+    t0: float
+    before: dict[str, dict[str, int]]
+    results: dict[str, PullResult]
+    extracted: dict[str, dict[str, pa.Table]]
+
+
+def _extract_batch(batch: list[Municipio], srv: config.Server, tables: list[str], desde, ate,
+                   max_attempts: int, backoff_seconds: float, workers: int) -> _Batch:
     backfill = desde is not None or ate is not None
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
@@ -188,9 +205,18 @@ def _pull_batch(batch: list[Municipio], srv: config.Server, tables: list[str], d
 
     with ThreadPoolExecutor(max(1, min(workers, len(batch)))) as pool:
         extracted = {i: data for i, data in pool.map(one, batch) if data is not None}
+    return _Batch(started, t0, before, results, extracted)
 
+
+def _load_batch(b: _Batch, srv: config.Server, tables: list[str], desde, ate, max_attempts: int,
+                backoff_seconds: float, run_id: str) -> dict[str, PullResult]:
+    backfill = desde is not None or ate is not None
+    started, t0, before, results, extracted = b.started, b.t0, b.before, b.results, b.extracted
     if extracted:
-        error = _load(srv, extracted, tables, max_attempts, backoff_seconds)
+        # facts read after their cursor are new rows: appended (see esus_source); a table is
+        # appended only once its unique index exists, and day-range re-pulls always merge
+        append = frozenset() if backfill else frozenset(t for t in tables if t in FACTS and _indexed(srv, t))
+        error = _load(srv, extracted, tables, max_attempts, backoff_seconds, append)
         for ident, data in extracted.items():
             r = results[ident]
             if error is None:
@@ -214,8 +240,14 @@ def _pull_batch(batch: list[Municipio], srv: config.Server, tables: list[str], d
     return results
 
 
+def _indexed(srv: config.Server, table: str) -> bool:
+    with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
+        return conn.execute("select to_regclass(%s) is not null",
+                            (f"{DATASET}.{table}__municipio_chave",)).fetchone()[0]
+
+
 def _load(srv: config.Server, extracted: dict[str, dict], tables: list[str], max_attempts: int,
-          backoff_seconds: float) -> tuple[str, str] | None:
+          backoff_seconds: float, append: frozenset[str]) -> tuple[str, str] | None:
     """One dlt load of a batch; None on success, else (error kind, message)."""
     by_table = {t: [extracted[i][t] for i in extracted] for t in tables}
     # a pipeline per load: concurrent runs never share a working folder; nothing in its local
@@ -223,7 +255,7 @@ def _load(srv: config.Server, extracted: dict[str, dict], tables: list[str], max
     pipeline = make_pipeline(f"esus_{uuid.uuid4().hex[:12]}", DATASET, srv)
     error: tuple[str, str] | None = None
     try:
-        pipeline.extract(esus_source(by_table), loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.extract(esus_source(by_table, append), loader_file_format=LOADER_FILE_FORMAT)
         pipeline.normalize()
         loaded = [t for t, parts in by_table.items() if any(p.num_rows for p in parts)]
         for attempt in range(1, max_attempts + 1):
