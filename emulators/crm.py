@@ -32,7 +32,7 @@ Test and operator endpoints (no User-Key):
 - `POST /_emulator/faults` with JSON `{"status": 429, "count": 2, "retry_after": 1}` or
   `{"status": 503, "count": 1}`: the next `count` data requests fail that way (before the User-Key is
   checked, as a gateway would); `{"clear": true}` drops pending faults;
-- `GET /_emulator/state`: the clock, pending faults and the number of data requests served.
+- `GET /_emulator/state`: the clock, pending faults, data requests and records served so far.
 
 Generator mode (`generator_interval=N` / `--generator N`): the clock advances one day every N seconds.
 
@@ -54,8 +54,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from http import HTTPStatus
-from time import monotonic
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import monotonic
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -509,6 +509,7 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
             if path == "/_emulator/state":
                 with state.lock:
                     body = {"hoje": state.mundo.hoje.isoformat(), "requests": len(state.log),
+                            "rows": sum(r.rows for r in state.log),
                             "faults": [f.__dict__ for f in state.faults]}
                 return self._send(HTTPStatus.OK, body)
             entity = path.lstrip("/")

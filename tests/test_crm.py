@@ -418,3 +418,10 @@ def test_incremental_load_merges_new_and_changed(raw_crm):
             assert orphans == 0 and phones == counts["contacts"] == with_uf
             ibge = conn.execute("select count(*) from raw_crm.contacts where city__ibge_code between 1100000 and 5399999").fetchone()[0]
             assert ibge == counts["contacts"]
+            types = dict(((t, c), (d, p, sc)) for t, c, d, p, sc in conn.execute(
+                """select table_name, column_name, data_type, numeric_precision, numeric_scale
+                   from information_schema.columns where table_schema = 'raw_crm'"""))
+        assert types["deals", "amount"] == ("numeric", 18, 2)   # BRL, exact
+        for table, column in (("deals", "finish_date"), ("deals", "last_update_date"),
+                              ("contacts", "create_date"), ("interactions", "date")):
+            assert types[table, column][0] == "timestamp with time zone"

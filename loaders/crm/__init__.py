@@ -88,7 +88,8 @@ def crm_source(
 
 
 def load_crm(base_url: str | None = None, user_key: str | None = None, srv=None,
-             pipeline_name: str = PIPELINE_NAME, **source_kwargs: Any):
+             pipeline_name: str = PIPELINE_NAME, loader_file_format: str = settings.LOADER_FILE_FORMAT,
+             **source_kwargs: Any):
     """Run the CRM pipeline into raw_crm (as mirante_loader) and return dlt's LoadInfo.
 
     Settings come from the arguments, else MIRANTE_CRM_BASE_URL / MIRANTE_CRM_USER_KEY, else the
@@ -102,7 +103,7 @@ def load_crm(base_url: str | None = None, user_key: str | None = None, srv=None,
     pipeline = make_pipeline(pipeline_name, DATASET, srv)
     source = crm_source(base_url=crm.base_url, user_key=crm.user_key, **source_kwargs)
     try:
-        return pipeline.run(source, loader_file_format=settings.LOADER_FILE_FORMAT)
+        return pipeline.run(source, loader_file_format=loader_file_format)
     except PipelineStepFailed as exc:
         auth = find_cause(exc, CrmAuthError)
         if auth is not None:

@@ -35,14 +35,19 @@ ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "interactions": ("Interactions", None),
 }
 
-_TS = {"data_type": "timestamp", "timezone": True}
-#: declared column types (raw names after dlt's snake_case), so a table's types never depend on
-#: which rows a load happened to see first (e.g. FinishDate, null while every deal is open)
+def _ts(**extra) -> dict:
+    # a new dict for each column: dlt writes the column name into the hint it is given
+    return {"data_type": "timestamp", "timezone": True, **extra}
+
+
+#: declared column types, so a table's types never depend on which rows a load happened to see
+#: first (e.g. FinishDate, null while every deal is open). Keys are the API's names, as the
+#: incremental cursor's; they land snake_cased (LastUpdateDate -> last_update_date)
 COLUMNS: dict[str, dict[str, dict]] = {
-    "contacts": {"create_date": _TS, "last_update_date": _TS},
-    "deals": {"amount": {"data_type": "decimal", "precision": 18, "scale": 2},
-              "create_date": _TS, "finish_date": {**_TS, "nullable": True}, "last_update_date": _TS},
-    "interactions": {"date": _TS, "create_date": _TS, "last_update_date": _TS},
+    "contacts": {"CreateDate": _ts(), "LastUpdateDate": _ts()},
+    "deals": {"Amount": {"data_type": "decimal", "precision": 18, "scale": 2},
+              "CreateDate": _ts(), "FinishDate": _ts(nullable=True), "LastUpdateDate": _ts()},
+    "interactions": {"Date": _ts(), "CreateDate": _ts(), "LastUpdateDate": _ts()},
 }
 
 #: Ploomes' largest page
