@@ -300,6 +300,13 @@ def test_missing_user_key_is_a_clear_error(monkeypatch, tmp_path):
     assert "***" in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
     assert BAD_KEY not in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
 
+    (tmp_path / "secrets.toml").write_text('[sources.crm]\nbase_url = "http://127.0.0.1:8/"\nuser_key = "from-file"\n')
+    monkeypatch.delenv("MIRANTE_CRM_BASE_URL", raising=False)
+    resolved = settings.resolve()
+    assert (resolved.base_url, resolved.user_key) == ("http://127.0.0.1:8", "from-file")
+    monkeypatch.setenv("MIRANTE_CRM_USER_KEY", "from-env")
+    assert settings.resolve().user_key == "from-env"   # the environment wins
+
 
 def raw_counts(server) -> dict[str, int]:
     with psycopg.connect(server.admin()) as conn:

@@ -93,7 +93,7 @@ def load_crm(base_url: str | None = None, user_key: str | None = None, srv=None,
     """Run the CRM pipeline into raw_crm (as mirante_loader) and return dlt's LoadInfo.
 
     Settings come from the arguments, else MIRANTE_CRM_BASE_URL / MIRANTE_CRM_USER_KEY, else the
-    [mirante.crm] section of .dlt/secrets.toml. A rejected User-Key raises CrmAuthError.
+    [sources.crm] section of .dlt/secrets.toml. A rejected User-Key raises CrmAuthError.
     """
     from dlt.pipeline.exceptions import PipelineStepFailed
 

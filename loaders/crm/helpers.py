@@ -17,7 +17,7 @@ class CrmAuthError(RuntimeError):
         self.status = status
         super().__init__(
             f"the {SOURCE_LABEL} at {base_url} rejected the User-Key (HTTP {status}): set a valid key in "
-            "MIRANTE_CRM_USER_KEY or in the [mirante.crm] section of .dlt/secrets.toml")
+            "MIRANTE_CRM_USER_KEY or user_key under [sources.crm] in .dlt/secrets.toml")
 
 
 def auth_failure_hook(base_url: str) -> Callable[..., Any]:

@@ -1,13 +1,14 @@
 """Constants and configuration of the Ploomes-like CRM source.
 
 Configuration is read at call time (`resolve`), never at import: environment first, then the
-`[mirante.crm]` section of the git-ignored `.dlt/secrets.toml`:
+`[sources.crm]` section of the git-ignored `.dlt/secrets.toml` (the section dlt itself resolves for
+`crm_source()` called without arguments):
 
     MIRANTE_CRM_BASE_URL   base URL of the API (default: Ploomes' public API, `BASE_URL`)
     MIRANTE_CRM_USER_KEY   the integration's User-Key (no default: a missing key is an error)
 
     # .dlt/secrets.toml
-    [mirante.crm]
+    [sources.crm]
     base_url = "http://127.0.0.1:8082"
     user_key = "..."
 """
@@ -87,13 +88,13 @@ class CrmSettings:
 
 
 def resolve(base_url: str | None = None, user_key: str | None = None) -> CrmSettings:
-    """Arguments first, then MIRANTE_CRM_* in the environment, then `[mirante.crm]` in
+    """Arguments first, then MIRANTE_CRM_* in the environment, then `[sources.crm]` in
     .dlt/secrets.toml; the base URL defaults to Ploomes' public API."""
-    section = config.read_secrets().get("mirante", {}).get("crm", {})
+    section = config.read_secrets().get("sources", {}).get("crm", {})
     base_url = base_url or os.environ.get("MIRANTE_CRM_BASE_URL") or section.get("base_url") or BASE_URL
     user_key = user_key or os.environ.get("MIRANTE_CRM_USER_KEY") or section.get("user_key")
     if not user_key:
         raise RuntimeError(
             f"no User-Key for the {SOURCE_LABEL} at {base_url}: set MIRANTE_CRM_USER_KEY or "
-            "user_key in the [mirante.crm] section of .dlt/secrets.toml")
+            "user_key under [sources.crm] in .dlt/secrets.toml")
     return CrmSettings(base_url=base_url.rstrip("/"), user_key=user_key)
