@@ -38,7 +38,7 @@ Test and demo controls (not part of the Service Layer):
 
 Credentials are configuration; the defaults below are the emulator's own, never a real system's.
 
-    with start() as emu:                            # or: python -m mirante.emulators.erp --port 50000
+    with start() as emu:                     # or: python -m mirante.emulators.erp --port 50000 [--generator S]
         requests.post(f"{emu.base_url}/Login", json={"CompanyDB": ..., "UserName": ..., "Password": ...})
 """
 
@@ -556,8 +556,10 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
         def _advance(self, query: dict[str, str]) -> None:
             try:
                 dias = int(query.get("dias", "1"))
+                if not 0 <= dias <= 3660:
+                    raise ValueError
             except ValueError:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": "dias must be an integer"})
+                self._send(HTTPStatus.BAD_REQUEST, {"error": "dias must be an integer from 0 to 3660"})
                 return
             hoje = state.advance(dias)
             self._send(HTTPStatus.OK, {"hoje": hoje.isoformat()})
@@ -692,14 +694,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--hoje", type=date.fromisoformat, help="the world's clock (default 2025-12-31)")
+    parser.add_argument("--inicio", type=date.fromisoformat, help="first day with sales (default 2025-01-01)")
+    parser.add_argument("--pedidos-dia", type=float, help="average orders per day (default 40; bigger worlds)")
     parser.add_argument("--generator", type=float, metavar="SECONDS",
                         help="advance the clock one day every SECONDS")
     args = parser.parse_args(argv)
+    world = {k: v for k, v in (("inicio", args.inicio), ("hoje", args.hoje),
+                                ("pedidos_dia", args.pedidos_dia)) if v is not None}
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    with start(args.host, args.port, seed=args.seed, hoje=args.hoje,
+    with start(args.host, args.port, mundo=Mundo(seed=args.seed, **world),
                generator_interval=args.generator) as emu:
         print(f"{emu.base_url} (CompanyDB {EMULATOR_COMPANY_DB}, UserName {EMULATOR_USERNAME}; "
               f"emulator credentials)", flush=True)

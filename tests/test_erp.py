@@ -177,6 +177,7 @@ def test_cancellation_shows_once_the_clock_passes_it():
         after = s.get(f"{emu.base_url}/Orders({pedido.doc_entry})", timeout=10).json()
         assert after["Cancelled"] == "tYES" and after["UpdateDate"] == pedido.cancelado_em.isoformat()
         assert after["DocumentLines"] == before["DocumentLines"]
+        assert requests.post(f"{emu.root_url}/_emulator/advance?dias=-1", timeout=10).status_code == 400
 
 
 def test_fault_injection(emu):
