@@ -5,7 +5,7 @@
 
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job, in_process_executor
 
-from mirante.orchestration.defs import atencao_primaria, saneamento, transform
+from mirante.orchestration.defs import atencao_primaria, comercial, saneamento, transform
 from mirante.orchestration.resources import resources
 
 #: the main job: every asset of every domain but the per-municipality PEC pulls, which run as one
@@ -20,6 +20,7 @@ daily_all = ScheduleDefinition(name="mirante_all_daily", job=all_assets, cron_sc
 defs = Definitions.merge(
     saneamento.defs,
     atencao_primaria.defs,
+    comercial.defs,
     transform.defs,
     # in-process: one code import per run instead of one per step (6-8 s each here)
     Definitions(jobs=[all_assets], schedules=[daily_all], resources=resources(),

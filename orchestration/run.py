@@ -1,13 +1,15 @@
 """`mirante run`: the whole asset graph, offline, on the embedded server, with a summary.
 
 Starts what it needs (embedded PostgreSQL unless MIRANTE_DATABASE_URL is set, the IBGE emulator
-unless MIRANTE_IBGE_BASE_URL is set), executes the `mirante_all` job of the same Definitions the
+unless MIRANTE_IBGE_BASE_URL is set, the CRM and ERP emulators unless MIRANTE_CRM_BASE_URL /
+MIRANTE_ERP_BASE_URL are set), executes the `mirante_all` job of the same Definitions the
 Dagster UI shows (runs are recorded in MIRANTE_HOME/dagster, visible in `make ui`), prints rows per
 layer, quarantine, reconciliation and checks, and stops what it started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -51,6 +53,7 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
                        group by 1, 2 order by 1""", ([r.run_id for r in pulls.values()],)):
                 lines.append(f"  {row[0]}  {row[1]:<8} {row[2] or 0:>7,} rows  {row[3]} attempt(s)"
                              + (f"  {row[4]}" if row[4] else ""))
+        lines += _comercial_summary(conn)
         lines.append("reconciliation with each file's footer (columns matching / columns with a footer):")
         for arquivo, ok, n, rows in conn.execute(
                 """select arquivo, count(*) filter (where status = 'ok'), count(*), max(linhas_carregadas)
@@ -65,6 +68,84 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
             lines.append(f"  failed: {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
     lines.append(f"run: {'SUCCESS' if result.success else 'FAILURE'} ({result.run_id})")
     return "\n".join(lines)
+
+
+def _comercial_summary(conn: psycopg.Connection) -> list[str]:
+    """The commercial KPIs of the latest month with sales (marts vendas_ano_mes, kpi_comercial_diario
+    and receita_recorrente_mensal)."""
+    if not conn.execute("select to_regclass('marts.vendas_ano_mes')").fetchone()[0]:
+        return []
+    row = conn.execute(
+        """with mes as (select ano, mes from marts.vendas_ano_mes order by ano desc, mes desc limit 1)
+           select v.ano, v.mes, v.receita, v.pedidos, v.itens, v.ticket_medio,
+                  sum(k.leads), sum(k.negocios_ganhos), sum(k.negocios_perdidos),
+                  round(100.0 * sum(k.negocios_ganhos)
+                        / nullif(sum(k.negocios_ganhos) + sum(k.negocios_perdidos), 0), 2),
+                  round(sum(k.valor_medio_negocio * k.negocios_ganhos) / nullif(sum(k.negocios_ganhos), 0), 2),
+                  round(sum(k.ciclo_vendas_dias * k.negocios_ganhos) / nullif(sum(k.negocios_ganhos), 0), 1),
+                  r.mrr, r.contratos_ativos
+           from mes
+           join marts.vendas_ano_mes v using (ano, mes)
+           left join marts.kpi_comercial_diario k
+             on extract(year from k.data) = v.ano and extract(month from k.data) = v.mes
+           left join marts.receita_recorrente_mensal r using (ano, mes)
+           group by v.ano, v.mes, v.receita, v.pedidos, v.itens, v.ticket_medio, r.mrr, r.contratos_ativos"""
+    ).fetchone()
+    if row is None:
+        return []
+    ano, mes, receita, pedidos, itens, ticket, leads, ganhos, perdidos, taxa, valor, ciclo, mrr, ativos = row
+    return [
+        f"commercial KPIs of {ano}-{mes:02d} (latest month with sales):",
+        f"  receita R$ {receita:,.2f}, pedidos {pedidos:,}, itens {itens:,.0f}, ticket medio R$ {ticket:,.2f}",
+        f"  leads {leads}, negocios ganhos {ganhos} / perdidos {perdidos}, taxa de conversao {taxa} %, "
+        f"valor medio R$ {valor}, ciclo {ciclo} dias",
+        f"  MRR R$ {mrr or 0:,.2f} ({ativos or 0} contratos ativos)",
+    ]
+
+
+@contextlib.contextmanager
+def commercial_emulators(force: bool = False):
+    """The offline CRM and ERP (seeded emulators on 127.0.0.1) for each source whose base URL is
+    configured nowhere (MIRANTE_CRM_BASE_URL / [mirante.crm], MIRANTE_ERP_BASE_URL / [sources.erp]),
+    or for both when `force` (tests), with the emulators' own credentials in the environment;
+    stopped and the environment restored at exit."""
+    from mirante.emulators import crm, erp
+
+    secrets = config.read_secrets()
+    saved: dict[str, str | None] = {}
+    started = []
+
+    def setenv(name: str, value: str) -> None:
+        saved.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    try:
+        crm_url = os.environ.get("MIRANTE_CRM_BASE_URL") or secrets.get("mirante", {}).get("crm", {}).get("base_url")
+        erp_url = os.environ.get("MIRANTE_ERP_BASE_URL") or secrets.get("sources", {}).get("erp", {}).get("base_url")
+        if force or not crm_url:
+            emu = crm.start()
+            started.append(emu)
+            setenv("MIRANTE_CRM_BASE_URL", emu.base_url)
+            setenv("MIRANTE_CRM_USER_KEY", emu.user_key)
+            print(f"CRM emulator on {emu.base_url}")
+        if force or not erp_url:
+            emu = erp.start()
+            started.append(emu)
+            for name, value in (("MIRANTE_ERP_BASE_URL", emu.base_url),
+                                ("MIRANTE_ERP_COMPANY_DB", erp.EMULATOR_COMPANY_DB),
+                                ("MIRANTE_ERP_USERNAME", erp.EMULATOR_USERNAME),
+                                ("MIRANTE_ERP_PASSWORD", erp.EMULATOR_PASSWORD)):
+                setenv(name, value)
+            print(f"ERP emulator on {emu.base_url}")
+        yield started
+    finally:
+        for emu in started:
+            emu.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -105,6 +186,7 @@ def materialize(instance, log_config: dict | None = None):
 def run_all(stop_server: bool = True) -> int:
     started_server = config.external_server() is None and not db.embedded_running()
     emulator = None
+    offline = contextlib.ExitStack()
     t0 = time.monotonic()
     try:
         srv = db.setup()
@@ -118,6 +200,7 @@ def run_all(stop_server: bool = True) -> int:
             emulator = ibge.start()
             os.environ["MIRANTE_IBGE_BASE_URL"] = emulator.base_url
             print(f"IBGE emulator on {emulator.base_url}")
+        offline.enter_context(commercial_emulators())
 
         from dagster import DagsterInstance
 
@@ -128,6 +211,7 @@ def run_all(stop_server: bool = True) -> int:
         print(f"elapsed: {time.monotonic() - t0:.1f} s")
         return 0 if result.success and all(r.success for r in pulls.values()) else 1
     finally:
+        offline.close()
         if emulator is not None:
             emulator.stop()
             os.environ.pop("MIRANTE_IBGE_BASE_URL", None)

@@ -34,10 +34,21 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def built(server, tmp_path_factory):
+def comercial_emulators():
+    """The CRM and ERP emulators over HTTP for the whole session, as `make run` starts them (base
+    URLs and emulator credentials in MIRANTE_CRM_* / MIRANTE_ERP_*), so every run of the whole
+    graph in the session (e.g. `mirante_all` again in test_pipeline_e2e) reaches them."""
+    from mirante.orchestration.run import commercial_emulators
+
+    with commercial_emulators(force=True) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def built(server, comercial_emulators, tmp_path_factory):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
-    registry pulled one partition each, then every other asset (shared SNIS data, IBGE emulator
-    over HTTP)."""
+    registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM and ERP
+    emulators over HTTP)."""
     from dagster import DagsterInstance
 
     from mirante.emulators import ibge

@@ -46,7 +46,8 @@ def test_checks_schedule_and_sensor_are_defined():
     assert sum(1 for a, _ in checks if a.startswith("marts/")) >= 10
     schedules = {s.name: (s.cron_schedule, s.job_name) for s in defs.schedules}
     assert schedules == {"mirante_all_daily": ("0 6 * * *", "mirante_all"),
-                         "esus_daily": ("0 5 * * *", "esus_pull")}
+                         "esus_daily": ("0 5 * * *", "esus_pull"),
+                         "comercial_daily": ("30 6 * * *", "comercial")}
     assert defs.resolve_job_def("mirante_all")
     assert {s.name for s in defs.sensors} == {"snis_new_export_sensor"}
 

@@ -189,6 +189,14 @@ def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
     if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(rel, _first_row(rel)))
         return "duplicated one row"
+    if kind == "unexpected_rows_expectation":
+        # a SQL check: its suite entry says how to break the table for it (meta.test_corruption,
+        # SQL with {table} for the relation), since no generic change fails an arbitrary query
+        recipe = (entry.get("meta") or {}).get("test_corruption")
+        if not recipe:
+            pytest.fail("unexpected_rows_expectation without meta.test_corruption: say how it can fail")
+        conn.execute(sql.SQL(recipe).format(table=rel))
+        return recipe
     pytest.fail(f"no corruption recipe for {kind}: add one to tests/test_expectations.py")
 
 
