@@ -106,7 +106,7 @@ def _comercial_summary(conn: psycopg.Connection) -> list[str]:
 @contextlib.contextmanager
 def commercial_emulators(force: bool = False):
     """The offline CRM and ERP (seeded emulators on 127.0.0.1) for each source whose base URL is
-    configured nowhere (MIRANTE_CRM_BASE_URL / [mirante.crm], MIRANTE_ERP_BASE_URL / [sources.erp]),
+    configured nowhere (MIRANTE_CRM_BASE_URL / [sources.crm], MIRANTE_ERP_BASE_URL / [sources.erp]),
     or for both when `force` (tests), with the emulators' own credentials in the environment;
     stopped and the environment restored at exit."""
     from mirante.emulators import crm, erp
@@ -120,7 +120,7 @@ def commercial_emulators(force: bool = False):
         os.environ[name] = value
 
     try:
-        crm_url = os.environ.get("MIRANTE_CRM_BASE_URL") or secrets.get("mirante", {}).get("crm", {}).get("base_url")
+        crm_url = os.environ.get("MIRANTE_CRM_BASE_URL") or secrets.get("sources", {}).get("crm", {}).get("base_url")
         erp_url = os.environ.get("MIRANTE_ERP_BASE_URL") or secrets.get("sources", {}).get("erp", {}).get("base_url")
         if force or not crm_url:
             emu = crm.start()
