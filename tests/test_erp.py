@@ -8,6 +8,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -211,6 +214,47 @@ def test_generator_mode_advances_the_clock():
         orders, _ = fetch_all(s, emu, "Orders", 5000)
         assert stats["hoje"] > HOJE.isoformat()
         assert len(orders) >= len(Mundo(hoje=HOJE).pedidos())
+
+
+@pytest.mark.timeout(120)
+def test_cli_serves_until_sigterm():
+    proc = subprocess.Popen([sys.executable, "-m", "mirante.emulators.erp", "--port", "0",
+                             "--hoje", HOJE.isoformat()], stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = proc.stdout.readline().split()[0]
+        assert base_url.endswith("/b1s/v1")
+        s = requests.Session()
+        assert s.post(f"{base_url}/Login", json=CREDS, timeout=10).status_code == 200
+        assert len(s.get(f"{base_url}/Orders?$top=5", timeout=10).json()["value"]) == 5
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.stdout.close()
+
+
+def test_settings_from_environment_or_secrets_file(monkeypatch):
+    from mirante.loaders.erp import settings
+
+    for env in settings.ENV.values():
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setattr(config, "read_secrets", lambda: {})
+    monkeypatch.setenv("MIRANTE_ERP_PASSWORD", "s3cret-value")
+    with pytest.raises(RuntimeError) as err:
+        settings.erp_settings()
+    message = str(err.value)
+    assert "MIRANTE_ERP_BASE_URL" in message and "MIRANTE_ERP_USERNAME" in message
+    assert "MIRANTE_ERP_PASSWORD" not in message and "s3cret-value" not in message
+
+    section = {"base_url": "http://file:50000", "company_db": "SBO_X", "username": "u", "password": "p"}
+    monkeypatch.setattr(config, "read_secrets", lambda: {"sources": {"erp": section}})
+    monkeypatch.setenv("MIRANTE_ERP_BASE_URL", "http://env:50000/b1s/v1/")
+    got = settings.erp_settings()
+    assert (got.base_url, got.company_db, got.username, got.password) == (
+        "http://env:50000/b1s/v1/", "SBO_X", "u", "s3cret-value")
+    assert "s3cret-value" not in repr(got)
+    assert settings.service_root(got.base_url) == settings.service_root("http://env:50000") == (
+        "http://env:50000/b1s/v1")
 
 
 # -- loader into PostgreSQL ------------------------------------------------------------------------
