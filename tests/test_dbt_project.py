@@ -71,7 +71,7 @@ def test_every_model_and_column_is_described(models):
 
 def test_every_source_table_and_column_is_described(manifest):
     sources = {s["unique_id"]: s for s in manifest["sources"].values() if s["package_name"] == "mirante"}
-    assert {s["source_name"] for s in sources.values()} == {"raw_snis", "raw_ibge", "raw_esus"}
+    assert {s["source_name"] for s in sources.values()} == {"raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp"}
     gaps = {}
     for s in sources.values():
         missing = [] if s["description"].strip() and s["source_description"].strip() else ["<table>"]
