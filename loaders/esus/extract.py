@@ -90,6 +90,9 @@ def extract(url: str, id_municipio: str, tables: list[str], cursors: dict[str, i
         conn.execute("set transaction isolation level repeatable read, read only")
         for table in tables:
             data = read_table(conn, query(table, cursors.get(table), desde, ate))
+            pk = data.schema.get_field_index(primary_key(table))
+            # the key is NOT NULL in the PEC: say so, as dlt's primary-key hint does
+            data = data.cast(data.schema.set(pk, data.schema.field(pk).with_nullable(False)))
             out[table] = data.append_column(
                 pa.field("id_municipio", pa.string(), nullable=False),
                 pa.array([id_municipio] * data.num_rows, pa.string()))

@@ -213,9 +213,7 @@ def _load_batch(b: _Batch, srv: config.Server, tables: list[str], desde, ate, ma
     backfill = desde is not None or ate is not None
     started, t0, before, results, extracted = b.started, b.t0, b.before, b.results, b.extracted
     if extracted:
-        # facts read after their cursor are new rows: appended (see esus_source); a table is
-        # appended only once its unique index exists, and day-range re-pulls always merge
-        append = frozenset() if backfill else frozenset(t for t in tables if t in FACTS and _indexed(srv, t))
+        append = frozenset() if backfill else _appendable(srv, tables, list(extracted))
         error = _load(srv, extracted, tables, max_attempts, backoff_seconds, append)
         for ident, data in extracted.items():
             r = results[ident]
@@ -240,10 +238,21 @@ def _load_batch(b: _Batch, srv: config.Server, tables: list[str], desde, ate, ma
     return results
 
 
-def _indexed(srv: config.Server, table: str) -> bool:
+def _appendable(srv: config.Server, tables: list[str], ids: list[str]) -> frozenset[str]:
+    """Tables whose extracted rows cannot be in raw_esus yet, so they are appended rather than
+    merged (see esus_source): facts read after their cursor, and dimensions of municipalities
+    that have none loaded (a first pull). Only once the table's unique index exists."""
+    out = set()
     with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
-        return conn.execute("select to_regclass(%s) is not null",
-                            (f"{DATASET}.{table}__municipio_chave",)).fetchone()[0]
+        for table in tables:
+            if not conn.execute("select to_regclass(%s) is not null",
+                                (f"{DATASET}.{table}__municipio_chave",)).fetchone()[0]:
+                continue
+            if table in FACTS or not conn.execute(
+                    f"select exists (select 1 from {DATASET}.{table} where id_municipio = any(%s))",
+                    (ids,)).fetchone()[0]:
+                out.add(table)
+    return frozenset(out)
 
 
 def _load(srv: config.Server, extracted: dict[str, dict], tables: list[str], max_attempts: int,
