@@ -7,11 +7,13 @@ asset: the page works offline.
     chromium()                      path of a Chromium executable, or None
     render(url, dump_dom=True)      the DOM after the page's JS ran, from headless Chromium
     render(url, screenshot=path)    a PNG of the page
+    screenshot(url, path)           a PNG of the whole page (height measured in a first pass)
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -120,3 +122,14 @@ def render(url: str, *, dump_dom: bool = False, screenshot: str | Path | None = 
         if screenshot is not None and not Path(screenshot).exists():
             raise RuntimeError(f"chromium wrote no screenshot: {proc.stderr[-2000:]}")
         return proc.stdout
+
+
+def screenshot(url: str, path: str | Path, width: int = 1400, height: int | None = None) -> tuple[int, int]:
+    """A PNG of the page at `url`, `width` pixels wide; without `height`, as tall as the whole page
+    after its first refresh (<body data-page-height>, read from a first DOM dump). Returns the size."""
+    if height is None:
+        dom = render(url, dump_dom=True, window_size=(width, 1800))
+        found = re.search(r'<body[^>]*\sdata-page-height="(\d+)"', dom)
+        height = min(max(int(found.group(1)) if found else 1800, 600), 10_000)
+    render(url, screenshot=path, window_size=(width, height))
+    return width, height

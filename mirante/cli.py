@@ -133,9 +133,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         app = create_app(db.setup().url("reader"))
         with dashboard.serving(app) as base:
-            dashboard.render(f"{base}/dashboard{args.query}", screenshot=args.screenshot,
-                             window_size=args.window_size)
-        print(f"dashboard screenshot written to {args.screenshot} "
+            width, height = dashboard.screenshot(f"{base}/dashboard{args.query}", args.screenshot,
+                                                 *(args.window_size or (1400, None)))
+        print(f"dashboard screenshot ({width}x{height}) written to {args.screenshot} "
               f"({len(app.state.api.marts)} marts served by the API)")
     finally:
         if started:
@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.add_argument("--host", default="127.0.0.1")
     p_dash.add_argument("--screenshot", metavar="PNG", help="write a screenshot of the page and exit")
     p_dash.add_argument("--query", default="", help="filters for the screenshot, e.g. '?uf=SP&ano=2025&mes=11'")
-    p_dash.add_argument("--window-size", type=_window_size, default=(1400, 1800),
-                        help="screenshot size WIDTH,HEIGHT (default 1400,1800)")
+    p_dash.add_argument("--window-size", type=_window_size, default=None,
+                        help="screenshot size WIDTH,HEIGHT (default: 1400 wide, the whole page tall)")
     p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")

@@ -27,6 +27,7 @@ const MESES = ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "o
 const fmtInt = new Intl.NumberFormat("pt-BR", { maximumFractionDigits: 0 });
 const fmtDec1 = new Intl.NumberFormat("pt-BR", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const fmtBRL = new Intl.NumberFormat("pt-BR", { style: "currency", currency: "BRL" });
+const fmtBRL0 = new Intl.NumberFormat("pt-BR", { style: "currency", currency: "BRL", maximumFractionDigits: 0 });
 const fmtCompact = new Intl.NumberFormat("pt-BR", { notation: "compact", maximumFractionDigits: 1 });
 
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
@@ -34,6 +35,7 @@ const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v)
 const fmt = {
   int: (v) => (isNum(v) ? fmtInt.format(v) : "—"),
   brl: (v) => (isNum(v) ? fmtBRL.format(v) : "—"),
+  brl0: (v) => (isNum(v) ? fmtBRL0.format(v) : "—"),
   brlCompact: (v) => (isNum(v) ? "R$ " + fmtCompact.format(v) : "—"),
   compact: (v) => (isNum(v) ? fmtCompact.format(v) : "—"),
   pct: (v) => (isNum(v) ? fmtDec1.format(v) + "%" : "—"),
@@ -145,7 +147,8 @@ function showFailure(box, err, quiet = false) {
 function niceMax(value) {
   if (!(value > 0)) return 1;
   const exp = Math.pow(10, Math.floor(Math.log10(value)));
-  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+  // tops whose quarters (the 4 grid steps) are round numbers
+  for (const m of [1, 1.2, 1.6, 2, 2.4, 3.2, 4, 6, 8, 10]) {
     if (m * exp >= value) return m * exp;
   }
   return 10 * exp;
@@ -287,6 +290,8 @@ function table(box, columns, rows, highlight = () => false) {
   box.replaceChildren(t);
   box.dataset.state = "ok";
   box.dataset.rows = String(rows.length);
+  const marked = t.querySelector("tr.destaque");  // bring the highlighted row into the scroll view
+  if (marked) box.scrollTop = Math.max(0, marked.offsetTop - box.clientHeight / 2);
 }
 
 function setKpi(name, value, format) {
@@ -297,17 +302,21 @@ function setKpi(name, value, format) {
     card.dataset.state = "ok";
     card.dataset.value = String(Math.round(value * 100) / 100);
     out.textContent = format(value);
+    out.title = String(Math.round(value * 100) / 100).replace(".", ",");
   } else {
     card.dataset.state = "empty";
     delete card.dataset.value;
     out.textContent = "sem dados";
+    out.removeAttribute("title");
   }
 }
 
 // ---------------------------------------------------------------- filters
 
+// Options of a select, keeping the wanted (or current) value when it is still offered, else the last
+// option (the latest period) on the first fill.
 function fillSelect(select, options, wanted) {
-  const current = wanted ?? select.value;
+  const current = wanted ?? (select.options.length ? select.value : null);
   select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
   const values = options.map(([value]) => String(value));
   select.value = values.includes(String(current)) ? String(current) : (values[values.length - 1] ?? "");
@@ -459,9 +468,9 @@ async function vendasKpis(f, receitaMes) {
   setKpi("negocios_ganhos", has ? ganhos : null, fmt.int);
   setKpi("negocios_perdidos", has ? perdidos : null, fmt.int);
   setKpi("taxa_conversao", has && ganhos + perdidos > 0 ? (100 * ganhos) / (ganhos + perdidos) : null, fmt.pct);
-  setKpi("valor_medio_negocio", has ? ponderada("valor_medio_negocio") : null, fmt.brl);
+  setKpi("valor_medio_negocio", has ? ponderada("valor_medio_negocio") : null, fmt.brl0);
   setKpi("ciclo_vendas_dias", has ? ponderada("ciclo_vendas_dias") : null, fmt.dias);
-  setKpi("receita", has ? soma("receita") : null, fmt.brl);
+  setKpi("receita", has ? soma("receita") : null, fmt.brl0);
   // average ticket of the orders of the period, for the chosen UF when there is one
   const doPeriodo = receitaMes.filter((r) => !f.mes || num(r.mes) === num(f.mes));
   const receita = doPeriodo.reduce((n, r) => n + (num(r.receita) || 0), 0);
@@ -473,16 +482,24 @@ async function vendasKpis(f, receitaMes) {
       + `ticket médio dos pedidos: ${f.uf || "Brasil"}.`
     : "Sem dados de KPIs comerciais para o período escolhido.";
 
+  // one point per day for a month; per month for a longer period
+  const porMes = rows.length > 62;
+  const grupos = porMes ? [...sumBy(rows.map((r) => ({ ...r, chave: String(r.data).slice(0, 7) })), "chave",
+    ["leads", "negocios_ganhos", "negocios_perdidos"]).entries()] : rows.map((r) => [r.data, r]);
   lineChart($("grafico-negocios-dia"), {
-    labels: rows.map((r) => String(r.data).slice(5).split("-").reverse().join("/")),
+    labels: grupos.map(([chave]) => (porMes
+      ? mesLabel(Number(chave.slice(0, 4)), Number(chave.slice(5, 7)))
+      : String(chave).slice(5).split("-").reverse().join("/"))),
     series: [
-      { name: "Leads", values: rows.map((r) => num(r.leads)) },
-      { name: "Ganhos", values: rows.map((r) => num(r.negocios_ganhos)) },
-      { name: "Perdidos", values: rows.map((r) => num(r.negocios_perdidos)) },
+      { name: "Leads", values: grupos.map(([, r]) => num(r.leads)) },
+      { name: "Ganhos", values: grupos.map(([, r]) => num(r.negocios_ganhos)) },
+      { name: "Perdidos", values: grupos.map(([, r]) => num(r.negocios_perdidos)) },
     ],
     yFormat: fmt.int,
   });
-  $("titulo-negocios-dia").textContent = `Leads e negócios por dia (Brasil) — ${periodoLabel(f)}`;
+  $("grafico-negocios-dia").dataset.grain = porMes ? "mes" : "dia";
+  $("titulo-negocios-dia").textContent =
+    `Leads e negócios por ${porMes ? "mês" : "dia"} (Brasil) — ${periodoLabel(f)}`;
 }
 
 async function vendasMrr() {
@@ -576,6 +593,22 @@ async function refreshSaneamento(f) {
   await saneamentoPrestadores(f).catch((err) => showFailure($("tabela-prestadores"), err));
 }
 
+// Municipality names (id_municipio -> nome) of a UF, or of the whole country, read once per page
+// load (they do not change); empty when dim_municipio is not available: the codes stay.
+const nomesMunicipios = new Map();
+async function municipios(uf) {
+  const chave = uf || "BR";
+  if (!nomesMunicipios.has(chave)) {
+    try {
+      const rows = await fetchMart("dim_municipio", uf ? { sigla_uf: uf } : {});
+      nomesMunicipios.set(chave, new Map(rows.map((m) => [m.id_municipio, m.nome])));
+    } catch (err) {
+      return new Map();
+    }
+  }
+  return nomesMunicipios.get(chave);
+}
+
 // The providers with head office in the chosen UF (or the whole country), largest served population
 // first, with the name of the head-office municipality.
 async function saneamentoPrestadores(f) {
@@ -584,12 +617,7 @@ async function saneamentoPrestadores(f) {
   const pop = (r) => Math.max(num(r.populacao_atendida_agua) || 0, num(r.populacao_atendida_esgoto) || 0);
   rows.sort((a, b) => pop(b) - pop(a));
   const top = rows.slice(0, 20);
-  let nomes = new Map();
-  if (f.uf) {
-    try {
-      nomes = new Map((await fetchMart("dim_municipio", { sigla_uf: f.uf })).map((m) => [m.id_municipio, m.nome]));
-    } catch (err) { /* names are a nicety: the codes stay */ }
-  }
+  const nomes = await municipios(f.uf);
   $("titulo-prestadores").textContent =
     `Maiores prestadores — ${f.uf || "Brasil"} (${fmt.int(rows.length)} no total, 20 maiores)`;
   table(box, [
@@ -629,6 +657,8 @@ async function refresh() {
   const quando = $("ultima-atualizacao");
   quando.textContent = agora.toLocaleTimeString("pt-BR");
   quando.dateTime = agora.toISOString();
+  // full height of the page, for a screenshot of all of it
+  document.body.dataset.pageHeight = String(Math.ceil(document.documentElement.scrollHeight));
   state.refreshes += 1;
   document.body.dataset.refreshCount = String(state.refreshes);
   document.body.dataset.state = "ready";
