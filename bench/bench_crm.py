@@ -1,11 +1,11 @@
 """CRM load from the Ploomes-like emulator: a cold full load and an incremental one, timed.
 
-    python bench/bench_crm.py [--inicio 2024-01-01 --hoje 2025-12-31 --clientes 25000
-                               --negocios-dia 80 --advance 3 --repeat 3 --format csv]
+    python bench/bench_crm.py [--inicio 2021-01-01 --hoje 2025-12-31 --clientes 40000
+                               --negocios-dia 40 --advance 3 --repeat 3 --format csv]
 
 Each round:
 1. starts the emulator in its own process (`python -m mirante.emulators.crm`, so serving JSON does
-   not share the loader's interpreter) over a larger world than the tests' (two years, more
+   not share the loader's interpreter) over a larger world than the tests' (five years, more
    customers and deals), and touches each entity once so the emulator's first build of its
    records is not timed;
 2. empties raw_crm and the pipeline state (database `mirante_bench`), then times the production
@@ -102,10 +102,11 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--inicio", default="2024-01-01")
+    ap.add_argument("--inicio", default="2021-01-01")
     ap.add_argument("--hoje", default="2025-12-31")
-    ap.add_argument("--clientes", type=int, default=25000)
-    ap.add_argument("--negocios-dia", type=float, default=80.0)
+    ap.add_argument("--clientes", type=int, default=40000)
+    ap.add_argument("--negocios-dia", type=float, default=40.0,
+                    help="below ~45: the world numbers deals ordinal*100 + n, unique under 100 a day")
     ap.add_argument("--advance", type=int, default=3, help="days the clock moves before the incremental load")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--format", default="csv", choices=["csv", "insert_values", "jsonl"],

@@ -223,6 +223,11 @@ def build_records(mundo: Mundo, entity: str, hoje: date, refs: tuple[dict, dict]
         rows = [r for d in mundo.dias(hoje) for n in mundo.negocios_do_dia(d)
                 for quando, r in interactions_of(n, mundo.seed) if quando.date() <= hoje]
     rows.sort(key=lambda r: r["Id"])
+    dup = next((a["Id"] for a, b in zip(rows, rows[1:]) if a["Id"] == b["Id"]), None)
+    if dup is not None:
+        # Mundo numbers a day's deals ordinal*100 + n: 100 deals on one day run into the next day
+        raise ValueError(f"{entity} Id {dup} is not unique: this Mundo (negocios_dia="
+                         f"{mundo.negocios_dia:g}) opens 100 or more deals on some day")
     return rows
 
 
@@ -535,6 +540,9 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
             except ODataError as exc:
                 record.status = 400
                 return self._send(HTTPStatus.BAD_REQUEST, _error(400, str(exc)))
+            except ValueError as exc:   # a world the emulator cannot serve faithfully
+                record.status = 500
+                return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, _error(500, str(exc)))
             record.status = 200
             self._send(HTTPStatus.OK, body)
 

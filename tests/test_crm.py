@@ -221,6 +221,12 @@ def test_unknown_path_is_json_404(emu):
     assert err.code == 404 and "error" in json.load(err)
 
 
+def test_world_with_colliding_deal_ids_is_refused():
+    with emulator.start(mundo=Mundo(inicio=date(2025, 11, 1), hoje=HOJE, negocios_dia=150)) as emu:
+        err = http_error(emu, "Deals")
+        assert err.code == 500 and "is not unique" in json.load(err)["error"]["message"]
+
+
 def test_faults_then_recovery():
     with emulator.start(hoje=HOJE) as emu:
         urllib.request.urlopen(urllib.request.Request(
