@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -115,13 +116,25 @@ def render(url: str, *, dump_dom: bool = False, screenshot: str | Path | None = 
             cmd.append(f"--screenshot={target}")
         else:
             cmd.append("--dump-dom")
-        proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=timeout,
-                              cwd=profile)
+        # its own process group, so that a hung browser goes with all its helper processes
+        proc = subprocess.Popen([*cmd, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=profile, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise RuntimeError(f"chromium did not finish {url} within {timeout:.0f} s") from None
+        finally:
+            try:  # helpers left behind by a browser that exited
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if proc.returncode != 0:
-            raise RuntimeError(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")
+            raise RuntimeError(f"chromium exited with {proc.returncode}: {err[-2000:]}")
         if screenshot is not None and not Path(screenshot).exists():
-            raise RuntimeError(f"chromium wrote no screenshot: {proc.stderr[-2000:]}")
-        return proc.stdout
+            raise RuntimeError(f"chromium wrote no screenshot: {err[-2000:]}")
+        return out
 
 
 def screenshot(url: str, path: str | Path, width: int = 1400, height: int | None = None) -> tuple[int, int]:
