@@ -324,3 +324,18 @@ def test_a_query_over_the_statement_timeout_is_a_503_not_a_500(api, built):
         finally:
             tr.execute(f"drop view if exists marts.{name}")
     ok(api.get("/health"))
+
+
+def test_sales_marts(api, admin):
+    """The commercial domain through the same routes: UF and month on vendas_uf, a month of the
+    daily KPI mart through its date column."""
+    uf, ano, mes = admin.execute("select sigla_uf, ano, mes from marts.vendas_uf order by receita desc limit 1").fetchone()
+    body = ok(api.get("/v1/vendas_uf", sigla_uf=uf, ano=ano, mes=mes))
+    assert body["data"] == sql_rows(admin, "select * from marts.vendas_uf where sigla_uf = %s and ano = %s "
+                                           "and mes = %s", (uf, ano, mes))
+    assert len(body["data"]) == 1 and body["data"][0]["receita"] > 0
+    body = ok(api.get("/v1/kpi_comercial_diario", ano=ano, mes=mes))
+    expected = sql_rows(admin, "select * from marts.kpi_comercial_diario where extract(year from data) = %s "
+                               "and extract(month from data) = %s order by data", (ano, mes))
+    assert body["data"] == expected and len(expected) >= 28
+    assert api.get("/v1/kpi_comercial_diario", sigla_uf=uf).status_code == 400
