@@ -479,6 +479,7 @@ class Api:
         """(total, JSON text of each row of the page) in one read-only snapshot."""
         where, params = where_clause(mart, q)
         table = sql.Identifier(config.MARTS_SCHEMA, mart.name)
+
         def order(alias: str) -> sql.Composable:
             return sql.SQL(", ").join(sql.Identifier(alias, c) for c in mart.order_by)
 
