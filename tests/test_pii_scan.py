@@ -7,7 +7,10 @@ the transformer) is scanned for
   "123.456.789-09" (and a 10-digit integer, a CPF that lost its leading zero);
 - a full fictitious person name: a first name of the emulator's lists (`pec_data.NOMES_*`), then
   optional second names / particles, then a surname (`pec_data.SOBRENOMES`): every name the PEC
-  emulator can generate, in any case and with or without accents.
+  emulator can generate, in any case and with or without accents; the names of the commercial
+  world's contacts (`emulators/comercial.py`, CRM) too;
+- an e-mail address and a phone number written as phones are ("+55 11 91234-5678", "(11) 3456-7890"):
+  the contact data of CRM contacts.
 
 Municipality names that look like a person's name ("Paulo Ramos", "Joaquim Pires") are masked
 first: they appear in place names (dim_municipio, SNIS provider names), not as people. A value
@@ -32,6 +35,7 @@ import pytest
 from psycopg import sql
 
 from mirante import config
+from mirante.emulators import comercial as C
 from mirante.emulators import pec
 from mirante.emulators import pec_data as D
 from mirante.emulators.pec import cns_valido, cpf_valido
@@ -63,12 +67,14 @@ def _alt(words) -> str:
     return "|".join(sorted({re.escape(_norm(w)) for w in words}, key=len, reverse=True))
 
 
-_PRIMEIROS = [*D.NOMES_FEMININOS, *D.NOMES_MASCULINOS]
+_PRIMEIROS = [*D.NOMES_FEMININOS, *D.NOMES_MASCULINOS, *C._PRIMEIROS]
 _MEIOS = [*_PRIMEIROS, *D.PARTICULAS, "das",
           *(t for n in (*D.SEGUNDOS_NOMES_FEMININOS, *D.SEGUNDOS_NOMES_MASCULINOS) for t in n.split())]
 #: a first name, optional second names / particles, a surname (on _norm text)
 NOME_PESSOA = re.compile(
-    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt(D.SOBRENOMES)})\b")
+    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt([*D.SOBRENOMES, *C._NOMES])})\b")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_TELEFONE = re.compile(r"(?<![0-9])(?:\+55 ?)?\(?[1-9][0-9]\)? ?9?[0-9]{4}-[0-9]{4}(?![0-9])")
 
 _DIGITOS = re.compile(r"(?<![0-9])[0-9]+(?![0-9])")
 _CPF_FORMATADO = re.compile(r"(?<![0-9])[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}(?![0-9])")
@@ -87,7 +93,8 @@ def _lugares_com_nome_de_pessoa() -> re.Pattern | None:
 
 
 def achados(valor: object) -> list[str]:
-    """What personal data `valor` holds in clear: a list of 'cns' / 'cpf' / 'nome' (empty: none)."""
+    """What personal data `valor` holds in clear: a list of 'cns' / 'cpf' / 'email' / 'nome' /
+    'telefone' (empty: none)."""
     if valor is None or isinstance(valor, bool):
         return []
     if isinstance(valor, Decimal):
@@ -115,12 +122,16 @@ def achados(valor: object) -> list[str]:
     if (any(len(n) == 11 and cpf_valido(n) for n in numeros)
             or any(cpf_valido(m) for m in _CPF_FORMATADO.findall(valor))):
         out.append("cpf")
+    if _EMAIL.search(valor):
+        out.append("email")
     texto = _norm(valor)
     lugares = _lugares_com_nome_de_pessoa()
     if lugares is not None:
         texto = lugares.sub(" ", texto)
     if NOME_PESSOA.search(texto):
         out.append("nome")
+    if _TELEFONE.search(valor):
+        out.append("telefone")
     return out
 
 
@@ -224,6 +235,23 @@ def test_detector_catches_planted_documents_and_names():
     ]
     for valor in limpos:
         assert achados(valor) == [], valor
+
+
+def test_detector_flags_the_contact_data_of_the_commercial_world():
+    """Every CRM contact's person name, e-mail and phone (emulators/comercial.py) is caught; the
+    company names and the commercial figures are not."""
+    lugares = _lugares_com_nome_de_pessoa()
+    for c in C.Mundo().clientes:
+        # a name that is also a municipality's ("João Costa", PI) is masked like the place
+        if not (lugares and lugares.fullmatch(_norm(c.contato))):
+            assert achados(c.contato) == ["nome"], c.contato
+        assert achados(c.email) == ["email"]
+        assert achados(c.telefone) == ["telefone"]
+        assert achados(c.razao_social) == [], c.razao_social
+    assert achados("(82) 3326-1020") == ["telefone"] and achados("Contato: ana@empresa.com.br") == ["email"]
+    for limpo in ("2025-11-26", "2025-11-26T17:30:00-03:00", "C00042", "loja", "representante", "SP",
+                  "Informática", Decimal("8491801.45"), 1778, "Notebook 14 polegadas", "14:03:00"):
+        assert achados(limpo) == [], limpo
 
 
 def test_detector_flags_every_name_and_document_the_emulator_generates():
