@@ -98,7 +98,7 @@ def _comercial_summary(conn: psycopg.Connection) -> list[str]:
         f"commercial KPIs of {ano}-{mes:02d} (latest month with sales):",
         f"  receita R$ {receita:,.2f}, pedidos {pedidos:,}, itens {itens:,.0f}, ticket medio R$ {ticket:,.2f}",
         f"  leads {leads}, negocios ganhos {ganhos} / perdidos {perdidos}, taxa de conversao {taxa} %, "
-        f"valor medio R$ {valor}, ciclo {ciclo} dias",
+        f"valor medio R$ {valor or 0:,.2f}, ciclo de vendas {ciclo} dias",
         f"  MRR R$ {mrr or 0:,.2f} ({ativos or 0} contratos ativos)",
     ]
 
