@@ -17,7 +17,8 @@ PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
-	@echo "make bench  - SNIS loader vs raw COPY on a 1,000,000-row export; data API p50/p99 and requests/s"
+	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
+	@echo "              CRM and ERP loads, data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
@@ -46,6 +47,9 @@ test: setup chromium
 
 bench: setup
 	$(BIN)/python bench/bench_snis.py
+	$(BIN)/python bench/bench_esus.py
+	$(BIN)/python bench/bench_crm.py
+	$(BIN)/python bench/bench_erp.py
 	$(BIN)/python bench/bench_api.py
 
 bench-api: setup
