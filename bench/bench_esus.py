@@ -12,7 +12,8 @@
    `COPY (SELECT <same columns>) TO STDOUT` piped into `COPY raw_copy.<table> FROM STDIN`, with
    the same concurrency.
 4. One new day of records in every database (add_day), then the daily incremental pull, wall time.
-Prints a table with rows/s and the ratio to the raw pipe, and whether the daily pull of N
+Steps 2-4 are one round, repeated (--repeat 3, raw_esus dropped before each cold pull); prints each
+round and a table of medians with rows/s, the ratio to the raw pipe, and whether the daily pull of N
 municipalities stays within 10 minutes.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=650)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=None, help="municipalities per dlt load (default: the loader's)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (cold, raw pipe, new day, daily); medians reported")
     ap.add_argument("--keep", action="store_true", help="keep the source databases afterwards")
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
@@ -64,39 +68,53 @@ def main() -> int:
         munis = [registry.Municipio(i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/"
                                              f"{pec.database_name(i)}") for i in ids]
 
-        with psycopg.connect(srv.admin(), autocommit=True) as conn:
-            conn.execute("drop schema if exists raw_esus cascade")
-            conn.execute("drop schema if exists raw_esus_staging cascade")
-            conn.execute("drop schema if exists raw_copy cascade")
-        db.setup(srv)
+        def reset():
+            with psycopg.connect(srv.admin(), autocommit=True) as conn:
+                for schema in ("raw_esus", "raw_esus_staging", "raw_copy"):
+                    conn.execute(f"drop schema if exists {schema} cascade")
+            db.setup(srv)
 
         def sweep(label: str):
             t = time.perf_counter()
-            results = list(pull_many(munis, srv, workers=args.concurrency).values())
+            options = {"batch_size": args.batch_size} if args.batch_size else {}
+            results = list(pull_many(munis, srv, workers=args.concurrency, **options).values())
             wall = time.perf_counter() - t
             failed = [r.id_municipio for r in results if r.status != "sucesso"]
             rows = sum(sum(r.rows.values()) for r in results)
-            print(f"{label}: {rows:,} rows from {len(munis)} municipalities in {wall:.1f} s "
+            print(f"  {label}: {rows:,} rows from {len(munis)} municipalities in {wall:.1f} s "
                   f"({rows / wall:,.0f} rows/s), failed: {failed or 'none'}", flush=True)
-            return rows, wall, failed
+            return rows, wall
 
-        cold_rows, cold_wall, cold_failed = sweep("dlt cold pull")
-        pipe_rows, pipe_wall = raw_pipe(srv, ids, TABLES, args.concurrency)
-        print(f"raw pipe: {pipe_rows:,} rows in {pipe_wall:.1f} s ({pipe_rows / pipe_wall:,.0f} rows/s)", flush=True)
-        t = time.perf_counter()
-        for i in ids:
-            pec.add_day(srv, i, end + timedelta(days=1))
-        print(f"one new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
-        inc_rows, inc_wall, inc_failed = sweep("dlt daily incremental pull")
-        ratio = (cold_rows / cold_wall) / (pipe_rows / pipe_wall)
+        rounds = []
+        for r in range(args.repeat):
+            print(f"round {r + 1}/{args.repeat}", flush=True)
+            reset()
+            cold = sweep("dlt cold pull")
+            pipe = raw_pipe(srv, ids, TABLES, args.concurrency)
+            print(f"  raw pipe: {pipe[0]:,} rows in {pipe[1]:.1f} s ({pipe[0] / pipe[1]:,.0f} rows/s)", flush=True)
+            t = time.perf_counter()
+            for i in ids:
+                pec.add_day(srv, i, end + timedelta(days=1 + r))
+            print(f"  one new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
+            daily = sweep("dlt daily incremental pull")
+            ratio = (cold[0] / cold[1]) / (pipe[0] / pipe[1])
+            print(f"  ratio cold / raw pipe: {ratio:.2f}", flush=True)
+            rounds.append((cold, pipe, daily, ratio))
+
+        med = lambda values: statistics.median(values)  # noqa: E731
+        cold_rows, cold_wall = med([c[0] for c, *_ in rounds]), med([c[1] for c, *_ in rounds])
+        pipe_rows, pipe_wall = med([p[0] for _, p, *_ in rounds]), med([p[1] for _, p, *_ in rounds])
+        inc_rows, inc_wall = med([d[0] for *_, d, _ in rounds]), med([d[1] for *_, d, _ in rounds])
+        ratio = med([x for *_, x in rounds])
         print()
-        print(f"| pull of {len(ids)} municipalities, concurrency {args.concurrency} | rows | wall time | rows/s | x raw pipe |")
+        print(f"| pull of {len(ids)} municipalities, concurrency {args.concurrency}, median of {args.repeat} "
+              "| rows | wall time | rows/s | x raw pipe |")
         print("|---|---|---|---|---|")
-        print(f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |")
-        print(f"| dlt cold (COPY -> Arrow -> parquet/ADBC, merge, run log) | {cold_rows:,} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
-        print(f"| dlt daily incremental (1 new day) | {inc_rows:,} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
-        print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'}; "
-              f"daily pull <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")
+        print(f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,.0f} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |")
+        print(f"| loader, cold (COPY -> Arrow -> dlt parquet/ADBC, run log) | {cold_rows:,.0f} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
+        print(f"| loader, daily incremental (1 new day; dimensions whole) | {inc_rows:,.0f} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
+        print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'} ({ratio:.2f}); "
+              f"daily pull of {len(ids)} <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")
         if not args.keep:
             for i in ids:
                 pec.drop_municipio(srv, i)

@@ -15,6 +15,8 @@ WRITER_ENV = {
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
     # Arrow rows carry the load id too (raw tables keep file, line and load id)
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    # big tables split into several load files, loaded in parallel (PERF.md: ~1.3x for parquet)
+    "DATA_WRITER__FILE_MAX_ITEMS": "100000",
 }
 
 

@@ -50,21 +50,35 @@ def query(table: str, cursor: int | None, desde: date | None, ate: date | None) 
     return sql
 
 
-def _schema(conn: psycopg.Connection, sql: str) -> pa.Schema:
-    with conn.cursor() as cur:
-        cur.execute(f"select * from ({sql}) as q limit 0")
+def source_schemas(conn: psycopg.Connection, tables: list[str]) -> dict[str, pa.Schema]:
+    """Arrow schema of the selected columns of each table, from the source's catalogue in one
+    query: a table or column missing from the source (a PEC version without it) fails here, by name."""
+    found: dict[str, dict[str, int]] = {}
+    for table, column, oid in conn.execute(
+            """select c.relname, a.attname, a.atttypid::int from pg_attribute a
+               join pg_class c on c.oid = a.attrelid
+               where c.relnamespace = 'public'::regnamespace and c.relname = any(%s)
+                 and a.attnum > 0 and not a.attisdropped""", (tables,)):
+        found.setdefault(table, {})[column] = oid
+    out = {}
+    for table in tables:
+        if table not in found:
+            raise LookupError(f'relation "{table}" does not exist in the source database')
         fields = []
-        for col in cur.description:
-            arrow_type = _ARROW_TYPES.get(col.type_code)
+        for column in TABLES[table]:
+            oid = found[table].get(column)
+            if oid is None:
+                raise LookupError(f'column "{column}" of relation "{table}" does not exist in the source database')
+            arrow_type = _ARROW_TYPES.get(oid)
             if arrow_type is None:
-                raise TypeError(f"column {col.name}: PostgreSQL type oid {col.type_code} has no Arrow mapping")
-            fields.append(pa.field(col.name, arrow_type))
-    return pa.schema(fields)
+                raise TypeError(f"{table}.{column}: PostgreSQL type oid {oid} has no Arrow mapping")
+            fields.append(pa.field(column, arrow_type, nullable=column != primary_key(table)))
+        out[table] = pa.schema(fields)
+    return out
 
 
-def read_table(conn: psycopg.Connection, sql: str) -> pa.Table:
-    """The rows of `sql` as an Arrow table typed like the source columns."""
-    schema = _schema(conn, sql)
+def read_table(conn: psycopg.Connection, sql: str, schema: pa.Schema) -> pa.Table:
+    """The rows of `sql` (selecting the columns of `schema`) as an Arrow table of that schema."""
     buf = io.BytesIO()
     with conn.cursor().copy(f"copy ({sql}) to stdout with (format csv, header true)") as copy:
         for block in copy:
@@ -78,7 +92,7 @@ def read_table(conn: psycopg.Connection, sql: str) -> pa.Table:
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False),
-    ).select(schema.names)
+    ).select(schema.names).cast(schema)
 
 
 def extract(url: str, id_municipio: str, tables: list[str], cursors: dict[str, int | None],
@@ -88,11 +102,9 @@ def extract(url: str, id_municipio: str, tables: list[str], cursors: dict[str, i
     with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, application_name="mirante-esus") as conn:
         # one snapshot: a fact and the dimensions it references are read at the same instant
         conn.execute("set transaction isolation level repeatable read, read only")
+        schemas = source_schemas(conn, tables)
         for table in tables:
-            data = read_table(conn, query(table, cursors.get(table), desde, ate))
-            pk = data.schema.get_field_index(primary_key(table))
-            # the key is NOT NULL in the PEC: say so, as dlt's primary-key hint does
-            data = data.cast(data.schema.set(pk, data.schema.field(pk).with_nullable(False)))
+            data = read_table(conn, query(table, cursors.get(table), desde, ate), schemas[table])
             out[table] = data.append_column(
                 pa.field("id_municipio", pa.string(), nullable=False),
                 pa.array([id_municipio] * data.num_rows, pa.string()))

@@ -66,4 +66,4 @@ LOADER_FILE_FORMAT = "parquet"
 #: default number of municipalities pulled at once
 DEFAULT_CONCURRENCY = 4
 #: municipalities extracted, then loaded by one dlt load (one merge per table), at a time
-BATCH_SIZE = 50
+BATCH_SIZE = 100
