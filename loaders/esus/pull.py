@@ -240,11 +240,15 @@ def _load_batch(b: _Batch, srv: config.Server, tables: list[str], desde, ate, ma
 
 def _appendable(srv: config.Server, tables: list[str], ids: list[str]) -> frozenset[str]:
     """Tables whose extracted rows cannot be in raw_esus yet, so they are appended rather than
-    merged (see esus_source): facts read after their cursor, and dimensions of municipalities
-    that have none loaded (a first pull). Only once the table's unique index exists."""
+    merged (see esus_source): tables not created yet, facts read after their cursor, and
+    dimensions of municipalities that have none loaded (a first pull). An existing table is
+    appended to only once its unique index exists (created right after each load)."""
     out = set()
     with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
         for table in tables:
+            if conn.execute("select to_regclass(%s) is null", (f"{DATASET}.{table}",)).fetchone()[0]:
+                out.add(table)
+                continue
             if not conn.execute("select to_regclass(%s) is not null",
                                 (f"{DATASET}.{table}__municipio_chave",)).fetchone()[0]:
                 continue
