@@ -38,3 +38,21 @@ def make_pipeline(pipeline_name: str, dataset_name: str, srv: config.Server | No
         pipelines_dir=str(pipelines_dir),
         progress="log" if os.environ.get("MIRANTE_DLT_PROGRESS") else None,
     )
+
+
+def retrying_session(*, max_attempts: int, backoff_factor: float, max_retry_delay: float,
+                     request_timeout: float):
+    """dlt's retrying `requests` session for the REST sources: 429, 5xx and connection errors
+    retried with exponential backoff (`backoff_factor * 2**n`, at most `max_retry_delay` s),
+    Retry-After honoured; other errors are left to the caller (the REST client's response hooks
+    raise them after the retries, e.g. a rejected credential at once)."""
+    from dlt.sources.helpers.requests import Client
+
+    return Client(
+        request_timeout=request_timeout,
+        raise_for_status=False,
+        request_max_attempts=max_attempts,
+        request_backoff_factor=backoff_factor,
+        request_max_retry_delay=max_retry_delay,
+        respect_retry_after_header=True,
+    ).session

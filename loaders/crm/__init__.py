@@ -23,8 +23,10 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
+from mirante.pipelines import retrying_session
+
 from . import settings
-from .helpers import CrmAuthError, auth_failure_hook, find_cause, retrying_session
+from .helpers import CrmAuthError, auth_failure_hook, find_cause
 from .settings import DATASET, PIPELINE_NAME, CrmSettings
 
 __all__ = ["crm_source", "load_crm", "CrmAuthError", "CrmSettings", "DATASET", "PIPELINE_NAME"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from requests import Response, Session
+from requests import Response
 
 from .settings import SOURCE_LABEL
 
@@ -28,23 +28,6 @@ def auth_failure_hook(base_url: str) -> Callable[..., Any]:
         raise CrmAuthError(base_url, response.status_code)
 
     return hook
-
-
-def retrying_session(*, max_attempts: int, backoff_factor: float, max_retry_delay: float,
-                     request_timeout: float) -> Session:
-    """dlt's retrying requests session (429 and 5xx and connection errors, exponential backoff,
-    Retry-After honoured up to `max_retry_delay`), configured for the CRM; errors are raised by the
-    response hooks of the REST client, not by the session."""
-    from dlt.sources.helpers.requests import Client
-
-    return Client(
-        request_timeout=request_timeout,
-        raise_for_status=False,
-        request_max_attempts=max_attempts,
-        request_backoff_factor=backoff_factor,
-        request_max_retry_delay=max_retry_delay,
-        respect_retry_after_header=True,
-    ).session
 
 
 def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:

@@ -27,9 +27,10 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.sources import DltResource
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
+
+from mirante import pipelines
 
 from .helpers import B1SessionAuth, ErpLoginError
 from .settings import (
@@ -62,17 +63,9 @@ def retrying_session(
     request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY,
     request_timeout: float = REQUEST_TIMEOUT,
 ):
-    """dlt's retrying `requests` session: 429, 5xx and connection errors retried with exponential
-    backoff (`backoff * 2**n`, at most `max_retry_delay` s), Retry-After honoured; errors are left
-    to the caller (the REST client raises them after the retries)."""
-    return Client(
-        request_timeout=request_timeout,
-        raise_for_status=False,
-        request_max_attempts=request_max_attempts,
-        request_backoff_factor=request_backoff_factor,
-        request_max_retry_delay=request_max_retry_delay,
-        respect_retry_after_header=True,
-    ).session
+    """The shared retrying session (mirante.pipelines.retrying_session) with the ERP's settings."""
+    return pipelines.retrying_session(max_attempts=request_max_attempts, backoff_factor=request_backoff_factor,
+                                      max_retry_delay=request_max_retry_delay, request_timeout=request_timeout)
 
 
 def make_auth(base_url: str, company_db: str, username: str, password: str,
