@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from mirante import config
 
@@ -77,6 +79,27 @@ def built(server, comercial_emulators, tmp_path_factory):
 def admin(server):
     with psycopg.connect(server.admin(), autocommit=True) as conn:
         yield conn
+
+
+@contextmanager
+def own_database(server, name: str):
+    """A database of the test module's own (roles, schemas, grants), set as MIRANTE_DB while in use
+    and dropped afterwards: tests that reset raw schemas (drop ... cascade also drops the dbt views
+    on them) or swap source data never touch the database the `built` graph lives in."""
+    from mirante import db
+
+    saved = os.environ.get("MIRANTE_DB")
+    db.setup(server, database=name)
+    os.environ["MIRANTE_DB"] = name
+    try:
+        yield server
+    finally:
+        if saved is None:
+            os.environ.pop("MIRANTE_DB", None)
+        else:
+            os.environ["MIRANTE_DB"] = saved
+        with psycopg.connect(server.admin("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def reset_raw(server, schema: str, pipeline_names: tuple[str, ...] = ()) -> None:

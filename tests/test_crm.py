@@ -26,7 +26,7 @@ from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
 from mirante.loaders.crm.helpers import find_cause
 
-from .conftest import reset_raw
+from .conftest import own_database, reset_raw
 
 HOJE = date(2025, 12, 31)
 BAD_KEY = "not-the-crm-key-7f3a91"
@@ -325,10 +325,16 @@ def raw_counts(server) -> dict[str, int]:
         return out
 
 
+@pytest.fixture(scope="module")
+def crm_db(server):
+    with own_database(server, "mirante_test_crm") as srv:
+        yield srv
+
+
 @pytest.fixture
-def raw_crm(server):
-    reset_raw(server, settings.DATASET, (settings.PIPELINE_NAME,))
-    return server
+def raw_crm(crm_db):
+    reset_raw(crm_db, settings.DATASET, (settings.PIPELINE_NAME,))
+    return crm_db
 
 
 @pytest.mark.integration

@@ -12,12 +12,13 @@ from mirante.loaders.esus.pull import PullError, classify, pull
 from mirante.loaders.esus.registry import Municipio
 from mirante.loaders.esus.settings import FACTS
 
-from .conftest import reset_raw
+from .conftest import own_database, reset_raw
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "pec-source-test"
-IDS = ("2704302", "2611606", "3106200")
+#: not in the registry (loaders/esus/municipios.toml): the registry's emulated sources stay untouched
+IDS = ("2927408", "2304400", "1302603")
 END = date.today() - timedelta(days=1)
 
 
@@ -26,10 +27,17 @@ def municipio(server, ident: str, port: int | None = None) -> Municipio:
                                        f"{pec.database_name(ident)}")
 
 
+@pytest.fixture(scope="module")
+def esus_db(server):
+    with own_database(server, "mirante_test_esus") as srv:
+        yield srv
+
+
 @pytest.fixture
-def sources(server, monkeypatch):
+def sources(esus_db, monkeypatch):
+    server = esus_db
     monkeypatch.setenv("MIRANTE_ESUS_PASSWORD", PASSWORD)
-    reset_raw(server, "raw_esus", tuple(f"esus_{i}" for i in IDS) + tuple(f"esus_{i}_reprocessamento" for i in IDS))
+    reset_raw(server, "raw_esus")
     for ident in IDS:
         pec.create_municipio(server, ident, PASSWORD, days=30, end=END)
     yield server
