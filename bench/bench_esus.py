@@ -15,6 +15,8 @@
 Steps 2-4 are one round, repeated (--repeat 3, raw_esus dropped before each cold pull); prints each
 round and a table of medians with rows/s, the ratio to the raw pipe, and whether the daily pull of N
 municipalities stays within 10 minutes.
+5. One more day, pulled the way production does it: the Dagster job `esus_pull` in one run over the
+   N partitions (a registry listing the N databases), checks included; wall time.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=None, help="municipalities per dlt load (default: the loader's)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds (cold, raw pipe, new day, daily); medians reported")
+    ap.add_argument("--no-dagster", dest="dagster", action="store_false",
+                    help="skip the last step: one more day, pulled by the daily Dagster run")
     ap.add_argument("--keep", action="store_true", help="keep the source databases afterwards")
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
@@ -115,6 +119,13 @@ def main() -> int:
         print(f"| loader, daily incremental (1 new day; dimensions whole) | {inc_rows:,.0f} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
         print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'} ({ratio:.2f}); "
               f"daily pull of {len(ids)} <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")
+        if args.dagster:
+            day = end + timedelta(days=1 + args.repeat)
+            t = time.perf_counter()
+            for i in ids:
+                pec.add_day(srv, i, day)
+            print(f"one more new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
+            dagster_daily(srv, munis)
         if not args.keep:
             for i in ids:
                 pec.drop_municipio(srv, i)
@@ -122,6 +133,31 @@ def main() -> int:
     finally:
         if started:
             db.stop_embedded()
+
+
+def dagster_daily(srv, munis) -> None:
+    """The daily pull as production runs it: the `esus_pull` job over every partition of a registry
+    listing the N databases, in one Dagster run (what the `esus_daily` schedule launches), with the
+    run's checks (lateness, volume, GE suites on the raw facts)."""
+    from mirante import config
+    from mirante.loaders.esus import registry
+
+    path = config.home() / "bench_registry.toml"
+    registry.write(path, munis)
+    os.environ["MIRANTE_ESUS_REGISTRY"] = str(path)  # read when the definitions are imported
+    from dagster import DagsterInstance
+
+    from mirante.orchestration.definitions import defs
+    from mirante.orchestration.defs.atencao_primaria import all_partitions_tags, municipios
+
+    assert len(municipios.get_partition_keys()) == len(munis)
+    t = time.perf_counter()
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("esus_pull").execute_in_process(
+            instance=instance, tags=all_partitions_tags(), raise_on_error=False)
+    wall = time.perf_counter() - t
+    print(f"Dagster daily run (job esus_pull over {len(munis)} partitions, checks included): "
+          f"{'SUCCESS' if result.success else 'FAILURE'} in {wall:.1f} s ({wall / 60:.1f} min)", flush=True)
 
 
 def raw_pipe(srv, ids, tables, concurrency):
