@@ -54,12 +54,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from time import monotonic
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from mirante.emulators.comercial import ETAPAS_NEGOCIO, Cliente, Mundo, Negocio, _SUFIXOS
+from mirante.emulators._servidor import LoopbackServer
 
 #: emulator default credential (override with --user-key or MIRANTE_CRM_USER_KEY)
 DEFAULT_USER_KEY = "mirante-emulator-crm-user-key"
@@ -406,30 +407,19 @@ class _State:
     refs: tuple[dict, dict] | None = None
 
 
-class CrmEmulator:
+class CrmEmulator(LoopbackServer):
     """A running emulator: `base_url`, `user_key`, `mundo`, `requests()`, `advance()`, `stop()`;
     also a context manager."""
+
+    name = "crm"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, mundo: Mundo,
                  user_key: str = DEFAULT_USER_KEY, generator_interval: float | None = None) -> None:
         self._state = _State(mundo=mundo, user_key=user_key)
-        self._server = ThreadingHTTPServer((host, port), _handler(self._state))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.base_url = self._state.base_url = f"http://{host}:{self.port}"
         self.user_key = user_key
         self.mundo = mundo
-        self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._server.serve_forever, name="crm-emulator", daemon=True)]
-        if generator_interval:
-            self._threads.append(threading.Thread(
-                target=self._generate, args=(generator_interval,), name="crm-generator", daemon=True))
-        for t in self._threads:
-            t.start()
-
-    def _generate(self, interval: float) -> None:
-        while not self._stopping.wait(interval):
-            self.advance(1)
+        self._serve(host, port, _handler(self._state), generator_interval)
+        self.base_url = self._state.base_url = f"http://{host}:{self.port}"
 
     def advance(self, dias: int = 1) -> date:
         """Move the emulated clock (what `POST /_emulator/advance` does)."""
@@ -450,19 +440,6 @@ class CrmEmulator:
         """Every record of an entity visible now, fully expanded, ordered by Id."""
         with self._state.lock:
             return list(_records(self._state, entity, self._state.mundo.hoje))
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        for t in self._threads:
-            t.join()
-
-    def __enter__(self) -> CrmEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _advance(state: _State, dias: int) -> date:

@@ -56,11 +56,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from mirante.emulators.comercial import Mundo, Pedido
+from mirante.emulators._servidor import LoopbackServer
 
 PREFIX = "/b1s/v1"
 
@@ -140,22 +141,28 @@ def order_document(p: Pedido, doc_num: int, hoje: date) -> dict[str, Any]:
         "UpdateTime": _hhmmss(9 * 60 + p.doc_entry % 480) if cancelado else _hhmmss(criado),
         "Cancelled": "tYES" if cancelado else "tNO",
         **_cabecalho(p),
-        "DocumentLines": [
-            {
-                "LineNum": linha.num,
-                "ItemCode": linha.produto.codigo,
-                "ItemDescription": linha.produto.descricao,
-                "Quantity": float(linha.quantidade),
-                "Price": _money(linha.preco),
-                "LineTotal": _money(linha.total),
-                "Currency": "R$",
-                "BaseType": -1,
-                "BaseEntry": None,
-                "BaseLine": None,
-            }
-            for linha in p.linhas
-        ],
+        "DocumentLines": _linhas(p, base=False),
     }
+
+
+def _linhas(p: Pedido, base: bool) -> list[dict[str, Any]]:
+    """DocumentLines of order `p`; with `base`, each line points at the order line it bills
+    (BaseType/BaseEntry/BaseLine, as on an invoice)."""
+    return [
+        {
+            "LineNum": linha.num,
+            "ItemCode": linha.produto.codigo,
+            "ItemDescription": linha.produto.descricao,
+            "Quantity": float(linha.quantidade),
+            "Price": _money(linha.preco),
+            "LineTotal": _money(linha.total),
+            "Currency": "R$",
+            "BaseType": OBJ_PEDIDO if base else -1,
+            "BaseEntry": p.doc_entry if base else None,
+            "BaseLine": linha.num if base else None,
+        }
+        for linha in p.linhas
+    ]
 
 
 def invoice_document(p: Pedido, doc_entry: int, dia: date) -> dict[str, Any]:
@@ -172,21 +179,7 @@ def invoice_document(p: Pedido, doc_entry: int, dia: date) -> dict[str, Any]:
         "UpdateTime": _hhmmss(hora),
         "Cancelled": "tNO",
         **_cabecalho(p),
-        "DocumentLines": [
-            {
-                "LineNum": linha.num,
-                "ItemCode": linha.produto.codigo,
-                "ItemDescription": linha.produto.descricao,
-                "Quantity": float(linha.quantidade),
-                "Price": _money(linha.preco),
-                "LineTotal": _money(linha.total),
-                "Currency": "R$",
-                "BaseType": OBJ_PEDIDO,
-                "BaseEntry": p.doc_entry,
-                "BaseLine": linha.num,
-            }
-            for linha in p.linhas
-        ],
+        "DocumentLines": _linhas(p, base=True),
     }
 
 
@@ -627,9 +620,11 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class ErpEmulator:
+class ErpEmulator(LoopbackServer):
     """A running emulator: `base_url` (ends in /b1s/v1), `root_url`, `mundo`, `state`, `stop()`;
     also a context manager."""
+
+    name = "erp"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, mundo: Mundo | None = None,
                  company_db: str = EMULATOR_COMPANY_DB, username: str = EMULATOR_USERNAME,
@@ -638,41 +633,18 @@ class ErpEmulator:
         self.mundo = mundo or Mundo()
         self.state = ErpState(self.mundo, company_db, username, password, session_timeout)
         self.state.documents()                      # build before the first request
-        self._server = ThreadingHTTPServer((host, port), _handler(self.state))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
+        self._serve(host, port, _handler(self.state), generator_interval)
         self.root_url = f"http://{host}:{self.port}"
         self.base_url = f"{self.root_url}{PREFIX}"
-        self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._server.serve_forever, name="erp-emulator",
-                                          daemon=True)]
-        if generator_interval:
-            self._threads.append(threading.Thread(target=self._generate, args=(generator_interval,),
-                                                  name="erp-generator", daemon=True))
-        for t in self._threads:
-            t.start()
 
     def _generate(self, interval: float) -> None:
+        # the generator also rebuilds the documents, so requests never pay for it
         while not self._stopping.wait(interval):
             self.state.advance(1)
             self.state.documents()
 
     def advance(self, dias: int = 1) -> date:
         return self.state.advance(dias)
-
-    def stop(self) -> None:
-        """Stop serving (and generating) and close the socket."""
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        for t in self._threads:
-            t.join()
-
-    def __enter__(self) -> ErpEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(host: str = "127.0.0.1", port: int = 0, seed: int = 42, hoje: date | None = None,

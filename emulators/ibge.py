@@ -19,9 +19,11 @@ import json
 import signal
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from mirante.emulators._servidor import LoopbackServer
 
 
 PREFIX = "/api/v1/localidades"
@@ -184,30 +186,14 @@ def _handler(payloads: dict[str, bytes]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class IbgeEmulator:
+class IbgeEmulator(LoopbackServer):
     """A running emulator: `base_url`, `port`, `stop()`; also a context manager."""
 
+    name = "ibge"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(build_payloads()))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
+        self._serve(host, port, _handler(build_payloads()))
         self.base_url = f"http://{host}:{self.port}{PREFIX}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ibge-emulator", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> IbgeEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(host: str = "127.0.0.1", port: int = 0) -> IbgeEmulator:
