@@ -4,6 +4,29 @@
 
 
 {#-
+    Version order of a raw ERP document (1 = the current one): the latest UpdateDate, then
+    UpdateTime, then the latest load. One definition for the headers and for the lines, which are
+    tied to the current version of their header.
+-#}
+{% macro erp_ordem_versao() -%}
+    row_number() over (
+            partition by doc_entry
+            order by update_date::date desc nulls last, update_time::text desc nulls last,
+                     _dlt_load_id::numeric desc
+        )
+{%- endmacro %}
+
+
+{#- Version order of a raw CRM record (1 = the current one): latest LastUpdateDate, then load. -#}
+{% macro crm_ordem_versao() -%}
+    row_number() over (
+            partition by id
+            order by last_update_date desc nulls last, _dlt_load_id::numeric desc
+        )
+{%- endmacro %}
+
+
+{#-
     Sales totals of non-cancelled orders grouped by `dimensoes` (a list of columns of
     int_comercial__pedidos), the body of vendas_ano_mes, vendas_uf and vendas_modalidade:
       receita      = sum of the order totals (DocTotal, BRL) of the orders that are not cancelled;

@@ -12,10 +12,7 @@ latest as (
 
     select
         *,
-        row_number() over (
-            partition by id
-            order by last_update_date desc nulls last, _dlt_load_id::numeric desc
-        ) as ordem_versao
+        {{ crm_ordem_versao() }} as ordem_versao
 
     from source
 

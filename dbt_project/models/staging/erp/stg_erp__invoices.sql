@@ -13,11 +13,7 @@ latest as (
 
     select
         *,
-        row_number() over (
-            partition by doc_entry
-            order by update_date::date desc nulls last, update_time::text desc nulls last,
-                     _dlt_load_id::numeric desc
-        ) as ordem_versao
+        {{ erp_ordem_versao() }} as ordem_versao
 
     from source
 

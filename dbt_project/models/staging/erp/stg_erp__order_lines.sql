@@ -14,11 +14,7 @@ orders as (
     select
         doc_entry,
         _dlt_id,
-        row_number() over (
-            partition by doc_entry
-            order by update_date::date desc nulls last, update_time::text desc nulls last,
-                     _dlt_load_id::numeric desc
-        ) as ordem_versao
+        {{ erp_ordem_versao() }} as ordem_versao
 
     from {{ source('raw_erp', 'orders') }}
 
