@@ -16,7 +16,9 @@ from .settings import DATASET, TABLES, primary_key
 
 __all__ = ["esus_source", "DATASET", "TABLES"]
 
-#: new tables and columns are accepted (and shown in the schema history); a column changing type is not
+#: new tables and columns are accepted; a column changing type is not. dlt checks it within one load
+#: (each load starts from a fresh local schema, see pull._load); across loads the columns are the ones
+#: listed in settings, typed from the source's catalogue on every pull (extract.source_schemas)
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
 
