@@ -48,6 +48,11 @@ How the data is made:
   nothing else (no sequences, no TEMP), and `default_transaction_read_only = on`.
 * Cost: ~0.2-0.3 s and ~10 MB per database (mostly the catalog every PostgreSQL database has);
   650 databases took 2.6 min on 2 cores, `add-day` for all of them 15 s.
+* Rows change in place as in the PEC: a new cadastro individual of a citizen sets st_ficha_inativa
+  = 1 on the previous one, and deaths (about 4% a year at 60 and over) set st_faleceu = 1 on the
+  citizen's tb_fat_cidadao_pec row. `update_rows` changes any column of chosen rows (a corrected
+  CBO), and `pending_day` writes a day's records in a transaction left open while other records
+  commit with higher keys (an out-of-order commit; a past day makes it a late ficha too).
 * Everything is deterministic for a given seed (default: derived from the IBGE code). A day's
   records depend on (seed, day, records already on that day): `create(days=N, end=E)` followed by
   `add_day(E + 1)` gives the same rows as `create(days=N + 1, end=E + 1)`, and calling `add_day`
@@ -68,7 +73,8 @@ import sys
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -478,6 +484,8 @@ class Cidadao:
     unidade: int
     equipe: int
     uuid_cad: str | None = None
+    #: key of the citizen's active cadastro individual (a new one inactivates it)
+    cad_ativo: int | None = None
 
 
 def _idade(nascimento: date, dia: date) -> int:
@@ -569,6 +577,10 @@ class Gerador:
         self.cpf_usados = {c.cpf for c in self.cidadaos if c.cpf}
         self.next_ids = {t: 1 for t in FACT_TABLES} | (next_ids or {})
         self.rows: dict[str, list[tuple]] = {t: [] for t in FACT_TABLES}
+        #: position of each row made here, by key: a later change rewrites it in place
+        self._pos: dict[str, dict[int, int]] = {t: {} for t in FACT_TABLES}
+        #: changes to rows already in the database: (table, key, {column: value})
+        self.updates: list[tuple[str, int, dict]] = []
         self.tempo: set[int] = set()
         self._cnes = {e.id: mundo.unidades[e.unidade].cnes for e in mundo.equipes.values()}
 
@@ -582,7 +594,20 @@ class Gerador:
     def _row(self, table: str, values: dict) -> None:
         if not _COLUMN_SETS[table].issuperset(values):
             raise KeyError(f"{table}: unknown columns {set(values) - _COLUMN_SETS[table]}")
+        self._pos[table][values[COLUMN_NAMES[table][0]]] = len(self.rows[table])
         self.rows[table].append(tuple(map(values.get, COLUMN_NAMES[table])))
+
+    def _update(self, table: str, key: int, **values) -> None:
+        """Change a row in place, as the PEC does (a ficha inactivated, a death recorded): made
+        here, it is rewritten; already in the database, the change is kept for add_day to apply."""
+        pos = self._pos[table].get(key)
+        if pos is None:
+            self.updates.append((table, key, values))
+            return
+        row = list(self.rows[table][pos])
+        for column, value in values.items():
+            row[COLUMN_NAMES[table].index(column)] = value
+        self.rows[table][pos] = tuple(row)
 
     def _base(self, table: str, flags: int | None = 0) -> dict:
         return dict.fromkeys(_FLAG_COLUMNS[table], flags)
@@ -656,6 +681,9 @@ class Gerador:
         uuid_ficha = self._ficha(rng, c.equipe)
         if c.uuid_cad is None:
             c.uuid_cad = uuid_ficha
+        if c.cad_ativo is not None:  # the update supersedes the citizen's previous ficha
+            self._update("tb_fat_cad_individual", c.cad_ativo, st_ficha_inativa=1)
+        c.cad_ativo = cad_id
         resp = self._responsavel(rng, c, dia) if idade < 18 else None
         hipertensao = _flag(rng, 0.38 if idade >= 60 else 0.2 if idade >= 40 else 0.03 if adulto else 0)
         deficiencia = _flag(rng, 0.05)
@@ -993,6 +1021,27 @@ class Gerador:
             self.vacinacao(rng, inicio, c)
         for _ in range(_poisson(rng, lam)):
             self.visita(rng, dia, rng.choice(nascidos))
+        self.obitos(dia, nascidos)
+
+    def obitos(self, dia: date, vivos: list[Cidadao]) -> None:
+        """Deaths of the day (about 4% a year at 60 and over, 0.2% below): st_faleceu turns 1 on
+        the citizen's row, which is how the PEC records them; the citizen gets no more records.
+        A random stream of its own, so the day's other records stay what they were."""
+        rng = random.Random(f"{self.w.seed}/obito/{dia.isoformat()}")
+        idosos = [c for c in vivos if _idade(c.nascimento, dia) >= 60]
+        mortos: dict[int, Cidadao] = {}
+        for grupo, taxa in ((idosos, TAXA_OBITO_IDOSO), (vivos, TAXA_OBITO)):
+            for _ in range(_poisson(rng, taxa * len(grupo)) if grupo else 0):
+                c = rng.choice(grupo)
+                mortos[c.id] = c
+        for ident in sorted(mortos):
+            self._update("tb_fat_cidadao_pec", ident, st_faleceu=1)
+            self.cidadaos.remove(mortos[ident])
+
+
+#: daily probability of death: 60 and over (about 4% a year), everyone (about 0.2% a year)
+TAXA_OBITO_IDOSO = 0.04 / 365
+TAXA_OBITO = 0.002 / 365
 
 
 def initial_population(mundo: Mundo, per_day: float) -> int:
@@ -1157,7 +1206,9 @@ def _load_citizens(conn: psycopg.Connection) -> list[Cidadao]:
     rows = conn.execute("""
         select c.co_seq_fat_cidadao_pec, c.co_cidadao, c.no_cidadao, c.co_dim_sexo, c.co_dim_tempo_nascimento,
                c.nu_cns, c.nu_cpf_cidadao, c.nu_telefone_celular, c.co_dim_unidade_saude_vinc,
-               c.co_dim_equipe_vinc, cad.nu_uuid_ficha
+               c.co_dim_equipe_vinc, cad.nu_uuid_ficha,
+               (select max(a.co_seq_fat_cad_individual) from tb_fat_cad_individual a
+                where a.co_fat_cidadao_pec = c.co_seq_fat_cidadao_pec and a.st_ficha_inativa = 0)
         from tb_fat_cidadao_pec c
         left join (select distinct on (co_fat_cidadao_pec) co_fat_cidadao_pec, nu_uuid_ficha
                    from tb_fat_cad_individual order by co_fat_cidadao_pec, co_seq_fat_cad_individual) cad
@@ -1165,7 +1216,7 @@ def _load_citizens(conn: psycopg.Connection) -> list[Cidadao]:
         where c.st_deletar = 0 and c.st_faleceu = 0
         order by c.co_seq_fat_cidadao_pec""").fetchall()
     return [Cidadao(r[0], r[1], r[2], r[3], date(r[4] // 10000, r[4] // 100 % 100, r[4] % 100), r[5], r[6],
-                    r[7], r[8], r[9], r[10]) for r in rows]
+                    r[7], r[8], r[9], r[10], r[11]) for r in rows]
 
 
 def _next_ids(conn: psycopg.Connection) -> dict[str, int]:
@@ -1177,33 +1228,99 @@ def _next_ids(conn: psycopg.Connection) -> dict[str, int]:
     return out
 
 
+def _day(conn: psycopg.Connection, id_municipio: str, day: date, per_day: float | None
+         ) -> tuple[Gerador, list[tuple]]:
+    """A day's generator run against the database's current state, and the tb_dim_tempo rows the
+    day needs that the database lacks (the caller holds the per-database lock)."""
+    meta = _meta(conn)
+    seed = int(meta.get("seed", default_seed(id_municipio)))
+    if per_day is None:
+        per_day = meta.get("per_day", default_per_day(id_municipio))
+    key = _tempo_key(day)
+    batch = sum(conn.execute(sql.SQL("select count(*) from {} where co_dim_tempo = %s").format(I(t)),
+                             (key,)).fetchone()[0]
+                for t in FACT_TABLES if t != "tb_fat_cidadao_pec")
+    g = Gerador(build_world(id_municipio, seed), _load_citizens(conn), _next_ids(conn))
+    g.dia(_day_rng(seed, day, batch), day, per_day)
+    known = {r[0] for r in conn.execute(
+        "select co_seq_dim_tempo from tb_dim_tempo where co_seq_dim_tempo = any(%s)", (sorted(g.tempo),))}
+    return g, [_tempo_row(k) for k in sorted(g.tempo - known)]
+
+
+def _apply_updates(conn: psycopg.Connection, updates: list[tuple[str, int, dict]]) -> None:
+    for table, key, values in updates:
+        conn.execute(sql.SQL("update {} set {} where {} = %s").format(
+            I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))),
+            [*values.values(), key])
+
+
+def _counts(g: Gerador, novos_tempo: list[tuple]) -> dict[str, int]:
+    return ({"tb_dim_tempo": len(novos_tempo)} | {t: len(g.rows[t]) for t in FACT_TABLES}
+            | {"atualizacoes": len(g.updates)})
+
+
 def add_day(srv, id_municipio: str, day: date, per_day: float | None = None) -> dict[str, int]:
     """Append one day's new records to pec_<id> (sequences continue; tb_dim_tempo rows added when
-    missing; maybe a few new citizens). Returns rows added per table."""
+    missing; maybe a few new citizens) and apply the day's changes to existing rows (fichas
+    superseded by a new cadastro get st_ficha_inativa = 1, deaths st_faleceu = 1). Returns rows
+    added per table and `atualizacoes`, the rows changed in place."""
     id_municipio = _check_id(id_municipio)
     if isinstance(day, datetime):
         day = day.date()
     with psycopg.connect(srv.admin(database_name(id_municipio))) as conn:
         conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        meta = _meta(conn)
-        seed = int(meta.get("seed", default_seed(id_municipio)))
-        if per_day is None:
-            per_day = meta.get("per_day", default_per_day(id_municipio))
-        key = _tempo_key(day)
-        batch = sum(conn.execute(sql.SQL("select count(*) from {} where co_dim_tempo = %s").format(I(t)),
-                                 (key,)).fetchone()[0]
-                    for t in FACT_TABLES if t != "tb_fat_cidadao_pec")
-        g = Gerador(build_world(id_municipio, seed), _load_citizens(conn), _next_ids(conn))
-        g.dia(_day_rng(seed, day, batch), day, per_day)
-        known = {r[0] for r in conn.execute(
-            "select co_seq_dim_tempo from tb_dim_tempo where co_seq_dim_tempo = any(%s)", (sorted(g.tempo),))}
-        novos_tempo = [_tempo_row(k) for k in sorted(g.tempo - known)]
+        g, novos_tempo = _day(conn, id_municipio, day, per_day)
         conn.execute("set local synchronous_commit = off")
         _copy(conn, "tb_dim_tempo", novos_tempo)
         for table in FACT_TABLES:
             _copy(conn, table, g.rows[table])
+        _apply_updates(conn, g.updates)
         _setval(conn, g.next_ids)
-    return {"tb_dim_tempo": len(novos_tempo)} | {t: len(g.rows[t]) for t in FACT_TABLES}
+    return _counts(g, novos_tempo)
+
+
+@contextmanager
+def pending_day(srv, id_municipio: str, day: date, per_day: float | None = None) -> Iterator[dict[str, int]]:
+    """A day's records written in a transaction that stays open while the block runs, committed
+    when it ends (rolled back if it raises): an out-of-order commit. Their keys are taken at once,
+    so records added meanwhile (add_day, another pending day) get HIGHER keys and may commit
+    first, as concurrent PEC sessions and their sequence caches do; a `day` in the past is a late
+    ficha on top of that. Yields the counts add_day returns.
+
+    The day's changes to existing rows (inactivated fichas, deaths) commit at once with the key
+    reservation: the open transaction only inserts, so it holds no lock another writer could wait
+    on."""
+    id_municipio = _check_id(id_municipio)
+    name = database_name(id_municipio)
+    with psycopg.connect(srv.admin(name)) as reserve:  # short: generate, reserve keys, add the days
+        reserve.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        g, novos_tempo = _day(reserve, id_municipio, day, per_day)
+        _copy(reserve, "tb_dim_tempo", novos_tempo)
+        _apply_updates(reserve, g.updates)
+        _setval(reserve, g.next_ids)
+    conn = psycopg.connect(srv.admin(name))
+    try:
+        for table in FACT_TABLES:
+            _copy(conn, table, g.rows[table])
+        yield _counts(g, novos_tempo)
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def update_rows(srv, id_municipio: str, table: str, keys: Sequence[int], **values) -> int:
+    """Change columns of existing rows in place (e.g. a corrected co_dim_cbo_1), committed at once;
+    returns the rows changed."""
+    if table not in TABLES or not set(values) <= _COLUMN_SETS[table]:
+        raise ValueError(f"unknown table or columns: {table} {sorted(values)}")
+    with psycopg.connect(srv.admin(database_name(_check_id(id_municipio)))) as conn:
+        return conn.execute(sql.SQL("update {} set {} where {} = any(%s)").format(
+            I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))),
+            [*values.values(), list(keys)]).rowcount
 
 
 def list_municipios(srv) -> list[str]:

@@ -129,3 +129,69 @@ def external_server() -> Server | None:
 
 def ibge_base_url() -> str | None:
     return os.environ.get("MIRANTE_IBGE_BASE_URL")
+
+
+#: names of settings that hold secrets (environment variables and secrets-file keys)
+_SECRET_NAME = ("PASSWORD", "SENHA", "KEY", "TOKEN", "SECRET", "CHAVE")
+#: secrets-file sections whose every value is a secret
+_SECRET_SECTIONS = (("mirante", "roles"), ("esus", "senhas"))
+
+
+def _is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(part in upper for part in _SECRET_NAME) and not upper.endswith(("_URL", "_FILE", "_PATH"))
+
+
+def secret_values() -> set[str]:
+    """Every secret value Mirante is configured with (role and source passwords, keys, tokens), from
+    the environment (MIRANTE_* and dlt's SOURCES__* variables named like a secret) and from
+    .dlt/secrets.toml: what error messages must never show (mirante.errors.mask)."""
+    out = {v for k, v in os.environ.items()
+           if k.startswith(("MIRANTE_", "SOURCES__", "DESTINATION__")) and _is_secret_name(k) and v}
+
+    def walk(node, path: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            here = (*path, str(key))
+            if isinstance(value, dict):
+                walk(value, here)
+            elif isinstance(value, str) and value and (
+                    _is_secret_name(str(key)) or any(here[:len(s)] == s for s in _SECRET_SECTIONS)):
+                out.add(value)
+
+    walk(read_secrets(), ())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# e-SUS APS PEC pulls (loaders/esus)
+
+
+def _positive_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def esus_trailing_days() -> int:
+    """MIRANTE_ESUS_JANELA_DIAS (default 3): days of co_dim_tempo re-read and merged on every daily
+    pull, counted back from the latest day already loaded for the municipality and table."""
+    return int(_positive_number("MIRANTE_ESUS_JANELA_DIAS", 3))
+
+
+def esus_municipality_budget() -> float:
+    """MIRANTE_ESUS_PRAZO_MUNICIPIO_S (default 900): wall-clock seconds one municipality's pull may
+    take, all attempts together; past it the connection is cut and the pull fails as transient."""
+    return _positive_number("MIRANTE_ESUS_PRAZO_MUNICIPIO_S", 900.0)
+
+
+def esus_statement_timeout() -> float:
+    """MIRANTE_ESUS_STATEMENT_TIMEOUT_S (default 300): server-side statement timeout on the PEC
+    sources (also the longest a lock held on a source table can stall a read)."""
+    return _positive_number("MIRANTE_ESUS_STATEMENT_TIMEOUT_S", 300.0)

@@ -56,6 +56,9 @@
       * its earliest day whose record count in `fonte` differs from the count the mart holds for
         it (`contagem_alvo` summed per day): late records for any past day are found by counting,
         which reads the source without hashing anyone.
+      * with `coluna_carga` (a load timestamp in both relations), its earliest day with a row in
+        `fonte` loaded after the latest load `alvo` has seen for it: a record or a dimension row
+        changed in place at the source (same count, other values) is recomputed too.
     A municipality not yet in `alvo` (new in the registry) is processed from its first day. With
     delete+insert on (day, municipality) the recomputed municipality-days are replaced whole, so an
     incremental run gives the same rows as a full refresh (a day whose records all vanished from
@@ -64,7 +67,7 @@
     the municipality's first and latest day in `alvo`.
 -#}
 {% macro esus_corte_incremental(alvo, coluna_data_alvo, contagem_alvo, fonte, coluna_data_fonte,
-                                contagem_fonte='count(*)') -%}
+                                contagem_fonte='count(*)', coluna_carga=none) -%}
     with
 
     por_dia_alvo as (
@@ -98,6 +101,27 @@
 
     ),
 
+    {% if coluna_carga %}
+    carga_alvo as (
+
+        select id_municipio, max({{ coluna_carga }}) as carga
+        from {{ alvo }}
+        group by id_municipio
+
+    ),
+
+    primeiro_dia_recarregado as (
+
+        select fonte.id_municipio, min(fonte.{{ coluna_data_fonte }}) as data
+        from {{ fonte }} as fonte
+        inner join carga_alvo
+            on fonte.id_municipio = carga_alvo.id_municipio
+        where fonte.{{ coluna_carga }} > carga_alvo.carga
+        group by fonte.id_municipio
+
+    ),
+    {% endif %}
+
     limites_alvo as (
 
         select
@@ -115,6 +139,9 @@
         least(
             limites_alvo.ultima_data - {{ var('esus_dias_reprocessados', 3) | int }},
             primeiro_dia_alterado.data
+            {%- if coluna_carga %},
+            primeiro_dia_recarregado.data
+            {%- endif %}
         )                           as data_corte,
         limites_alvo.primeira_data,
         limites_alvo.ultima_data
@@ -122,4 +149,8 @@
     from limites_alvo
     left join primeiro_dia_alterado
         on limites_alvo.id_municipio = primeiro_dia_alterado.id_municipio
+    {%- if coluna_carga %}
+    left join primeiro_dia_recarregado
+        on limites_alvo.id_municipio = primeiro_dia_recarregado.id_municipio
+    {%- endif %}
 {%- endmacro %}

@@ -1,154 +1,137 @@
-"""Pull municipalities: retries with backoff on transient errors, none on permanent ones, one dlt
-load per batch of municipalities, and one run-log row per municipality and table
-(raw_esus.execucoes), the history the old transmissor never kept."""
+"""Pull municipalities' PEC databases into raw_esus: batches of municipalities extracted a few at
+a time (each within its own wall-clock budget, retried with backoff on transient errors, never on
+permanent ones) and published one batch per transaction while the next batch is extracted.
+
+Guarantees, whatever stops a run (kill -9, the database restarting, a publish failing, retries
+running out), because nothing is written outside one batch transaction:
+- raw_esus, its cursors (raw_esus.cursores) and the run log's counts move together or not at all;
+- the next incremental pull reads from where the last COMMITTED one left off, so it fills any gap;
+- every run leaves run-log rows (`em_andamento` at start, closed as `interrompido` by the next run
+  if it died);
+- two pulls of one municipality never overlap (an advisory lock per municipality).
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
+from typing import Callable
 
 import psycopg
-import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from mirante import config, db
-from mirante.pipelines import make_pipeline
+from mirante.errors import root_message
 
-from . import esus_source
-from .extract import extract
+from . import raw, runlog
+from .extract import Extraction, TableState, extract
+from .failures import PERMANENT, TRANSIENT, DeadlineExceeded, InUse, classify
+from .publish import Published, TableResult, publish
 from .registry import Municipio
-from .settings import BATCH_SIZE, DATASET, DEFAULT_CONCURRENCY, FACTS, LOADER_FILE_FORMAT, TABLES, primary_key
+from .settings import BATCH_SIZE, DEFAULT_CONCURRENCY, FACTS, TABLES
 
-#: substrings of errors worth retrying: the source may come back
-TRANSIENT = ("connection refused", "could not connect", "timeout", "timed out", "server closed the connection",
-             "connection reset", "the database system is starting up", "the database system is shutting down",
-             "too many clients", "no route to host", "temporarily unavailable", "terminating connection")
-#: errors that a retry cannot fix: say so at once
-PERMANENT = ("password authentication failed", "no password", "does not exist", "permission denied",
-             "undefinedtable", "undefinedcolumn", "invalid catalog name")
-
-RUN_LOG_DDL = f"""
-create table if not exists {DATASET}.execucoes (
-    id_execucao      text        not null,
-    id_municipio     text        not null,
-    tabela           text        not null,
-    inicio           timestamptz not null,
-    fim              timestamptz not null,
-    linhas           bigint      not null,
-    cursor_antes     bigint,
-    cursor_depois    bigint,
-    status           text        not null check (status in ('sucesso', 'falha')),
-    tipo_erro        text        check (tipo_erro in ('transitorio', 'permanente')),
-    erro             text,
-    tentativas       integer     not null,
-    modo             text        not null check (modo in ('incremental', 'reprocessamento')),
-    primary key (id_execucao, id_municipio, tabela)
-)"""
+__all__ = ["pull", "pull_many", "PullResult", "PullError", "classify"]
 
 
 class PullError(RuntimeError):
-    def __init__(self, municipio: Municipio, kind: str, attempts: int, message: str):
-        retry = "not retried (permanent)" if kind == "permanente" else f"gave up after {attempts} attempts"
+    def __init__(self, municipio: Municipio, kind: str, attempts: int, message: str, code: str | None = None):
+        retry = "not retried (permanent)" if kind == PERMANENT else f"gave up after {attempts} attempts"
         super().__init__(f"e-SUS pull of {municipio.nome} ({municipio.id_municipio}) failed, "
                          f"{retry}: {message}")
-        self.kind = kind
-        self.attempts = attempts
+        self.kind, self.code, self.attempts = kind, code, attempts
 
 
 @dataclass
 class PullResult:
     id_municipio: str
-    status: str
+    status: str  # sucesso | falha
+    #: rows written per table (inserted, changed or deleted), as committed
     rows: dict[str, int] = field(default_factory=dict)
+    #: rows read from the source per table
+    read: dict[str, int] = field(default_factory=dict)
+    #: fact table -> (cursor before, cursor after)
     cursors: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    #: table -> 'ok' | 'divergente' (incremental pulls)
+    reconciliation: dict[str, str | None] = field(default_factory=dict)
     attempts: int = 1
     error: str | None = None
     error_kind: str | None = None
+    error_code: str | None = None
     seconds: float = 0.0
 
 
-def classify(exc: BaseException) -> str:
-    """'permanente' or 'transitorio', from the whole chain of causes."""
-    texts = []
-    e: BaseException | None = exc
-    while e is not None and len(texts) < 10:
-        texts.append(f"{type(e).__name__} {e}".lower())
-        e = e.__cause__ or e.__context__
-    text = " ".join(texts)
-    if any(p in text for p in PERMANENT):
-        return "permanente"
-    if any(t in text for t in TRANSIENT):
-        return "transitorio"
-    return "permanente"
+@dataclass(frozen=True)
+class _Options:
+    tables: list[str]
+    desde: date | None
+    ate: date | None
+    max_attempts: int
+    backoff_seconds: float
+    budget: float
+    statement_timeout: float
+    trailing_days: int
+    workers: int
+
+    @property
+    def mode(self) -> str:
+        return "reprocessamento" if self.desde is not None or self.ate is not None else "incremental"
 
 
-def _root_message(exc: BaseException, secret: str) -> str:
-    e = exc
-    while (e.__cause__ or e.__context__) is not None:
-        e = e.__cause__ or e.__context__
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return msg.replace(secret, "***")[:500]
+@dataclass
+class _Failure:
+    kind: str
+    code: str
+    message: str
+    attempts: int
 
 
-def destination_cursors(srv: config.Server, ids: list[str], tables: list[str]) -> dict[str, dict[str, int]]:
-    """id_municipio -> fact table -> highest sequence key already in raw_esus.
+@dataclass
+class _Batch:
+    """One batch between extraction and publication: the connection holding its municipalities'
+    locks, the state each extraction started from, what was read and what failed."""
 
-    The cursor is read from the loaded data itself, so it can never run ahead of what landed: a
-    pull that failed anywhere before its load committed leaves it where it was, and the rerun
-    starts from there (no gap); the merge on (key, id_municipio) makes any overlap harmless (no
-    duplicate). Pulls of the same municipality from different runs share it."""
-    out: dict[str, dict[str, int]] = {i: {} for i in ids}
-    with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
-        for table in tables:
-            if table not in FACTS or conn.execute(
-                    "select to_regclass(%s)", (f"{DATASET}.{table}",)).fetchone()[0] is None:
-                continue
-            pk = primary_key(table)
-            for ident, value in conn.execute(
-                    f"""select m.id, (select max({pk}) from {DATASET}.{table} t where t.id_municipio = m.id)
-                        from unnest(%s::text[]) as m(id)""", (ids,)):
-                if value is not None:
-                    out[ident][table] = value
-    return out
+    lock_conn: psycopg.Connection | None
+    states: dict[str, dict[str, TableState]]
+    extractions: dict[str, Extraction] = field(default_factory=dict)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    t0: float = field(default_factory=time.monotonic)
+
+    def release(self) -> None:
+        if self.lock_conn is not None:
+            self.lock_conn.close()  # releases the municipalities' locks
+            self.lock_conn = None
 
 
-def ensure_indexes(conn: psycopg.Connection, tables: list[str]) -> None:
-    """A unique index on (id_municipio, key) of every raw_esus table: it serves the cursor look-up
-    and the merge's delete, and it makes a duplicate impossible rather than merely unlikely."""
-    for table in tables:
-        conn.execute(f"create unique index if not exists {table}__municipio_chave "
-                     f"on {DATASET}.{table} (id_municipio, {primary_key(table)})")
+class _Run:
+    """The run's own connection: it holds the lock that says the run is alive and writes the run
+    log's start and failure rows (reconnecting once if the database restarted meanwhile)."""
+
+    def __init__(self, srv: config.Server, run_id: str):
+        self.srv, self.run_id, self._conn = srv, run_id, None
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.srv.url("loader"), autocommit=True, application_name="mirante-esus-run")
+            runlog.lock_run(self._conn, self.run_id)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
 
-def _extract_one(municipio: Municipio, tables: list[str], cursors: dict[str, int], desde, ate,
-                 max_attempts: int, backoff_seconds: float, result: PullResult) -> dict | None:
-    """Extract one municipality with retries on transient errors; None when it failed."""
-    password = ""
-    for attempt in range(1, max_attempts + 1):
-        result.attempts = attempt
-        try:
-            password = municipio.password()
-            return extract(municipio.url(password), municipio.id_municipio, tables, cursors, desde, ate)
-        except Exception as exc:  # classified, logged, retried or reported
-            result.error_kind = classify(exc)
-            result.error = _root_message(exc, password)
-            if result.error_kind == "permanente" or attempt == max_attempts:
-                return None
-            time.sleep(backoff_seconds * 2 ** (attempt - 1))
-    return None
-
-
-def pull(municipio: Municipio, srv: config.Server | None = None, *, tables: list[str] | None = None,
-         desde: date | None = None, ate: date | None = None, max_attempts: int = 4,
-         backoff_seconds: float = 1.0, run_id: str | None = None, raise_on_error: bool = False) -> PullResult:
-    """Pull one municipality's PEC database into raw_esus and log the run, table by table."""
-    result = pull_many([municipio], srv, tables=tables, desde=desde, ate=ate, max_attempts=max_attempts,
-                       backoff_seconds=backoff_seconds, run_id=run_id)[municipio.id_municipio]
+def pull(municipio: Municipio, srv: config.Server | None = None, *, raise_on_error: bool = False,
+         **options) -> PullResult:
+    """Pull one municipality (the same path as many, a batch of one)."""
+    result = pull_many([municipio], srv, **options)[municipio.id_municipio]
     if raise_on_error and result.status != "sucesso":
-        raise PullError(municipio, result.error_kind or "permanente", result.attempts, result.error or "")
+        raise PullError(municipio, result.error_kind or PERMANENT, result.attempts, result.error or "",
+                        result.error_code)
     return result
 
 
@@ -156,167 +139,182 @@ def pull_many(municipios: list[Municipio], srv: config.Server | None = None, *,
               tables: list[str] | None = None, desde: date | None = None, ate: date | None = None,
               max_attempts: int = 4, backoff_seconds: float = 1.0, run_id: str | None = None,
               workers: int = DEFAULT_CONCURRENCY, batch_size: int = BATCH_SIZE,
-              progress=None) -> dict[str, PullResult]:
-    """Pull many municipalities: each batch is extracted `workers` municipalities at a time (each
-    with its own retries), then loaded by ONE dlt load (one merge or append per table for the
-    whole batch) while the next batch is being extracted. A municipality that fails is left out of
-    its batch's load and logged as failed; the others load."""
+              budget: float | None = None, statement_timeout: float | None = None,
+              trailing_days: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, PullResult]:
+    """Pull many municipalities; a municipality that fails never stops the others.
+
+    `budget` (default MIRANTE_ESUS_PRAZO_MUNICIPIO_S) bounds each municipality's extraction, all
+    attempts together; `statement_timeout` (MIRANTE_ESUS_STATEMENT_TIMEOUT_S) each statement on a
+    source; `trailing_days` (MIRANTE_ESUS_JANELA_DIAS) the days re-read on a daily pull."""
     srv = srv or db.server()
     run_id = run_id or uuid.uuid4().hex
-    tables = list(tables or TABLES)
+    opts = _Options(
+        tables=list(tables or TABLES), desde=desde, ate=ate, max_attempts=max(1, max_attempts),
+        backoff_seconds=backoff_seconds, budget=budget or config.esus_municipality_budget(),
+        statement_timeout=statement_timeout or config.esus_statement_timeout(),
+        trailing_days=trailing_days or config.esus_trailing_days(), workers=max(1, workers))
     municipios = list({m.id_municipio: m for m in municipios}.values())
+    ids = [m.id_municipio for m in municipios]
     batches = [municipios[i:i + batch_size] for i in range(0, len(municipios), batch_size)]
     results: dict[str, PullResult] = {}
-    options = (srv, tables, desde, ate, max_attempts, backoff_seconds, workers)
-    with ThreadPoolExecutor(1) as prefetch:
-        pending = prefetch.submit(_extract_batch, batches[0], *options) if batches else None
-        for k in range(len(batches)):
-            extracted_batch = pending.result()
-            if k + 1 < len(batches):
-                pending = prefetch.submit(_extract_batch, batches[k + 1], *options)
-            results.update(_load_batch(extracted_batch, srv, tables, desde, ate, max_attempts,
-                                       backoff_seconds, run_id))
-            if progress:
-                progress(len(results), len(municipios))
-    return results
-
-
-@dataclass
-class _Batch:
-    started: datetime
-    t0: float
-    before: dict[str, dict[str, int]]
-    results: dict[str, PullResult]
-    extracted: dict[str, dict[str, pa.Table]]
-
-
-def _extract_batch(batch: list[Municipio], srv: config.Server, tables: list[str], desde, ate,
-                   max_attempts: int, backoff_seconds: float, workers: int) -> _Batch:
-    backfill = desde is not None or ate is not None
-    started = datetime.now(timezone.utc)
-    t0 = time.monotonic()
-    ids = [m.id_municipio for m in batch]
-    before = destination_cursors(srv, ids, tables)
-    results = {i: PullResult(i, "falha") for i in ids}
-
-    def one(m: Municipio):
-        return m.id_municipio, _extract_one(m, tables, {} if backfill else before[m.id_municipio],
-                                            desde, ate, max_attempts, backoff_seconds, results[m.id_municipio])
-
-    with ThreadPoolExecutor(max(1, min(workers, len(batch)))) as pool:
-        extracted = {i: data for i, data in pool.map(one, batch) if data is not None}
-    return _Batch(started, t0, before, results, extracted)
-
-
-def _load_batch(b: _Batch, srv: config.Server, tables: list[str], desde, ate, max_attempts: int,
-                backoff_seconds: float, run_id: str) -> dict[str, PullResult]:
-    backfill = desde is not None or ate is not None
-    started, t0, before, results, extracted = b.started, b.t0, b.before, b.results, b.extracted
-    if extracted:
-        append = frozenset() if backfill else _appendable(srv, tables, list(extracted))
-        error = _load(srv, extracted, tables, max_attempts, backoff_seconds, append)
-        for ident, data in extracted.items():
-            r = results[ident]
-            if error is None:
-                r.status = "sucesso"
-                r.error = r.error_kind = None
-                r.rows = {t: data[t].num_rows for t in tables}
-            else:
-                r.error_kind, r.error = error
-    for ident, r in results.items():
-        for t in FACTS:
-            if t not in tables:
-                continue
-            cur = before[ident].get(t)
-            after = cur
-            if r.status == "sucesso" and not backfill and extracted[ident][t].num_rows:
-                after = max(cur or 0, pa.compute.max(extracted[ident][t][primary_key(t)]).as_py())
-            r.cursors[t] = (cur, after)
-        r.seconds = time.monotonic() - t0
-    write_run_log(srv, run_id, started, datetime.now(timezone.utc), list(results.values()), tables,
-                  "reprocessamento" if backfill else "incremental")
-    return results
-
-
-def _appendable(srv: config.Server, tables: list[str], ids: list[str]) -> frozenset[str]:
-    """Tables whose extracted rows cannot be in raw_esus yet, so they are appended rather than
-    merged (see esus_source): tables not created yet, facts read after their cursor, and
-    dimensions of municipalities that have none loaded (a first pull). An existing table is
-    appended to only once its unique index exists (created right after each load)."""
-    out = set()
-    with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
-        for table in tables:
-            if conn.execute("select to_regclass(%s) is null", (f"{DATASET}.{table}",)).fetchone()[0]:
-                out.add(table)
-                continue
-            if not conn.execute("select to_regclass(%s) is not null",
-                                (f"{DATASET}.{table}__municipio_chave",)).fetchone()[0]:
-                continue
-            if table in FACTS or not conn.execute(
-                    f"select exists (select 1 from {DATASET}.{table} where id_municipio = any(%s))",
-                    (ids,)).fetchone()[0]:
-                out.add(table)
-    return frozenset(out)
-
-
-def _load(srv: config.Server, extracted: dict[str, dict], tables: list[str], max_attempts: int,
-          backoff_seconds: float, append: frozenset[str]) -> tuple[str, str] | None:
-    """One dlt load of a batch; None on success, else (error kind, message)."""
-    by_table = {t: [extracted[i][t] for i in extracted] for t in tables}
-    # a pipeline per load: concurrent runs never share a working folder; nothing in its local
-    # state matters (cursors come from the destination), so it is dropped afterwards
-    pipeline = make_pipeline(f"esus_{uuid.uuid4().hex[:12]}", DATASET, srv)
-    error: tuple[str, str] | None = None
+    run = _Run(srv, run_id)
     try:
-        pipeline.extract(esus_source(by_table, append), loader_file_format=LOADER_FILE_FORMAT)
-        pipeline.normalize()
-        loaded = [t for t, parts in by_table.items() if any(p.num_rows for p in parts)]
-        for attempt in range(1, max_attempts + 1):
-            try:
-                with _load_lock(srv) as lock:
-                    pipeline.load()
-                    ensure_indexes(lock.conn, loaded)
-                return None
-            except Exception as exc:
-                error = (classify(exc), _root_message(exc, ""))
-                if error[0] == "permanente" or attempt == max_attempts:
-                    break
-                time.sleep(backoff_seconds * 2 ** (attempt - 1))
-    except Exception as exc:
-        error = (classify(exc), _root_message(exc, ""))
+        with run.conn.transaction():
+            run.conn.execute("select pg_advisory_xact_lock(%s, 0)", (raw.LOCK_DDL,))
+            runlog.ensure(run.conn)
+            run.conn.execute(raw.CURSORS_DDL)
+        runlog.close_interrupted(run.conn, run_id)
+        runlog.start(run.conn, run_id, ids, opts.tables, opts.mode)
+        with ThreadPoolExecutor(1, thread_name_prefix="esus-prefetch") as prefetch:
+            pending = prefetch.submit(_extract_batch, batches[0], srv, opts) if batches else None
+            for k in range(len(batches)):
+                batch = pending.result()
+                if k + 1 < len(batches):
+                    pending = prefetch.submit(_extract_batch, batches[k + 1], srv, opts)
+                try:
+                    results.update(_publish_batch(batch, batches[k], srv, run, opts))
+                finally:
+                    batch.release()
+                if progress:
+                    progress(len(results), len(municipios))
     finally:
-        pipeline.drop()
-    return error
+        run.close()
+    return results
 
 
-class _load_lock:
-    """Loads into the shared raw_esus tables one at a time: dlt merges through shared staging
-    tables (raw_esus_staging), which two concurrent loads would overwrite. Extraction, the slow part,
-    still runs concurrently; a batch of municipalities is one load."""
-
-    def __init__(self, srv: config.Server):
-        self.srv = srv
-
-    def __enter__(self):
-        self.conn = psycopg.connect(self.srv.url("loader"), autocommit=True)
-        self.conn.execute("select pg_advisory_lock(hashtext('mirante.raw_esus.load'))")
-        return self
-
-    def __exit__(self, *exc):
-        self.conn.close()  # releases the lock
+# --------------------------------------------------------------------------------------------
+# extraction
 
 
-def write_run_log(srv: config.Server, run_id: str, started: datetime, ended: datetime,
-                  results: list[PullResult], tables: list[str], mode: str) -> None:
-    rows = [
-        (run_id, r.id_municipio, t, started, ended, r.rows.get(t, 0),
-         r.cursors.get(t, (None, None))[0], r.cursors.get(t, (None, None))[1],
-         r.status, r.error_kind, r.error, r.attempts, mode)
-        for r in results for t in tables
-    ]
-    with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
-        conn.execute(RUN_LOG_DDL)
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"insert into {DATASET}.execucoes values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows)
+def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -> _Batch:
+    """Lock the batch's municipalities, read where each left off, extract them `workers` at a
+    time; a municipality another run holds is waited for, within its budget."""
+    lock_conn = psycopg.connect(srv.url("loader"), autocommit=True, application_name="mirante-esus-locks")
+    by_id = {m.id_municipio: m for m in batch}
+    held, busy = [], []
+    for ident in sorted(by_id):
+        got = lock_conn.execute("select pg_try_advisory_lock(%s, %s)", (raw.LOCK_MUNICIPIO, int(ident))).fetchone()[0]
+        (held if got else busy).append(ident)
+    out = _Batch(lock_conn, raw.read_states(lock_conn, held, opts.tables) if held else {})
+    lock = threading.Lock()
+
+    def one(ident: str) -> None:
+        data, failure, attempts = _extract_one(by_id[ident], out.states.get(ident, {}), opts)
+        with lock:
+            out.attempts[ident] = attempts
+            if data is not None:
+                out.extractions[ident] = data
+            else:
+                out.failures[ident] = failure
+
+    with ThreadPoolExecutor(max(1, min(opts.workers, len(held) or 1)), thread_name_prefix="esus-extract") as pool:
+        list(pool.map(one, held))
+    for ident in busy:  # another run is pulling it: wait for its publication, within the budget
+        try:
+            with lock_conn.transaction():
+                lock_conn.execute(f"set local lock_timeout = '{int(opts.budget * 1000)}ms'")
+                lock_conn.execute("select pg_advisory_lock(%s, %s)", (raw.LOCK_MUNICIPIO, int(ident)))
+        except psycopg.errors.LockNotAvailable:
+            exc = InUse(f"municipality {ident} is in use by another run (waited {opts.budget:.0f} s)")
+            out.failures[ident] = _Failure(TRANSIENT, "em_uso", str(exc), 0)
+            out.attempts[ident] = 0
+            continue
+        out.states.update(raw.read_states(lock_conn, [ident], opts.tables))
+        one(ident)
+    return out
+
+
+def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options
+                 ) -> tuple[Extraction | None, _Failure | None, int]:
+    """Extract one municipality with retries on transient errors, all within its budget."""
+    deadline = time.monotonic() + opts.budget
+    password = ""
+    failure = None
+    for attempt in range(1, opts.max_attempts + 1):
+        try:
+            password = m.password()
+            data = extract(m.url(password), m.id_municipio, opts.tables, states, deadline=deadline,
+                           statement_timeout=opts.statement_timeout, trailing_days=opts.trailing_days,
+                           desde=opts.desde, ate=opts.ate)
+            return data, None, attempt
+        except Exception as exc:  # classified, logged, retried or reported
+            kind, code = classify(exc)
+            failure = _Failure(kind, code, root_message(exc, [password]), attempt)
+            wait = opts.backoff_seconds * 2 ** (attempt - 1)
+            if kind == PERMANENT or attempt == opts.max_attempts or time.monotonic() + wait >= deadline:
+                if isinstance(exc, DeadlineExceeded) or time.monotonic() + wait >= deadline:
+                    failure.message = (f"{failure.message} (budget of {opts.budget:.0f} s for the municipality "
+                                       f"spent after {attempt} attempt(s))")
+                return None, failure, attempt
+            time.sleep(wait)
+    return None, failure, opts.max_attempts
+
+
+# --------------------------------------------------------------------------------------------
+# publication
+
+
+def _publish_batch(batch: _Batch, municipios: list[Municipio], srv: config.Server, run: _Run,
+                   opts: _Options) -> dict[str, PullResult]:
+    """Publish what was extracted (one transaction, retried on transient errors; on a permanent
+    one, municipality by municipality so one bad source cannot fail the others), then log the
+    failures."""
+    published = Published()
+    extractions = [batch.extractions[m.id_municipio] for m in municipios if m.id_municipio in batch.extractions]
+    if extractions:
+        failure = _publish_with_retries(extractions, batch, srv, run.run_id, opts, published)
+        if failure is not None and failure.kind == PERMANENT and len(extractions) > 1:
+            for ext in extractions:
+                alone = _publish_with_retries([ext], batch, srv, run.run_id, opts, published)
+                if alone is not None:
+                    batch.failures[ext.id_municipio] = alone
+        elif failure is not None:
+            for ext in extractions:
+                batch.failures[ext.id_municipio] = failure
+    for ident, failure in batch.failures.items():
+        cursors = {t: s.chave_max for t, s in batch.states.get(ident, {}).items() if t in FACTS}
+        runlog.fail(run.conn, run.run_id, ident, failure.kind, failure.code, failure.message,
+                    batch.attempts.get(ident, failure.attempts), cursors)
+    return {m.id_municipio: _result(m.id_municipio, batch, published, opts) for m in municipios}
+
+
+def _publish_with_retries(extractions: list[Extraction], batch: _Batch, srv: config.Server, run_id: str,
+                          opts: _Options, published: Published) -> _Failure | None:
+    attempts = {e.id_municipio: batch.attempts.get(e.id_municipio, 1) for e in extractions}
+    for attempt in range(1, opts.max_attempts + 1):
+        try:
+            with psycopg.connect(srv.url("loader"), autocommit=True, application_name="mirante-esus-publish") as conn:
+                done = publish(conn, extractions, batch.states, opts.tables, run_id, opts.mode, attempts)
+            published.by_municipio.update(done.by_municipio)
+            return None
+        except Exception as exc:  # the transaction rolled back: nothing of this attempt is in raw_esus
+            kind, code = classify(exc)
+            failure = _Failure(kind, code, f"publishing to raw_esus failed: {root_message(exc)}", attempt)
+            if kind == PERMANENT or attempt == opts.max_attempts:
+                return failure
+            time.sleep(opts.backoff_seconds * 2 ** (attempt - 1))
+    return failure
+
+
+def _result(ident: str, batch: _Batch, published: Published, opts: _Options) -> PullResult:
+    seconds = time.monotonic() - batch.t0
+    failure = batch.failures.get(ident)
+    states = batch.states.get(ident, {})
+    if failure is not None or ident not in published.by_municipio:
+        failure = failure or _Failure(PERMANENT, "desconhecido", "not published", 0)
+        cursors = {t: (states[t].chave_max if t in states else None,) * 2 for t in opts.tables if t in FACTS}
+        return PullResult(ident, "falha", {t: 0 for t in opts.tables}, {}, cursors, {},
+                          batch.attempts.get(ident, failure.attempts), failure.message, failure.kind, failure.code,
+                          seconds)
+    tables: dict[str, TableResult] = published.by_municipio[ident]
+    cursors = {}
+    for t in opts.tables:
+        if t in FACTS:
+            r = tables.get(t)
+            before = r.cursor_before if r else None
+            cursors[t] = (before, r.cursor_after if r and opts.mode == "incremental" else before)
+    return PullResult(
+        ident, "sucesso", {t: tables[t].written if t in tables else 0 for t in opts.tables},
+        {t: tables[t].read if t in tables else 0 for t in opts.tables}, cursors,
+        {t: tables[t].reconciled for t in tables}, batch.attempts.get(ident, 1), seconds=seconds)

@@ -60,10 +60,9 @@ def primary_key(table: str) -> str:
     return TABLES[table][0]
 
 
-#: dlt path for Postgres -> Postgres (../shared/docs/PERF.md and bench/bench_esus.py): rows read by
-#: `COPY ... TO STDOUT` into Arrow (extract.py), written as parquet, loaded through ADBC
-LOADER_FILE_FORMAT = "parquet"
-#: default number of municipalities pulled at once
+#: default number of municipalities extracted at once
 DEFAULT_CONCURRENCY = 4
-#: municipalities extracted, then loaded by one dlt load (one merge per table), at a time
+#: municipalities extracted, then published in ONE transaction (every table, cursor and run-log row), at a time
 BATCH_SIZE = 100
+#: keys per bucket when a diverging table is compared with its source bucket by bucket
+BUCKET_SIZE = 10_000

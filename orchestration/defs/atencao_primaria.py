@@ -10,7 +10,8 @@ them in batches, so 650 municipalities cost one Dagster run, not 650. Each munic
 loaded is recorded as a materialization of its own partition; the ones that failed are not, and the
 run fails naming them, so the operator reruns exactly those partitions. Runs launched per partition
 (reruns, multi-run backfills) carry a tag that the instance limits to the same concurrency. Every
-run checks lateness and volume of the municipalities it pulled.
+run checks lateness and volume of the municipalities it pulled, and the reconciliation of every
+raw table with its sources (ERROR severity: rows or highest key differ; the next pull repairs it).
 """
 
 from datetime import date, timedelta
@@ -53,7 +54,11 @@ VOLUME_THRESHOLD = 0.5
 MAIN_FACT = "tb_fat_atendimento_individual"
 
 municipios = StaticPartitionsDefinition([m.id_municipio for m in registry.load()])
-RAW_KEYS = {t: AssetKey([DATASET, t]) for t in [*TABLES, "execucoes"]}
+RAW_KEYS = {t: AssetKey([DATASET, t]) for t in [*TABLES, "execucoes", "cursores"]}
+_DESCRIPTIONS = {
+    "execucoes": "Run log: one row per run, municipality and table, with the reconciliation against the source",
+    "cursores": "Where the last incremental pull of each municipality and table left off (key, day, xmin horizon)",
+}
 
 
 class PullConfig(Config):
@@ -64,11 +69,14 @@ class PullConfig(Config):
 
 @multi_asset(
     name="raw_esus_pec",
-    specs=[AssetSpec(key, group_name=DATASET, kinds={"postgres", "dlt"}, skippable=True,
-                     description=("Run log: one row per municipality, table and run" if t == "execucoes"
-                                  else f"PEC table {t} of every municipality (id_municipio added)"))
+    specs=[AssetSpec(key, group_name=DATASET, kinds={"postgres"}, skippable=True,
+                     description=_DESCRIPTIONS.get(t, f"PEC table {t} of every municipality (id_municipio added)"))
            for t, key in RAW_KEYS.items()],
     check_specs=[
+        *(AssetCheckSpec("reconciliacao_origem", asset=RAW_KEYS[t],
+                         description="Rows and highest key of each municipality equal its source's, read in the "
+                                     "extraction's snapshot (ERROR; the next pull repairs the diverging key buckets)")
+          for t in TABLES),
         AssetCheckSpec("atraso", asset=RAW_KEYS[MAIN_FACT],
                        description="Latest day with any PEC record of the municipality is D-1 (D-2 or older: late)"),
         AssetCheckSpec("volume", asset=RAW_KEYS[MAIN_FACT],
@@ -96,6 +104,7 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
         result = pull(municipio, srv, raise_on_error=True, **options)
         for key, meta in _metadata(result).items():
             yield MaterializeResult(asset_key=key, metadata=meta)
+        yield from reconciliation_checks({result.id_municipio: result})
         yield from municipality_checks(srv, keys)
         return
 
@@ -115,12 +124,13 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
             if result.status == "sucesso":
                 for key, meta in _metadata(result).items():
                     context.log_event(AssetMaterialization(asset_key=key, partition=ident, metadata=meta))
+    yield from reconciliation_checks(results)
     yield from municipality_checks(srv, [m.id_municipio for m in enabled])
     if failed:
         raise Failure(
             description=f"{len(failed)} of {len(enabled)} municipalities failed (the others loaded): "
-                        + "; ".join(f"{i}: {results[i].error_kind} after {results[i].attempts} attempt(s): "
-                                    f"{results[i].error}" for i in failed[:20])
+                        + "; ".join(f"{i}: {results[i].error_kind}/{results[i].error_code} after "
+                                    f"{results[i].attempts} attempt(s): {results[i].error}" for i in failed[:20])
                         + ". Rerun their partitions once the sources are back.",
             metadata={"falharam": ", ".join(failed)})
 
@@ -131,12 +141,32 @@ def _metadata(result) -> dict[AssetKey, dict]:
         meta = {"id_municipio": result.id_municipio, "tentativas": result.attempts}
         if table in result.rows:
             meta["rows_loaded"] = result.rows[table]
+            meta["linhas_lidas"] = result.read.get(table, 0)
+        if result.reconciliation.get(table):
+            meta["reconciliacao"] = result.reconciliation[table]
         if table in FACTS:
             before, after = result.cursors[table]
             meta.update(cursor_antes=before if before is not None else -1,
                         cursor_depois=after if after is not None else -1)
         out[key] = meta
     return out
+
+
+def reconciliation_checks(results: dict):
+    """`reconciliacao_origem` of every raw table over the municipalities of a run: passes when each
+    one that loaded incrementally has, in raw_esus, the rows and highest key its source had in the
+    extraction's snapshot; the metadata names the ones that diverge (their next pull repairs them)."""
+    loaded = {i: r for i, r in results.items() if r.status == "sucesso"}
+    for table in TABLES:
+        verdicts = {i: r.reconciliation.get(table) for i, r in loaded.items()}
+        checked = {i: v for i, v in verdicts.items() if v is not None}
+        diverging = sorted(i for i, v in checked.items() if v == "divergente")
+        yield AssetCheckResult(
+            asset_key=RAW_KEYS[table], check_name="reconciliacao_origem", passed=not diverging,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"municipios_verificados": len(checked), "divergentes": len(diverging),
+                      "lista": ", ".join(diverging[:50]),
+                      "nao_verificados": len(verdicts) - len(checked)})
 
 
 def _date(value: str | None) -> date | None:

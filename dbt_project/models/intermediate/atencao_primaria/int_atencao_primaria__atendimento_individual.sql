@@ -39,7 +39,10 @@ final as (
         equipes.nome_equipe,
         cbos.cbo_2002,
         cbos.descricao_cbo,
-        atendimentos.id_pessoa_hash
+        atendimentos.id_pessoa_hash,
+        -- a change to the record or to a dimension it takes a name from makes the day recomputed
+        greatest(atendimentos.data_hora_carga, unidades.data_hora_carga, equipes.data_hora_carga,
+                 cbos.data_hora_carga)                  as data_hora_carga
 
     from atendimentos
     left join unidades

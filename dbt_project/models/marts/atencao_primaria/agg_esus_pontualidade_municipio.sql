@@ -1,6 +1,7 @@
 -- Timeliness of each municipality's e-SUS data, as of the day of the build (Brasília time): the
 -- last successful pull, the latest day with care records and how late that is (D-1 is on time),
--- and the last failed pull with its error.
+-- and the last failed pull with its error kind and code (never its message: it may name hosts,
+-- ports or users of the municipal servers).
 with
 
 execucoes as (
@@ -22,10 +23,19 @@ corridas as (
         id_municipio,
         id_execucao,
         max(data_hora_fim)                                           as data_hora_fim,
-        case when bool_and(status = 'sucesso') then 'sucesso' else 'falha' end as status,
+        case
+            when bool_or(status = 'em_andamento') then 'em_andamento'
+            when bool_and(status = 'sucesso') then 'sucesso'
+            when bool_or(status = 'interrompido') then 'interrompido'
+            else 'falha'
+        end                                                          as status,
         max(tipo_erro)                                               as tipo_erro,
-        max(erro)                                                    as erro,
-        max(tentativas)                                              as tentativas
+        max(codigo_erro)                                             as codigo_erro,
+        max(tentativas)                                              as tentativas,
+        case
+            when bool_or(reconciliacao = 'divergente') then 'divergente'
+            when bool_and(reconciliacao = 'ok') then 'ok'
+        end                                                          as reconciliacao
 
     from execucoes
     group by id_municipio, id_execucao
@@ -36,11 +46,13 @@ ultima_corrida as (
 
     select distinct on (id_municipio)
         id_municipio,
-        status       as status_ultima_execucao,
-        tentativas   as tentativas_ultima_execucao
+        status          as status_ultima_execucao,
+        tentativas      as tentativas_ultima_execucao,
+        reconciliacao   as reconciliacao_ultima_execucao
 
     from corridas
-    order by id_municipio, data_hora_fim desc, id_execucao
+    -- a run in progress has no end yet: it is the latest
+    order by id_municipio, data_hora_fim desc nulls first, id_execucao
 
 ),
 
@@ -50,11 +62,11 @@ ultima_falha as (
         id_municipio,
         data_hora_fim  as ultima_falha,
         tipo_erro      as tipo_erro_ultima_falha,
-        erro           as erro_ultima_falha,
+        codigo_erro    as codigo_erro_ultima_falha,
         tentativas     as tentativas_ultima_falha
 
     from corridas
-    where status = 'falha'
+    where status in ('falha', 'interrompido')
     order by id_municipio, data_hora_fim desc, id_execucao
 
 ),
@@ -122,9 +134,10 @@ final as (
         end                                        as situacao,
         ultima_corrida.status_ultima_execucao,
         ultima_corrida.tentativas_ultima_execucao,
+        ultima_corrida.reconciliacao_ultima_execucao,
         ultima_falha.ultima_falha,
         ultima_falha.tipo_erro_ultima_falha,
-        ultima_falha.erro_ultima_falha,
+        ultima_falha.codigo_erro_ultima_falha,
         ultima_falha.tentativas_ultima_falha
 
     from atraso

@@ -31,7 +31,10 @@ renamed as (
         co_dim_sexo::bigint                                 as id_sexo,
         co_dim_faixa_etaria::bigint                         as id_faixa_etaria,
         co_fat_cidadao_pec::bigint                          as id_cidadao_pec,
-        {{ esus_pii_hash('nu_cpf_cidadao', 'nu_cns') }}     as id_pessoa_hash
+        {{ esus_pii_hash('nu_cpf_cidadao', 'nu_cns') }}     as id_pessoa_hash,
+
+        -- lineage: when the loader last wrote the row (inserted, or changed at the source)
+        _carregado_em::timestamptz                          as data_hora_carga
 
     from source
 
