@@ -45,14 +45,18 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
             quarantined = conn.execute("select count(distinct (arquivo, linha)) from raw_snis.quarentena").fetchone()[0]
         lines.append(f"rows quarantined: {quarantined:,}")
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
-            lines.append("e-SUS run log of this run (municipality: status, fact rows, attempts, error):")
+            lines.append("e-SUS run log of this run (municipality: status, fact rows written / read, attempts, "
+                         "reconciliation, error):")
             for row in conn.execute(
-                    """select id_municipio, status, sum(linhas) filter (where tabela like 'tb_fat%%'),
-                              max(tentativas), max(erro)
+                    """select id_municipio, min(status), sum(linhas) filter (where tabela like 'tb_fat%%'),
+                              sum(linhas_lidas) filter (where tabela like 'tb_fat%%'), max(tentativas),
+                              count(*) filter (where reconciliacao = 'ok'), count(reconciliacao),
+                              max(codigo_erro), max(erro)
                        from raw_esus.execucoes where id_execucao = any(%s)
-                       group by 1, 2 order by 1""", ([r.run_id for r in pulls.values()],)):
-                lines.append(f"  {row[0]}  {row[1]:<8} {row[2] or 0:>7,} rows  {row[3]} attempt(s)"
-                             + (f"  {row[4]}" if row[4] else ""))
+                       group by 1 order by 1""", ([r.run_id for r in pulls.values()],)):
+                ident, status, written, read, attempts, ok, checked, code, error = row
+                lines.append(f"  {ident}  {status:<8} {written or 0:>7,} / {read or 0:>7,} rows  {attempts} attempt(s)"
+                             f"  reconciled {ok}/{checked}" + (f"  {code}: {error}" if code else ""))
         lines += _comercial_summary(conn)
         lines.append("reconciliation with each file's footer (columns matching / columns with a footer):")
         for arquivo, ok, n, rows in conn.execute(

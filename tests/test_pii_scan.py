@@ -10,7 +10,11 @@ the transformer) is scanned for
   emulator can generate, in any case and with or without accents; the names of the commercial
   world's contacts (`emulators/comercial.py`, CRM) too;
 - an e-mail address and a phone number written as phones are ("+55 11 91234-5678", "(11) 3456-7890"):
-  the contact data of CRM contacts.
+  the contact data of CRM contacts;
+- infrastructure ('infra'): what a raw error message names and a published table must not: an IP
+  address, a connection URL, "host"/"port"/"user"/"database" followed by a value, the login roles
+  of the sources and of Mirante, the PEC databases' names (pec_<IBGE code>). Marts carry an error
+  kind and a short code (loaders/esus/failures.py), never the message.
 
 Municipality names that look like a person's name ("Paulo Ramos", "Joaquim Pires") are masked
 first: they appear in place names (dim_municipio, SNIS provider names), not as people. A value
@@ -80,6 +84,14 @@ _DIGITOS = re.compile(r"(?<![0-9])[0-9]+(?![0-9])")
 _CPF_FORMATADO = re.compile(r"(?<![0-9])[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}(?![0-9])")
 _CNS_FORMATADO = re.compile(r"(?<![0-9])[0-9]{3} [0-9]{4} [0-9]{4} [0-9]{4}(?![0-9])")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_INFRA = re.compile(
+    r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])"          # an IPv4 address
+    r"|[a-z][a-z0-9+.-]*://"                                     # a URL (postgresql://, http://)
+    r"|\b(?:host|port|user|database|dbname)\b\s*[=:\"]?\s*\"?[A-Za-z0-9_.-]+"
+    r"|\b(?:porta|usu[aá]rio|banco)\s*[=:]\s*\S+"
+    r"|\bpec_leitura\b|\bmirante_(?:loader|transformer|reader|api)\b|\bpec_[0-9]{7}\b"
+    r"|\blocalhost\b|\.mirante/|/run/|\bsocket\b",
+    re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -132,6 +144,8 @@ def achados(valor: object) -> list[str]:
         out.append("nome")
     if _TELEFONE.search(valor):
         out.append("telefone")
+    if _INFRA.search(valor):
+        out.append("infra")
     return out
 
 
@@ -216,6 +230,12 @@ def test_detector_catches_planted_documents_and_names():
         "Ana Costa Lima": ["nome"],
         "joao de souza": ["nome"],
         "Atendido: ANTÔNIO CARLOS GONÇALVES, retorno em 30 dias": ["nome"],
+        # what raw error messages say, and a mart must not
+        'connection failed: password authentication failed for user "pec_leitura"': ["infra"],
+        'connection to server at "127.0.0.1", port 48553 failed: Connection refused': ["infra"],
+        'database "pec_2704302" does not exist': ["infra"],
+        "postgresql://mirante_loader:***@db.example:5432/mirante": ["infra"],
+        "could not translate host name db.prefeitura.gov.br": ["infra"],
     }
     for valor, esperado in plantados.items():
         assert sorted(achados(valor)) == esperado, valor
@@ -224,7 +244,8 @@ def test_detector_catches_planted_documents_and_names():
         "UBS SANTA LUZIA", "ESF SAO JOSE II", "USF NOSSA SENHORA APARECIDA", "CENTRO DE SAUDE BOM JESUS",
         "Vacina BCG", "Médico da estratégia de saúde da família", "Agente comunitário de saúde",
         "Prefeitura Municipal de Paulo Ramos", "Joaquim Pires", "João Pessoa", "Maceió",
-        "connection failed: password authentication failed for user \"pec_leitura\"",
+        "conexao_recusada", "autenticacao", "tempo_esgotado", "transitorio", "permanente", "interrompido",
+        "Data de referência do atraso", "10.5", "1.2.3", "v1.13.27", "Banco do Brasil", "PORTO SEGURO",
         "2704302", 2704302, "0005687107", 5687107, "225142", "2026-11-25", 12345, Decimal("14.29"),
         cns_def[:-1] + str((int(cns_def[-1]) + 1) % 10),   # a wrong check digit
         cpf[:-1] + str((int(cpf[-1]) + 1) % 10),
