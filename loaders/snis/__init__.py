@@ -8,8 +8,13 @@ Resources (= raw tables = dbt source tables):
     reconciliacao         per file and numeric column: footer total vs sum of the loaded rows
     arquivos              one row per file: checksum, year, rows, quarantined rows, schema drift
 
-Every file is parsed completely before anything of it is yielded; a file that cannot be parsed
-raises SnisFormatError and the run loads nothing.
+Files are streamed (bounded memory whatever their size): every file of the run is first checked as
+a whole file (encoding, header, footer at its end, year) before any row is read, then read once, in
+Arrow batches of CHUNK_LINES lines, while quarantine, column sums and checksum accumulate. The three
+small tables are yielded after a file's last batch (their resources wait for the rows resource).
+A file that cannot be parsed raises SnisFormatError, before any row when the whole-file checks find
+it, on the way when the bytes stop decoding: either way dlt never commits the run's extract package,
+so nothing of the run reaches raw (all or nothing per file and per run).
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from typing import Iterable, Iterator
 import dlt
 import pyarrow as pa
 
-from .parser import ParsedExport, SnisFormatError, parse_export
-from .settings import DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
+from .parser import ExportStream, ParsedExport, SnisFormatError, open_export
+from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
 
 __all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
@@ -48,48 +53,76 @@ def list_exports(directory: str | Path) -> list[Path]:
 
 
 @dlt.source(name="snis", max_table_nesting=0)
-def snis_source(directory: str = dlt.config.value, files: list[str] | None = None):
-    """SNIS exports of a folder (or only `files`, names or paths inside it)."""
-    cache: dict[Path, ParsedExport] = {}
+def snis_source(directory: str = dlt.config.value, files: list[str] | None = None,
+                chunk_lines: int = CHUNK_LINES):
+    """SNIS exports of a folder (or only `files`, names or paths inside it), read `chunk_lines`
+    lines at a time."""
+    streams: dict[Path, ExportStream] = {}
+    rows_resource: dict[str, bool] = {}  # "selected" once its generator exists, "done" once it ended
 
-    def parsed() -> Iterator[ParsedExport]:
-        for p in _select(directory, files):  # listed at extract time, not when the source is built
-            if p not in cache:
-                cache[p] = parse_export(p)
-            yield cache[p]
+    def opened() -> list[ExportStream]:
+        # listed at extract time, not when the source is built; every file checked as a whole file
+        # (header, footer, year) before any row of any file is read
+        paths = _select(directory, files)
+        for p in paths:
+            if p not in streams:
+                streams[p] = open_export(p, chunk_lines)
+        return [streams[p] for p in paths]
 
-    # parse every file before yielding rows: a broken file fails the run before anything loads
-    def all_parsed() -> list[ParsedExport]:
-        return list(parsed())
+    def summaries() -> Iterator[ParsedExport | None]:
+        """Each file's quarantine, sums and checksum once its rows have all been read. While the rows
+        resource streams it, yield None: dlt's extract goes on with the other resources (round
+        robin) and comes back. Without the rows resource (not selected), read the file through."""
+        for stream in opened():
+            while rows_resource.get("selected") and not rows_resource.get("done") and not stream.complete:
+                yield None
+            if not stream.complete:
+                for _ in stream.batches():
+                    pass
+            yield stream.summary
 
     # a key repeated by two files of one run (a sample and its full export): the last file in name
     # order wins, as it would when the files are loaded one run after the other
     @dlt.resource(name="agua_esgoto_agregado", primary_key=PRIMARY_KEY, write_disposition="merge",
                   schema_contract=_CONTRACT, columns={"_file_name": {"dedup_sort": "desc"}})
     def agua_esgoto_agregado():
-        for export in all_parsed():
-            while export.chunks:  # hand each chunk over once, releasing its memory
-                yield export.chunks.pop(0)
+        # a plain function: dlt calls it for every selected resource before reading any of them,
+        # so the small resources know they must wait for these rows
+        rows_resource["selected"] = True
+
+        def rows() -> Iterator[pa.Table]:
+            try:
+                for stream in opened():
+                    yield from stream.batches()  # each batch handed over once, then released
+            finally:
+                rows_resource["done"] = True
+
+        return rows()
 
     @dlt.resource(name="quarentena", primary_key=("arquivo", "linha", "coluna"), merge_key="arquivo",
                   write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
     def quarentena():
-        for export in all_parsed():
-            if export.quarantine:
+        for export in summaries():
+            if export is None:
+                yield None
+            elif export.quarantine:
                 yield _arrow([dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine],
                              _QUARANTINE_SCHEMA)
 
     @dlt.resource(name="reconciliacao", primary_key=("arquivo", "coluna"), merge_key="arquivo",
                   write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
     def reconciliacao():
-        for export in all_parsed():
-            yield _arrow(export.reconciliation(), _RECONCILIATION_SCHEMA)
+        for export in summaries():
+            yield None if export is None else _arrow(export.reconciliation(), _RECONCILIATION_SCHEMA)
 
     @dlt.resource(name="arquivos", primary_key="arquivo", write_disposition="merge",
                   schema_contract=_CONTRACT)
     def arquivos():
         now = datetime.now(timezone.utc)
-        for export in all_parsed():
+        for export in summaries():
+            if export is None:
+                yield None
+                continue
             yield _arrow([{
                 "arquivo": export.name,
                 "sha256": export.sha256,

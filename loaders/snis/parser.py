@@ -11,15 +11,16 @@ raises `SnisFormatError` naming the file, before anything is handed to the loade
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-import io
 import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -162,90 +163,240 @@ def _number_reason(raw: str) -> str:
     return "not a number in a numeric column"
 
 
-def _read_text(path: Path) -> tuple[str, str, str]:
-    data = path.read_bytes()
-    if not data.strip(b"\x00\r\n\t "):
-        raise SnisFormatError(path, "file is empty")
-    encoding = detect_encoding(data[:65536])
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise SnisFormatError(path, f"not valid {encoding} text at byte {exc.start} (wrong encoding?)") from exc
-    return text, encoding, hashlib.sha256(data).hexdigest()
+#: bytes read at a time while streaming a file (decoded and split into lines as they come)
+_READ_BYTES = 1 << 23
+#: bytes at the start used to guess the encoding, and at the end searched for the footer line
+_HEAD_BYTES = 65536
+_TAIL_BYTES = 1 << 20
+#: data lines looked at to guess the reference year when the file name has none
+_YEAR_SAMPLE_LINES = 1000
+_BLANK = b"\x00\r\n\t "
+
+
+def _tail_codec(encoding: str) -> str:
+    """Codec for a slice of the file that does not start at its first byte (no BOM there)."""
+    return {"utf-8-sig": "utf-8"}.get(encoding, encoding)
+
+
+def _footer_line(path: Path, encoding: str, size: int) -> str | None:
+    """The last non-blank line of the file, read from its end (None when there is no such line
+    wholly inside the last megabyte)."""
+    with path.open("rb") as fh:
+        start = max(0, size - _TAIL_BYTES)
+        if encoding.startswith("utf-16"):
+            start -= start % 2  # the text starts at an even byte (with or without a BOM)
+        fh.seek(start)
+        tail = fh.read()
+    if encoding == "utf-16":  # with a BOM: its byte order decides
+        with path.open("rb") as fh:
+            codec = "utf-16-le" if fh.read(2) == b"\xff\xfe" else "utf-16-be"
+    else:
+        codec = _tail_codec(encoding)
+    text = tail.decode(codec, errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or (len(lines) == 1 and start > 0):  # the line may begin before the slice
+        return None
+    return lines[-1]
+
+
+class _Lines:
+    """The lines of a file, decoded as they are read (bounded memory), with the file's sha256.
+
+    `next_block()` returns the next complete lines (newlines of any kind removed), [] at the end.
+    A byte sequence that is not valid in the encoding raises SnisFormatError naming the file."""
+
+    def __init__(self, path: Path, encoding: str):
+        self.path, self.encoding = path, encoding
+        self._fh = path.open("rb")
+        self._hash = hashlib.sha256()
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self._carry = ""
+        self._offset = 0
+        self._done = False
+
+    def next_block(self) -> list[str]:
+        while not self._done:
+            data = self._fh.read(_READ_BYTES)
+            final = not data
+            self._hash.update(data)
+            try:
+                text = self._decoder.decode(data, final=final)
+            except UnicodeDecodeError as exc:
+                self.close()
+                raise SnisFormatError(self.path, f"not valid {self.encoding} text at byte "
+                                      f"{self._offset + exc.start} (wrong encoding?)") from exc
+            self._offset += len(data)
+            text = self._carry + text
+            if final:
+                self._done = True
+                self.close()
+                self._carry = ""
+                return text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if text else []
+            # the unterminated last line, and a last '\r' that may be half of a '\r\n', wait
+            # for the next read
+            held_cr = "\r" if text.endswith("\r") else ""
+            text = (text[:-1] if held_cr else text).replace("\r\n", "\n").replace("\r", "\n")
+            cut = text.rfind("\n")
+            if cut < 0:
+                self._carry = text + held_cr
+                continue
+            self._carry = text[cut + 1:] + held_cr
+            return text[:cut].split("\n")
+        return []
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class ExportStream:
+    """One export, checked as a whole file before any row is read, then parsed in Arrow batches.
+
+    Opening it checks what can make the whole file unusable (empty, unknown encoding or header,
+    truncated: no footer at its end, footer not numeric, no reference year) by reading only its
+    first lines and its last megabyte. `batches()` then reads the file once, yielding typed Arrow
+    tables of at most `chunk_lines` lines; quarantine, column sums and the sha256 grow as it goes
+    and are complete in `summary` when the generator ends. A byte sequence invalid in the file's
+    encoding can only be found on the way and raises SnisFormatError then: the loader discards
+    everything extracted in that run (nothing of the file reaches raw)."""
+
+    def __init__(self, path: str | Path, chunk_lines: int = CHUNK_LINES):
+        self.path = path = Path(path)
+        self.chunk_lines = chunk_lines
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        if not head.strip(_BLANK) and size <= _HEAD_BYTES:
+            raise SnisFormatError(path, "file is empty")
+        encoding = detect_encoding(head)
+        self._lines = _Lines(path, encoding)
+        try:
+            self._check(path, encoding, size)
+        except BaseException:
+            self._lines.close()
+            raise
+        self.complete = False
+
+    def _check(self, path: Path, encoding: str, size: int) -> None:
+        # the header and enough data lines to guess the year (kept, and parsed first)
+        pending: list[str] = []
+        while len(pending) <= _YEAR_SAMPLE_LINES + 2:
+            block = self._lines.next_block()
+            if not block:
+                break
+            pending.extend(block)
+        self._pending = pending
+        layout = load_layout()
+        header = next(csv.reader([pending[0]], delimiter=";")) if pending else []
+        if header and header[-1] == "":
+            header = header[:-1]
+        names = [column_name(label, layout) for label in header]
+        columns = [n for n, _ in names]
+        missing_keys = [k for k in KEY_COLUMNS if k not in columns]
+        if missing_keys:
+            raise SnisFormatError(
+                path, f"header not recognised as a SNIS 'agregado' export (decoded as {encoding}; "
+                f"missing {', '.join(missing_keys)}): wrong encoding, wrong file or no header")
+        if len(set(columns)) != len(columns):
+            raise SnisFormatError(path, "header has duplicate columns")
+        footer_line = _footer_line(path, encoding, size)
+        if footer_line is None or not footer_line.startswith(FOOTER_MARKER):
+            raise SnisFormatError(path, f"no '{FOOTER_MARKER}' footer line: the file is truncated")
+        footer_fields = footer_line.split(";")
+        footer: dict[str, Decimal | None] = {}
+        for i, (col, kind) in enumerate(names):
+            if kind != "decimal" or i >= len(footer_fields):
+                continue
+            try:
+                footer[col] = _parse_number(footer_fields[i])
+            except ValueError:
+                raise SnisFormatError(path, f"footer value {footer_fields[i]!r} of {col} is not a number")
+        self._footer_line = footer_line
+        year = _file_year(path, pending, footer_line)
+        known = {n for n, _ in layout.values()}
+        self.names = names
+        self.summary = ParsedExport(
+            path=path, encoding=encoding, sha256="", ano=year, columns=columns,
+            decimal_columns=[n for n, k in names if k == "decimal"],
+            new_columns=[c for c in columns if c not in known],
+            missing_columns=[n for n, _ in layout.values() if n not in columns],
+            footer=footer,
+        )
+
+    def _data_line_chunks(self) -> Iterator[tuple[int, list[str]]]:
+        """(first line number, data lines) in chunks; the footer (last non-blank line) held back."""
+        buf, first_no, n = self._pending[1:], 2, self.chunk_lines
+        self._pending = []
+        while True:
+            while len(buf) > n and any(ln.strip() for ln in buf[n:]):
+                yield first_no, buf[:n]
+                del buf[:n]
+                first_no += n
+            block = self._lines.next_block()
+            if not block:
+                break
+            buf.extend(block)
+        while buf and not buf[-1].strip():
+            buf.pop()
+        if not buf or buf[-1] != self._footer_line:
+            raise SnisFormatError(self.path, "the file changed while it was read (footer differs)")
+        buf.pop()
+        for start in range(0, len(buf), n):
+            yield first_no + start, buf[start:start + n]
+
+    def batches(self) -> Iterator[pa.Table]:
+        """Typed Arrow tables of the accepted rows, in file order (each yielded once)."""
+        parsed = self.summary
+        sums = {c: Decimal(0) for c in parsed.decimal_columns}
+        seen_keys: set[str] = set()
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for first_no, lines in self._data_line_chunks():
+                    parsed.lines_read += len(lines)
+                    table = _parse_chunk(parsed, lines, first_no, self.names, seen_keys, pool)
+                    del lines
+                    if table.num_rows:
+                        for c in parsed.decimal_columns:
+                            s = pc.sum(table[c]).as_py()
+                            if s is not None:
+                                sums[c] += s
+                        parsed.rows_loaded += table.num_rows
+                        yield table
+        finally:
+            self._lines.close()
+        parsed.sums = sums
+        parsed.sha256 = self._lines.sha256
+        self.complete = True
+
+
+def open_export(path: str | Path, chunk_lines: int = CHUNK_LINES) -> ExportStream:
+    """Check one export as a whole file (raises SnisFormatError if it is unusable) and return the
+    stream of its rows."""
+    return ExportStream(path, chunk_lines)
 
 
 def parse_export(path: str | Path, chunk_lines: int = CHUNK_LINES) -> ParsedExport:
-    """Parse one export completely (raises SnisFormatError if the file is unusable)."""
-    path = Path(path)
-    text, encoding, digest = _read_text(path)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    del text
-    while lines and not lines[-1].strip():
-        lines.pop()
-
-    layout = load_layout()
-    header = next(csv.reader([lines[0]], delimiter=";")) if lines else []
-    if header and header[-1] == "":
-        header = header[:-1]
-    names = [column_name(label, layout) for label in header]
-    columns = [n for n, _ in names]
-    missing_keys = [k for k in KEY_COLUMNS if k not in columns]
-    if missing_keys:
-        raise SnisFormatError(
-            path, f"header not recognised as a SNIS 'agregado' export (decoded as {encoding}; "
-            f"missing {', '.join(missing_keys)}): wrong encoding, wrong file or no header")
-    if len(set(columns)) != len(columns):
-        raise SnisFormatError(path, "header has duplicate columns")
-    known = {n for n, _ in layout.values()}
-    decimal_columns = [n for n, k in names if k == "decimal"]
-
-    if len(lines) < 2 or not lines[-1].startswith(FOOTER_MARKER):
-        raise SnisFormatError(path, f"no '{FOOTER_MARKER}' footer line: the file is truncated")
-    footer_fields = lines[-1].split(";")
-    footer: dict[str, Decimal | None] = {}
-    for i, (col, kind) in enumerate(names):
-        if kind != "decimal" or i >= len(footer_fields):
-            continue
-        try:
-            footer[col] = _parse_number(footer_fields[i])
-        except ValueError:
-            raise SnisFormatError(path, f"footer value {footer_fields[i]!r} of {col} is not a number")
-
-    year = _file_year(path, lines)
-    parsed = ParsedExport(
-        path=path, encoding=encoding, sha256=digest, ano=year, columns=columns,
-        decimal_columns=decimal_columns,
-        new_columns=[c for c in columns if c not in known],
-        missing_columns=[n for n, _ in layout.values() if n not in columns],
-        footer=footer,
-    )
-    data_lines = lines[1:-1]
-    parsed.lines_read = len(data_lines)
-    del lines
-    sums = {c: Decimal(0) for c in decimal_columns}
-    seen_keys: set[tuple[int, str]] = set()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for start in range(0, len(data_lines), chunk_lines):
-            table = _parse_chunk(parsed, data_lines[start:start + chunk_lines], start + 2, names, seen_keys, pool)
-            if table.num_rows:
-                for c in decimal_columns:
-                    s = pc.sum(table[c]).as_py()
-                    if s is not None:
-                        sums[c] += s
-                parsed.rows_loaded += table.num_rows
-                parsed.chunks.append(table)
-    parsed.sums = sums
-    return parsed
+    """Parse one export completely, every accepted row kept in `chunks` (tests, small files; the
+    loader streams with `open_export`)."""
+    stream = open_export(path, chunk_lines)
+    chunks = list(stream.batches())
+    stream.summary.chunks = chunks
+    return stream.summary
 
 
-def _file_year(path: Path, lines: list[str]) -> int:
+def _file_year(path: Path, lines: list[str], footer_line: str) -> int:
     m = _YEAR_IN_NAME.search(path.name)
     if m:
         return int(m.group(1))
     years: dict[str, int] = {}
-    for line in lines[1:min(len(lines) - 1, 1001)]:
+    for line in lines[1:_YEAR_SAMPLE_LINES + 1]:
+        if line == footer_line:
+            break
         f = line.split(";")
         if len(f) > 3:
             years[f[3]] = years.get(f[3], 0) + 1
