@@ -80,3 +80,53 @@ def test_unparseable_file_fails_naming_it_and_loses_nothing(raw_snis, tmp_path):
     write_export(tmp_path / "agregado_2021_full.csv", snis_text(SNIS_FULL))
     load(raw_snis, tmp_path)
     assert fingerprint(raw_snis)[0] == 1871
+
+
+@pytest.mark.integration
+def test_file_failing_mid_stream_loads_nothing_and_each_file_is_read_once(raw_snis, tmp_path, monkeypatch):
+    import collections
+
+    from mirante.loaders.snis import parser
+
+    write_export(tmp_path / "agregado_2021_al.csv", snis_text(SNIS_SAMPLE))
+    load(raw_snis, tmp_path)
+    before = fingerprint(raw_snis)
+    files_before = q(raw_snis, "select arquivo, sha256 from raw_snis.arquivos order by arquivo")
+    # a UTF-8 copy of the full export whose bytes stop decoding at line 1,500: by then batches of
+    # its rows have been handed to dlt
+    text = snis_text(SNIS_FULL).replace("\r\n", "\n")
+    data = bytearray(text.encode("utf-8"))
+    at = len("\n".join(text.split("\n")[:1500]).encode("utf-8")) + 5
+    data[at] = 0xFF
+    (tmp_path / "agregado_2021_full.csv").write_bytes(bytes(data))
+    monkeypatch.setattr(parser, "_READ_BYTES", 65536)
+    handed = collections.Counter()
+    batches = parser.ExportStream.batches
+
+    def counted(self):
+        for table in batches(self):
+            handed[self.path.name] += table.num_rows
+            yield table
+
+    monkeypatch.setattr(parser.ExportStream, "batches", counted)
+    pipeline = make_pipeline("snis_test", "raw_snis", raw_snis)
+    with pytest.raises(PipelineStepFailed, match="agregado_2021_full.csv: not valid utf-8 text at byte"):
+        pipeline.run(snis_source(directory=str(tmp_path), chunk_lines=100), loader_file_format=LOADER_FILE_FORMAT)
+    assert handed["agregado_2021_full.csv"] >= 1000  # rows of the bad file were already extracted
+    assert fingerprint(raw_snis) == before
+    assert q(raw_snis, "select arquivo, sha256 from raw_snis.arquivos order by arquivo") == files_before
+    assert not pipeline.list_extracted_load_packages() and not pipeline.list_normalized_load_packages()
+    # the fixed file: the rerun loads it once, and reads every file once (the quarantine,
+    # reconciliation and file tables wait for the rows instead of reading the files again)
+    (tmp_path / "agregado_2021_full.csv").write_bytes(text.encode("utf-8"))
+    handed.clear()
+    pipeline.run(snis_source(directory=str(tmp_path), chunk_lines=100), loader_file_format=LOADER_FILE_FORMAT)
+    assert handed == {"agregado_2021_al.csv": 31, "agregado_2021_full.csv": 1871}
+    assert fingerprint(raw_snis)[0] == 1871
+    assert q(raw_snis, "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
+                       "where arquivo = 'agregado_2021_full.csv'") == [(139, 139)]
+    import hashlib
+
+    assert q(raw_snis, "select sha256, linhas_lidas, linhas_carregadas from raw_snis.arquivos "
+                       "where arquivo = 'agregado_2021_full.csv'") == [
+        (hashlib.sha256(text.encode("utf-8")).hexdigest(), 1871, 1871)]

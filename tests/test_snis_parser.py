@@ -1,9 +1,11 @@
 """SNIS export parser: real file, encodings, quarantine rules and unparseable files (no server)."""
 
+import hashlib
 from decimal import Decimal
 
 import pytest
 
+from mirante.loaders.snis import parser
 from mirante.loaders.snis.parser import SnisFormatError, detect_encoding, parse_export
 
 from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
@@ -121,3 +123,76 @@ def test_unparseable_file_fails_with_the_file_name(tmp_path, mangle, message):
     with pytest.raises(SnisFormatError, match=message) as err:
         parse_export(path)
     assert "agregado_2021_broken.csv" in str(err.value)
+
+
+def _summary(p):
+    return (p.rows_loaded, p.lines_read, p.sha256, p.sums,
+            [(q.linha, q.coluna, q.valor_bruto, q.motivo) for q in p.quarantine])
+
+
+def test_small_batches_and_small_reads_give_the_same_result(tmp_path, monkeypatch):
+    # a duplicate provider code far from the first one (another batch), a non-number, CRLF endings
+    lines = _lines()
+    dup = lines[1500].split(";")
+    dup[4] = lines[3].split(";")[4]
+    lines[1500] = ";".join(dup)
+    bad = lines[20].split(";")
+    bad[40] = "x"
+    lines[20] = ";".join(bad)
+    path = write_export(tmp_path / "agregado_2021.csv", "\r\n".join(lines) + "\r\n")
+    whole = parse_export(path, chunk_lines=10_000)
+    # reads of 4,099 bytes split lines, UTF-16 code units and '\r\n' pairs at every place
+    monkeypatch.setattr(parser, "_READ_BYTES", 4099)
+    small = parse_export(path, chunk_lines=97)
+    assert len(small.chunks) > 10
+    assert _summary(small) == _summary(whole)
+    assert small.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert whole.rows_loaded == 1869 and whole.lines_read == 1871
+    assert [(q.linha, q.coluna) for q in whole.quarantine] == [(21, whole.columns[40]), (1501, "codigo_prestador")]
+    assert "duplicate provider code" in whole.quarantine[1].motivo
+    rows = lambda p: [(r["_line_number"], r["codigo_prestador"], r["ag001"]) for c in p.chunks for r in c.select(
+        ["_line_number", "codigo_prestador", "ag001"]).to_pylist()]
+    assert rows(small) == rows(whole)
+    assert rows(whole)[:2] == [(2, rows(whole)[0][1], rows(whole)[0][2]), (3, rows(whole)[1][1], rows(whole)[1][2])]
+
+
+def test_whole_file_checks_read_only_the_head_and_the_tail(tmp_path):
+    # a truncated ~56,000-line file (115 MB) is rejected when opened, before any row is parsed
+    lines = [ln for ln in _lines() if ln.strip()]
+    path = tmp_path / "agregado_2021_big.csv"
+    with path.open("wb") as fh:
+        fh.write((lines[0] + "\n").encode("utf-16-le"))
+        for k in range(30):
+            block = []
+            for line in lines[1:-1]:
+                f = line.split(";")
+                f[4] = f"{k + 1}{f[4]}"  # a provider code of its own in every copy
+                block.append(";".join(f))
+            fh.write(("\n".join(block) + "\n").encode("utf-16-le"))
+    with pytest.raises(SnisFormatError, match="agregado_2021_big.csv: no 'TOTAL da AMOSTRA:' footer line"):
+        parser.open_export(path)
+    with path.open("ab") as fh:
+        fh.write((lines[-1] + "\n").encode("utf-16-le"))
+    stream = parser.open_export(path, chunk_lines=20_000)
+    assert stream._lines._offset < path.stat().st_size / 5
+    assert stream.summary.ano == 2021 and stream.summary.rows_loaded == 0
+    sizes = [b.num_rows for b in stream.batches()]
+    assert sizes == [20_000, 20_000, 30 * 1871 - 40_000]
+    assert stream.complete and stream.summary.lines_read == 30 * 1871
+
+
+def test_bytes_that_stop_decoding_mid_file_fail_while_streaming(tmp_path, monkeypatch):
+    monkeypatch.setattr(parser, "_READ_BYTES", 65536)  # as if the file were larger than a read
+    lines = [ln for ln in _lines() if ln.strip()]
+    data = bytearray("\n".join(lines).encode("utf-8"))
+    at = len("\n".join(lines[:1500]).encode("utf-8")) + 5  # far past the bytes read to open it
+    data[at] = 0xFF
+    path = tmp_path / "agregado_2021_utf8.csv"
+    path.write_bytes(bytes(data))
+    stream = parser.open_export(path, chunk_lines=100)
+    assert stream.summary.encoding == "utf-8"
+    batches = stream.batches()
+    assert next(batches).num_rows == 100
+    with pytest.raises(SnisFormatError, match=f"agregado_2021_utf8.csv: not valid utf-8 text at byte {at}"):
+        list(batches)
+    assert not stream.complete
