@@ -8,10 +8,12 @@
 2. Each round, in fresh subprocesses (peak RSS of each read with wait4):
    - loader: the production path (parse + dlt extract/normalize/load with merge into
      raw_snis.agua_esgoto_agregado, tables dropped before), timed end to end;
-   - baseline: the same file parsed (not timed), then only a raw `COPY ... FROM STDIN (FORMAT csv)`
-     of the parsed rows into a table of the same columns and types, timed.
-3. Prints rows/s of each (median of the rounds) and the ratio loader / COPY (median of the
-   per-round ratios: rounds are interleaved so both see the same machine noise).
+   - baseline: the same file parsed and written as CSV to disk (not timed), then only a raw
+     `COPY ... FROM STDIN (FORMAT csv)` of those rows into a table of the same columns and types,
+     timed.
+3. Prints rows/s of each (median of the rounds), the ratio loader / COPY (median of the
+   per-round ratios: rounds are interleaved so both see the same machine noise) and the loader's
+   peak RSS (its own process, ru_maxrss from wait4; target < 1,500 MB: the loader streams).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BENCH_DB = "mirante_bench"
+#: the loader's peak resident memory on the 1,000,000-row export must stay under this (issue 9)
+PEAK_RSS_TARGET_MB = 1500
 
 
 def _br(value: Decimal) -> str:
@@ -102,40 +106,42 @@ def child_loader(path: str) -> dict:
 
 
 def child_copy(path: str) -> dict:
-    import io
-
     import psycopg
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     from mirante import db
-    from mirante.loaders.snis.parser import parse_export
+    from mirante.loaders.snis.parser import open_export
 
     srv = db.server()
-    parsed = parse_export(path)
-    table = pa.concat_tables(parsed.chunks)
-    del parsed
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-    data = buf.getvalue()
-    del buf
+    # the parsed rows as CSV on disk (streamed, not timed), then only the COPY is timed
+    stream = open_export(path)
+    rows_csv = OUT / "copy_rows.csv"
+    schema = None
+    rows = 0
+    with rows_csv.open("wb") as fh:
+        for table in stream.batches():
+            schema = schema or table.schema
+            rows += table.num_rows
+            pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False))
+            del table
     types = {pa.types.is_decimal: "numeric(38,2)", pa.types.is_integer: "bigint"}
     cols = ", ".join(
-        f'"{f.name}" ' + next((t for test, t in types.items() if test(f.type)), "text") for f in table.schema)
-    rows = table.num_rows
-    del table
-    with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
-        conn.execute("drop table if exists raw_snis._bench_copy")
-        conn.execute(f"create table raw_snis._bench_copy ({cols})")
-        t0 = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy("copy raw_snis._bench_copy from stdin (format csv)") as copy:
-                view = memoryview(data)
-                for i in range(0, len(view), 1 << 20):
-                    copy.write(view[i:i + (1 << 20)])
-        elapsed = time.perf_counter() - t0
-        loaded = conn.execute("select count(*) from raw_snis._bench_copy").fetchone()[0]
-        conn.execute("drop table raw_snis._bench_copy")
+        f'"{f.name}" ' + next((t for test, t in types.items() if test(f.type)), "text") for f in schema)
+    try:
+        with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
+            conn.execute("drop table if exists raw_snis._bench_copy")
+            conn.execute(f"create table raw_snis._bench_copy ({cols})")
+            t0 = time.perf_counter()
+            with conn.cursor() as cur, rows_csv.open("rb") as fh:
+                with cur.copy("copy raw_snis._bench_copy from stdin (format csv)") as copy:
+                    while block := fh.read(1 << 20):
+                        copy.write(block)
+            elapsed = time.perf_counter() - t0
+            loaded = conn.execute("select count(*) from raw_snis._bench_copy").fetchone()[0]
+            conn.execute("drop table raw_snis._bench_copy")
+    finally:
+        rows_csv.unlink(missing_ok=True)
     return {"rows": loaded, "seconds": elapsed, "expected_rows": rows}
 
 
@@ -207,7 +213,10 @@ def main() -> int:
         print("|---|---|---|---|")
         print(f"| raw COPY FROM STDIN (csv) of the parsed rows | {co_rps:,.0f} | 1.00 | {med([c['peak_rss_mb'] for c in copies]):,.0f} MB |")
         print(f"| SNIS loader: parse + dlt (Arrow -> CSV -> COPY, merge) | {lo_rps:,.0f} | {med(ratios):.2f} | {med([x['peak_rss_mb'] for x in loaders]):,.0f} MB |")
+        peak = max(x["peak_rss_mb"] for x in loaders)
         print(f"target: loader >= 0.7x COPY rows/s -> {'met' if med(ratios) >= 0.7 else 'NOT met'}")
+        print(f"loader peak RSS (highest of {args.repeat} rounds): {peak:,.0f} MB; target < {PEAK_RSS_TARGET_MB:,} MB "
+              f"-> {'met' if peak < PEAK_RSS_TARGET_MB else 'NOT met'}")
         return 0
     finally:
         if started:

@@ -435,8 +435,10 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
             lines[i] += ";"
         arr = pa.array(lines, pa.string())
     body = pc.binary_join_element_wise(arr.filter(pa.array(good_mask)), "\n", "")
+    del arr
     offsets = np.frombuffer(body.buffers()[1], dtype=np.int32)
     data = body.buffers()[2][int(offsets[body.offset]):int(offsets[body.offset + len(body)])]
+    del offsets
     col_names = [n for n, _ in names]
     table = pacsv.read_csv(
         pa.BufferReader(data),
@@ -446,7 +448,9 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
             column_types={c: pa.string() for c in col_names}, strings_can_be_null=True,
             null_values=[""], quoted_strings_can_be_null=True, include_columns=col_names),
     )
+    del body, data  # memory: only the string table and the typed one from here on
     typed, bad = _typed(table, names, pool)
+    table = table.select(list(KEY_COLUMNS))  # the rules below read only the key columns
     # whole-row rules: key columns
     mun = table["codigo_municipio"]
     ok_code = pc.and_(pc.fill_null(pc.match_substring_regex(mun, r"^\d{6}$"), False),

@@ -15,8 +15,9 @@ PRIMARY_KEY = ("ano_referencia", "codigo_prestador")
 #: SNIS values carry two decimal places; sums stay exact
 DECIMAL_TYPE = pa.decimal128(38, 2)
 #: lines read, parsed and handed to dlt at a time: the loader's memory is bounded by a few such
-#: batches (50,000 lines x 229 columns: ~190 MB of typed Arrow), whatever the size of the file
-CHUNK_LINES = 50_000
+#: batches whatever the size of the file. Parsing a 100,000-line export: peak RSS 630 MB with
+#: 25,000 lines (~90 MB of typed Arrow each), 865 MB with 50,000, at the same speed
+CHUNK_LINES = 25_000
 #: IBGE codes of the 27 UFs: the first two digits of a valid municipality code
 UF_CODES = [
     "11", "12", "13", "14", "15", "16", "17", "21", "22", "23", "24", "25", "26", "27", "28", "29",
