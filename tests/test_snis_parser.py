@@ -47,7 +47,7 @@ def test_values_are_exact_decimals_with_line_numbers():
     assert first["in055"] is None or isinstance(first["in055"], Decimal)
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16-le"])
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16-le", "utf-16", "utf-8-sig"])
 def test_same_layout_in_other_encodings(tmp_path, encoding):
     path = write_export(tmp_path / "agregado_2021.csv", snis_text(SNIS_SAMPLE), encoding)
     p = parse_export(path)

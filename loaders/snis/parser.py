@@ -5,8 +5,13 @@ comma with '.' thousands separator, 6-digit municipality code, a trailing ';' on
 last line 'TOTAL da AMOSTRA:' with the column totals.
 
 A malformed row never stops the file: it goes to quarantine with its line, column, raw value and
-reason. A file that cannot be parsed at all (unknown encoding or header, truncated, no footer)
-raises `SnisFormatError` naming the file, before anything is handed to the loader.
+reason. A file that cannot be parsed at all raises `SnisFormatError` naming the file: unknown
+encoding or header, truncated (no footer), unusable footer or year when it is opened, before any row
+is handed to the loader; bytes that stop decoding in the middle when the stream reaches them.
+
+Files are streamed (`open_export` -> `ExportStream.batches()`): memory is bounded by a few batches
+of CHUNK_LINES lines, whatever the size of the file (a 1,000,000-row export needed 6.8 GB when it
+was parsed whole).
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ class Quarantined:
 
 @dataclass
 class ParsedExport:
-    """One export, parsed: accepted rows in Arrow chunks, quarantine, footer and column sums."""
+    """What is known of one export: layout and footer when opened; quarantine, column sums, counts and
+    sha256 once its stream has ended; `chunks` (the accepted rows) only filled by `parse_export`."""
 
     path: Path
     encoding: str
