@@ -56,3 +56,46 @@ def retrying_session(*, max_attempts: int, backoff_factor: float, max_retry_dela
         request_max_retry_delay=max_retry_delay,
         respect_retry_after_header=True,
     ).session
+
+
+#: what to do with the load packages a killed run left behind (see `settle_pending`)
+RESUME, DROP = "resume", "drop"
+
+
+def settle_pending(pipeline: dlt.Pipeline, policy: str) -> dlt.Pipeline:
+    """Finish or abort the load packages a killed run left behind, before a new run.
+
+    Why: a run killed in normalize or load leaves its package on disk, and dlt's own `run` would
+    then load that package and return *without extracting the new data*; the run would report
+    success with yesterday's data. Every dlt loader calls this before `run`, with its policy:
+
+    - `resume`: normalize and load the pending packages (a package exists only once its extract
+      completed, so it is whole). Right when the next run may not re-read the same data: an
+      incremental source whose cursor already moved past it, or a run limited to some files.
+      Merge on the primary key makes loading it again, or twice, harmless.
+    - `drop`: abort them (`Pipeline.abort_packages`: the job being loaded is recorded as aborted,
+      the other packages deleted, local state and schemas rewound to before the package). Right
+      when the next run re-extracts everything anyway. The state written by an unfinished package
+      is never restored from the destination (dlt reads the state of completed loads only).
+
+    Returns the pipeline, so call sites can wrap `make_pipeline(...)`.
+    """
+    if policy not in (RESUME, DROP):
+        raise ValueError(f"unknown policy for pending dlt packages: {policy!r}")
+    if not pipeline.has_pending_data:
+        return pipeline
+    import logging
+
+    log = logging.getLogger(__name__)
+    extracted = list(pipeline.list_extracted_load_packages())
+    normalized = list(pipeline.list_normalized_load_packages())
+    log.warning("pipeline %s: %s the packages of an interrupted run (extracted %s, normalized %s)",
+                pipeline.pipeline_name, "resuming" if policy == RESUME else "dropping", extracted, normalized)
+    if policy == DROP:
+        pipeline.abort_packages()
+    else:
+        if extracted:
+            pipeline.normalize()
+        if pipeline.list_normalized_load_packages():
+            pipeline.load()
+    return pipeline

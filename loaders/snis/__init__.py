@@ -23,9 +23,9 @@ import dlt
 import pyarrow as pa
 
 from .parser import ParsedExport, SnisFormatError, parse_export
-from .settings import DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
+from .settings import DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PENDING_PACKAGES, PRIMARY_KEY
 
-__all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
+__all__ = ["snis_source", "load_snis", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
 _CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 #: one description per small table: the Arrow schema (dlt takes types and nullability from it)
@@ -104,6 +104,16 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
             }])
 
     return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
+
+
+def load_snis(directory: str | Path, files: list[str] | None = None, srv=None, pipeline_name: str = "snis"):
+    """Load SNIS exports into raw_snis as mirante_loader (what the Dagster asset runs, without
+    Dagster): the packages of a killed run first (`settle_pending`), then the files. Returns dlt's
+    LoadInfo."""
+    from mirante.pipelines import make_pipeline, settle_pending
+
+    pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), PENDING_PACKAGES)
+    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT)
 
 
 def _arrow(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:

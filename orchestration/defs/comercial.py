@@ -31,8 +31,9 @@ import dlt
 from mirante.loaders.crm import crm_source
 from mirante.loaders.crm import settings as crm_settings
 from mirante.loaders.erp import erp_source, make_auth
+from mirante.loaders.erp.settings import PENDING_PACKAGES as ERP_PENDING
 from mirante.loaders.erp.settings import erp_settings
-from mirante.pipelines import make_pipeline
+from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, ge_suite_check
 
@@ -67,7 +68,8 @@ def raw_crm_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     # a new source per run: dagster-dlt alters the source's schema while it runs (STACK.md)
     source = crm_source(base_url=crm.base_url, user_key=crm.user_key)
     yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET),
+                       dlt_pipeline=settle_pending(make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET),
+                                                   crm_settings.PENDING_PACKAGES),
                        loader_file_format=crm_settings.LOADER_FILE_FORMAT)
 
 
@@ -86,7 +88,7 @@ def raw_erp_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     try:
         source = erp_source(**settings.source_kwargs(), auth=auth)
         yield from dlt.run(context=context, dlt_source=source,
-                           dlt_pipeline=make_pipeline("erp", ERP_DATASET))
+                           dlt_pipeline=settle_pending(make_pipeline("erp", ERP_DATASET), ERP_PENDING))
     finally:
         auth.logout()
 

@@ -31,9 +31,11 @@ from pydantic import Field
 from mirante import config, db
 from mirante.loaders.ibge import ibge_source
 from mirante.loaders.ibge.settings import BASE_URL as IBGE_LIVE_URL
+from mirante.loaders.ibge.settings import PENDING_PACKAGES as IBGE_PENDING
 from mirante.loaders.snis import DATASET as SNIS_DATASET
 from mirante.loaders.snis import LOADER_FILE_FORMAT, list_exports, snis_source
-from mirante.pipelines import make_pipeline
+from mirante.loaders.snis.settings import PENDING_PACKAGES as SNIS_PENDING
+from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, ge_suite_check
 
@@ -42,9 +44,9 @@ IBGE_OP = "raw_ibge_localidades"
 SNIS_TABLE = AssetKey([SNIS_DATASET, "agua_esgoto_agregado"])
 
 
-def _pipeline(name: str, dataset: str) -> dlt.Pipeline:
-    # built lazily: no credentials or server at import time
-    return make_pipeline(name, dataset)
+def _pipeline(name: str, dataset: str, pending: str) -> dlt.Pipeline:
+    # built lazily: no credentials or server at import time; a killed run's packages settled first
+    return settle_pending(make_pipeline(name, dataset), pending)
 
 
 class SnisLoadConfig(Config):
@@ -64,7 +66,7 @@ def raw_snis_exports(context: AssetExecutionContext, dlt: DagsterDltResource, co
 
     source = snis_source(directory=str(snis_dir()), files=config.files or None)
     yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=_pipeline("snis", SNIS_DATASET), loader_file_format=LOADER_FILE_FORMAT)
+                       dlt_pipeline=_pipeline("snis", SNIS_DATASET, SNIS_PENDING), loader_file_format=LOADER_FILE_FORMAT)
 
 
 @dlt_assets(
@@ -76,7 +78,7 @@ def raw_snis_exports(context: AssetExecutionContext, dlt: DagsterDltResource, co
 def raw_ibge_localidades(context: AssetExecutionContext, dlt: DagsterDltResource):
     """IBGE Localidades (regions, UFs, municipalities) over HTTP: live API or MIRANTE_IBGE_BASE_URL."""
     source = ibge_source(base_url=config.ibge_base_url() or IBGE_LIVE_URL)
-    yield from dlt.run(context=context, dlt_source=source, dlt_pipeline=_pipeline("ibge", "raw_ibge"))
+    yield from dlt.run(context=context, dlt_source=source, dlt_pipeline=_pipeline("ibge", "raw_ibge", IBGE_PENDING))
 
 
 @asset_check(asset=SNIS_TABLE, name="reconciliacao_rodape", blocking=False,
