@@ -67,31 +67,46 @@ def settle_pending(pipeline: dlt.Pipeline, policy: str) -> dlt.Pipeline:
 
     Why: a run killed in normalize or load leaves its package on disk, and dlt's own `run` would
     then load that package and return *without extracting the new data*; the run would report
-    success with yesterday's data. Every dlt loader calls this before `run`, with its policy:
+    success with yesterday's data. Every dlt loader calls this before `run`, with its policy for
+    packages whose load has not begun:
 
-    - `resume`: normalize and load the pending packages (a package exists only once its extract
-      completed, so it is whole). Right when the next run may not re-read the same data: an
-      incremental source whose cursor already moved past it, or a run limited to some files.
-      Merge on the primary key makes loading it again, or twice, harmless.
-    - `drop`: abort them (`Pipeline.abort_packages`: the job being loaded is recorded as aborted,
-      the other packages deleted, local state and schemas rewound to before the package). Right
-      when the next run re-extracts everything anyway. The state written by an unfinished package
-      is never restored from the destination (dlt reads the state of completed loads only).
+    - `resume`: normalize and load them (a package exists only once its extract completed, so it
+      is whole). Right when the next run may not re-read the same data: an incremental source
+      whose cursor already moved past it, or a run limited to some files.
+    - `drop`: abort them. Right when the next run re-extracts everything anyway.
+
+    A package whose load began (a job started, completed or failed) is aborted whatever the
+    policy: dlt re-runs an interrupted job from its start, so a job whose transaction committed
+    just before the kill would be applied twice (a duplicate `_dlt_id` that fails the package for
+    good, seen in the ERP drill, or doubled child rows). Aborting (`Pipeline.abort_packages`)
+    records the package as aborted, deletes the later ones and rewinds the local state and schemas
+    to before it, so the next run reads its data again (an incremental cursor included) and the
+    merge applies it once. dlt never restores a state from the destination that an unfinished
+    package wrote (it reads the state of completed loads only).
 
     Returns the pipeline, so call sites can wrap `make_pipeline(...)`.
     """
+    from dlt.common.storages.load_package import PackageStorage
+
     if policy not in (RESUME, DROP):
         raise ValueError(f"unknown policy for pending dlt packages: {policy!r}")
     if not pipeline.has_pending_data:
         return pipeline
     import logging
 
-    log = logging.getLogger(__name__)
     extracted = list(pipeline.list_extracted_load_packages())
     normalized = list(pipeline.list_normalized_load_packages())
-    log.warning("pipeline %s: %s the packages of an interrupted run (extracted %s, normalized %s)",
-                pipeline.pipeline_name, "resuming" if policy == RESUME else "dropping", extracted, normalized)
-    if policy == DROP:
+    begun = []
+    for load_id in normalized:
+        info = pipeline.get_load_package_info(load_id)
+        if PackageStorage.is_package_partially_loaded(info) or any(
+                info.jobs[s] for s in ("started_jobs", "completed_jobs", "failed_jobs")):
+            begun.append(load_id)
+    action = "dropping" if policy == DROP or begun else "resuming"
+    logging.getLogger(__name__).warning(
+        "pipeline %s: %s the packages of an interrupted run (extracted %s, normalized %s, load begun %s)",
+        pipeline.pipeline_name, action, extracted, normalized, begun)
+    if action == "dropping":
         pipeline.abort_packages()
     else:
         if extracted:

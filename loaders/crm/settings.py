@@ -78,7 +78,8 @@ MAX_TABLE_NESTING = 2
 LOADER_FILE_FORMAT = "csv"
 #: a killed run's pending dlt packages are resumed (mirante.pipelines.settle_pending): the package is
 #: a whole extract and the local cursor already moved past it, so it is loaded (merge on `id`: no
-#: duplicate) before the next run reads from that cursor; dropping would re-read it from the API
+#: duplicate) before the next run reads from that cursor; dropping would re-read it from the API.
+#: A package whose load began is dropped (and the cursor rewound) whatever this says
 PENDING_PACKAGES = "resume"
 
 
