@@ -19,7 +19,6 @@ the drills (one baseline per domain, shared by all its drills).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
