@@ -22,8 +22,9 @@ help:
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
-	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first)"
-	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard (run make run first)"
+	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first;"
+	@echo "              every /v1 route needs a key: .venv/bin/mirante api-key create --nome N --escopo MART)"
+	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard#chave=... (run make run first)"
 	@echo "make db-stop - stop the embedded PostgreSQL"
 
 $(STAMP): pyproject.toml

@@ -14,6 +14,11 @@ Environment variables:
     MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
+    MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
+                               for absolute pagination links; unset = links relative to the server
+    MIRANTE_API_POOL_SIZE      database connections of the data API (default 4)
+    MIRANTE_API_STATEMENT_TIMEOUT_MS   statement timeout of the data API's queries (default 5000)
+    MIRANTE_API_CATALOGUE_TTL_S        seconds the data API trusts its list of marts (default 60)
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from urllib.parse import quote, urlsplit, unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: the three least-privilege roles: loading, transforming, reading
-ROLES = ("loader", "transformer", "reader")
+#: the least-privilege roles: loading, transforming, reading (SQL), and the data API's (reads the
+#: marts under row-level security, and the hashed API keys)
+ROLES = ("loader", "transformer", "reader", "api")
 
 #: raw schemas written by the loader role (one per source; dlt's merge staging beside each)
 RAW_SCHEMAS = ("raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp")
 #: schemas written by dbt (the transformer role); marts are the only ones readers see
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
 MARTS_SCHEMA = "marts"
+#: schema of the data API's hashed keys (owned by the admin; the api role reads it)
+SECURITY_SCHEMA = "seguranca"
 
 
 def home() -> Path:
@@ -195,3 +203,40 @@ def esus_statement_timeout() -> float:
     """MIRANTE_ESUS_STATEMENT_TIMEOUT_S (default 300): server-side statement timeout on the PEC
     sources (also the longest a lock held on a source table can stall a read)."""
     return _positive_number("MIRANTE_ESUS_STATEMENT_TIMEOUT_S", 300.0)
+
+
+# --------------------------------------------------------------------------------------------
+# data API (api/app.py)
+
+
+def api_public_url() -> str | None:
+    """MIRANTE_API_PUBLIC_URL without its trailing slash: the base of absolute pagination links
+    (never the request's Host header); None = relative links."""
+    url = (os.environ.get("MIRANTE_API_PUBLIC_URL") or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"MIRANTE_API_PUBLIC_URL must be an http(s) base URL without query, got {url!r}")
+    return url
+
+
+def api_pool_size() -> int:
+    return int(_positive_number("MIRANTE_API_POOL_SIZE", 4))
+
+
+def api_statement_timeout_ms() -> int:
+    return int(_positive_number("MIRANTE_API_STATEMENT_TIMEOUT_MS", 5000))
+
+
+def api_catalogue_ttl() -> float:
+    """MIRANTE_API_CATALOGUE_TTL_S (default 60): an unknown mart is answered 404 from memory; the
+    catalogue is re-read for it at most once per this many seconds (a mart built later appears
+    within it)."""
+    return _positive_number("MIRANTE_API_CATALOGUE_TTL_S", 60.0)
+
+
+def dashboard_api_key() -> str | None:
+    """The dashboard's data API key: MIRANTE_DASHBOARD_API_KEY or `[api] chave_dashboard` in
+    .dlt/secrets.toml (written there by `mirante dashboard` when it creates the key)."""
+    return os.environ.get("MIRANTE_DASHBOARD_API_KEY") or read_secrets().get("api", {}).get("chave_dashboard")

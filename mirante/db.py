@@ -245,7 +245,7 @@ def _install_pii_hash(run, transformer: str, key: str) -> None:
 
 
 def setup(srv: config.Server | None = None, database: str | None = None) -> config.Server:
-    """Create the database, the three roles (with passwords), the schemas with their grants and the
+    """Create the database, the roles (with passwords), the schemas with their grants and the
     keyed hash of personal identifiers.
 
     Idempotent: safe to run before every run.
@@ -277,12 +277,13 @@ def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dic
 
 def _grant(run, db: str) -> None:
     """Schemas and grants: loader writes raw_*, transformer reads raw_* and writes the dbt schemas,
-    reader reads marts."""
-    loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
+    reader reads marts; api reads marts (row-level security on the e-SUS marts: the dbt macro
+    rls_por_municipio) and the API keys."""
+    loader, transformer, reader, api = (config.role_name(r) for r in ("loader", "transformer", "reader", "api"))
     I = sql.Identifier
     run(sql.SQL("revoke all on database {} from public").format(I(db)))
     run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
-    run(sql.SQL("grant connect on database {} to {}").format(I(db), I(reader)))
+    run(sql.SQL("grant connect on database {} to {}, {}").format(I(db), I(reader), I(api)))
     run("revoke create on schema public from public")
     for schema in config.RAW_SCHEMAS:
         for s in (schema, f"{schema}_staging"):  # dlt merges through <dataset>_staging
@@ -294,10 +295,32 @@ def _grant(run, db: str) -> None:
     for schema in config.DBT_SCHEMAS:
         run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
     marts = config.MARTS_SCHEMA
-    run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(reader)))
-    run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
-    run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-        .format(I(transformer), I(marts), I(reader)))
+    for role in (reader, api):
+        run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(role)))
+        run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(role)))
+        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+            .format(I(transformer), I(marts), I(role)))
+    _install_api_keys(run, api)
+
+
+def _install_api_keys(run, api: str) -> None:
+    """Table of the data API's keys (mirante api-key): owned by the admin, readable by the api role
+    only. A key is `mrt_<id>_<secret>`; only the SHA-256 of the secret is stored."""
+    I = sql.Identifier
+    schema = config.SECURITY_SCHEMA
+    run(sql.SQL("create schema if not exists {}").format(I(schema)))
+    run(sql.SQL("revoke all on schema {} from public").format(I(schema)))
+    run(sql.SQL("""create table if not exists {}.chaves_api (
+                       id          text primary key check (id ~ '^[0-9a-f]{{12}}$'),
+                       nome        text not null,
+                       hash        text not null,
+                       escopos     text[] not null check (cardinality(escopos) > 0),
+                       municipios  text[] check (cardinality(municipios) > 0),
+                       criada_em   timestamptz not null default now(),
+                       revogada_em timestamptz)""").format(I(schema)))
+    run(sql.SQL("revoke all on {}.chaves_api from public").format(I(schema)))
+    run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(api)))
+    run(sql.SQL("grant select on {}.chaves_api to {}").format(I(schema), I(api)))
 
 
 def export_env(srv: config.Server, database: str | None = None) -> dict[str, str]:
