@@ -13,7 +13,7 @@ import pytest
 
 from mirante import config, db
 from mirante.emulators import pec
-from mirante.loaders.esus.failures import PERMANENT, classify
+from mirante.loaders.esus.failures import PERMANENT, TRANSIENT, classify
 from mirante.loaders.esus.pull import pull
 
 from .conftest import own_database
@@ -126,6 +126,23 @@ def test_a_wrong_ca_is_refused_as_a_permanent_error(server, wrong_ca):
         _connect(url)
     print(f"\nwrong CA: {refused.value}")
     assert classify(refused.value) == (PERMANENT, "certificado_tls")
+
+
+@pytest.mark.parametrize("message, expected", [
+    ('connection to server at "10.0.0.7", port 5432 failed: SSL error: certificate verify failed',
+     (PERMANENT, "certificado_tls")),
+    ('server certificate for "pec.example" does not match host name "10.0.0.7"', (PERMANENT, "certificado_tls")),
+    ('could not read root certificate file "/etc/pec-ca.pem": No such file or directory',
+     (PERMANENT, "certificado_tls")),
+    ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "pec_leitura", database "pec", no encryption',
+     (PERMANENT, "certificado_tls")),
+    ("consuming input failed: SSL error: unexpected eof while reading", (TRANSIENT, "conexao_perdida")),
+    ("SSL SYSCALL error: EOF detected", (TRANSIENT, "conexao_perdida")),
+])
+def test_tls_failures_are_classified(message, expected):
+    """A certificate or TLS policy problem needs an operator (permanent); a TLS connection cut in the
+    middle is a lost connection like any other (transient)."""
+    assert classify(psycopg.OperationalError(message)) == expected
 
 
 @pytest.fixture(scope="module")
