@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -196,7 +196,8 @@ class Server:
 
     host: str
     port: int
-    admin_url: str  # URL of a role allowed to create roles and schemas
+    #: URL of a role allowed to create roles and schemas (holds its password: kept out of repr)
+    admin_url: str = field(repr=False)
     #: libpq sslmode / sslrootcert added to every URL (config.warehouse_ssl)
     ssl: dict = None  # type: ignore[assignment]
 
