@@ -249,9 +249,14 @@ def _superuser_password() -> tuple[str, bool]:
     path = config.superuser_password_file()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process was first
-        time.sleep(0.2)
-        return config.superuser_password() or "", False
+    except FileExistsError:  # another process was first: its password, once written
+        deadline = time.monotonic() + 10
+        while not config.superuser_password() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        existing = config.superuser_password()
+        if not existing:
+            raise RuntimeError(f"{path} is empty: remove it and start the server again") from None
+        return existing, False
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")
     return password, True
