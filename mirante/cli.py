@@ -46,7 +46,9 @@ def _db(args: argparse.Namespace) -> int:
         for key, value in db.export_env(srv).items():
             print(f"export {key}={shlex.quote(value)}")
     else:
-        print(f"ready: {srv.admin()}")
+        from mirante.errors import mask
+
+        print(f"ready: {mask(srv.admin())}")
     return 0
 
 
