@@ -14,6 +14,8 @@ Environment variables:
     MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
+    MIRANTE_DLT_LOCK_TIMEOUT_S how long a dlt run or dbt build waits for the one holding its lock
+    MIRANTE_ESUS_MAX_RUNTIME_SECONDS  deadline of the e-SUS pull job (`dagster/max_runtime`)
 """
 
 from __future__ import annotations
@@ -195,3 +197,19 @@ def esus_statement_timeout() -> float:
     """MIRANTE_ESUS_STATEMENT_TIMEOUT_S (default 300): server-side statement timeout on the PEC
     sources (also the longest a lock held on a source table can stall a read)."""
     return _positive_number("MIRANTE_ESUS_STATEMENT_TIMEOUT_S", 300.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration: exclusion of runs (docs/concurrency.md)
+
+
+def dlt_lock_timeout() -> float:
+    """MIRANTE_DLT_LOCK_TIMEOUT_S (default 21600, 6 h): how long a dlt run (or a dbt build) waits
+    for the run of the same pipeline that holds its lock before it fails with a lock timeout."""
+    return _positive_number("MIRANTE_DLT_LOCK_TIMEOUT_S", 21600.0)
+
+
+def esus_max_runtime() -> int:
+    """MIRANTE_ESUS_MAX_RUNTIME_SECONDS (default 10800, 3 h): the `dagster/max_runtime` of the
+    e-SUS pull job; run monitoring stops a pull still running after it."""
+    return int(_positive_number("MIRANTE_ESUS_MAX_RUNTIME_SECONDS", 10800.0))

@@ -177,13 +177,15 @@ def materialize(instance, log_config: dict | None = None):
     it; a failure stays in its municipality), then the `mirante_all` job.
     Returns ({"esus_pull": pull run result}, main result)."""
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
-    from mirante.orchestration.definitions import defs
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG, defs
 
     run_config = log_config if log_config is not None else LOG_INFO
+    # tagged: this function rebuilds right after its pull, the sensor that chains them must not
+    origin = {ORIGIN_TAG: INLINE_ORIGIN}
     pulls = {"esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
-        instance=instance, tags=all_partitions_tags(), raise_on_error=False, run_config=run_config)}
+        instance=instance, tags={**all_partitions_tags(), **origin}, raise_on_error=False, run_config=run_config)}
     main = defs.resolve_job_def("mirante_all").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config)
+        instance=instance, tags=origin, raise_on_error=False, run_config=run_config)
     return pulls, main
 
 
