@@ -46,7 +46,8 @@ def lock_key(name: str) -> int:
 
 @dataclass
 class Held:
-    """The locks a caller holds, and how long it waited for them (0 when they were free)."""
+    """The locks a caller holds, how long it waited for them (0 when they were free) and who held
+    them when it started waiting."""
 
     names: tuple[str, ...]
     waited_s: float
@@ -88,18 +89,20 @@ def exclusive(*names: str, srv: config.Server | None = None, role: str = "loader
                            application_name=f"mirante-lock {' '.join(needed)}"[:63])
     t0 = time.monotonic()
     blocked_by: list[str] = []
+    blocked = False
     try:
         conn.execute(f"set lock_timeout = '{int(timeout_s * 1000)}ms'")
         for name in needed:
             key = lock_key(name)
             if not conn.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key)).fetchone()[0]:
+                blocked = True
                 holders = _holders(conn, key)
                 blocked_by += holders
                 on_wait(f"waiting for lock {name!r} (held by {', '.join(holders) or 'another session'}), "
                         f"at most {timeout_s:.0f} s")
                 conn.execute("select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
-        waited = time.monotonic() - t0
-        if blocked_by:
+        waited = time.monotonic() - t0 if blocked else 0.0
+        if blocked:
             on_wait(f"got lock {', '.join(needed)} after {waited:.1f} s")
         for n in names:
             held[n] = held.get(n, 0) + 1
