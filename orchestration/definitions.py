@@ -5,7 +5,8 @@ rebuild (`mirante_all`) follows the e-SUS pull (sensor `mirante_all_after_esus_p
 clock: a clock started it while a long pull was still loading (docs/concurrency.md).
 """
 
-from datetime import datetime, timezone
+import json
+from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetSelection,
@@ -38,23 +39,35 @@ all_assets = define_asset_job(
     description="Every asset of every domain, sources to marts (PEC pulls run per municipality).")
 
 
+#: run storages keep some update times to the second: look this far back and skip the runs seen
+_MARGIN = timedelta(seconds=5)
+
+
+def _finished_pulls(instance, since: datetime):
+    return instance.get_run_records(
+        filters=RunsFilter(job_name=atencao_primaria.esus_pull_job.name, updated_after=since - _MARGIN,
+                           statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]),
+        order_by="update_timestamp", ascending=True)
+
+
 @sensor(job=all_assets, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
         description="Rebuilds everything (mirante_all) once an e-SUS pull has finished: on success, or on a "
                     "failure that still loaded some municipalities. Turn it on with the esus_daily schedule.")
 def mirante_all_after_esus_pull(context: SensorEvaluationContext):
-    """Cursor: update time of the last pull run seen. An empty cursor starts from now, so turning
-    the sensor on never replays past pulls."""
-    now = datetime.now(timezone.utc)
+    """Cursor: the update time of the latest pull run seen and the runs seen around it. An empty
+    cursor starts from now, so turning the sensor on never replays past pulls."""
     if not context.cursor:
-        context.update_cursor(now.isoformat())
+        now = datetime.now(timezone.utc)
+        seen = [r.dagster_run.run_id for r in _finished_pulls(context.instance, now)]
+        context.update_cursor(json.dumps({"desde": now.isoformat(), "vistos": seen}))
         return SkipReason("started: waiting for the next e-SUS pull to finish")
-    since = datetime.fromisoformat(context.cursor)
-    records = context.instance.get_run_records(
-        filters=RunsFilter(job_name=atencao_primaria.esus_pull_job.name, updated_after=since,
-                           statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]),
-        order_by="update_timestamp", ascending=True)
+    state = json.loads(context.cursor)
+    since, seen = datetime.fromisoformat(state["desde"]), set(state["vistos"])
+    records = [r for r in _finished_pulls(context.instance, since) if r.dagster_run.run_id not in seen]
     if records:
-        context.update_cursor(max(r.update_timestamp for r in records).isoformat())
+        since = max(since, *(r.update_timestamp for r in records))
+        seen = {r.dagster_run.run_id for r in _finished_pulls(context.instance, since)}
+        context.update_cursor(json.dumps({"desde": since.isoformat(), "vistos": sorted(seen)}))
     finished = [r.dagster_run for r in records if r.dagster_run.tags.get(ORIGIN_TAG) != INLINE_ORIGIN]
     # a failed pull names the municipalities that failed; the ones that loaded still get their marts
     ready = [run for run in finished if run.status == DagsterRunStatus.SUCCESS
