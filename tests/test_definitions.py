@@ -217,3 +217,33 @@ def test_registry_rejects_passwords_and_bad_ids(tmp_path):
     bad.write_text('[[municipio]]\nid_municipio = "270430"\nconexao = "postgresql://u@h/db"\n')
     with pytest.raises(ValueError, match="7-digit"):
         registry.load(bad)
+
+
+def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from mirante.orchestration import instance as mirante_instance
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
+    from mirante.orchestration.run import HOST_TAG, PID_TAG, close_dead_runs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    mirante_instance.prepare(tmp_path)
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("dlt_snis")
+        for run_id, pid in (("killed", dead), ("alive", str(os.getpid()))):
+            instance.add_run(DagsterRun(job_name="mirante_all", run_id=run_id, status=DagsterRunStatus.STARTED,
+                                        tags={ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: pid, HOST_TAG: socket.gethostname()}))
+        assert storage.claim_concurrency_slot("dlt_snis", "killed", "raw_snis_exports").is_claimed
+        assert not storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
+        assert close_dead_runs(instance) == ["killed"]
+        assert instance.get_run_by_id("killed").status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
+        assert [s.run_id for s in storage.get_concurrency_info("dlt_snis").claimed_slots] == []
+        assert storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
