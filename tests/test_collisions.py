@@ -194,3 +194,33 @@ def test_two_dagster_runs_of_one_dlt_pool_wait_for_the_slot(database, tmp_path, 
     assert released <= first[0] < first[1] <= second[0] < second[1], (
         datetime.fromtimestamp(released), first, second)
     assert_sample_loaded_once(database, loads=2)
+
+
+def test_a_waiting_run_names_the_holder_and_gives_up_after_the_lock_timeout(server):
+    messages: list[str] = []
+    with exclusive("dlt:holder_test", srv=server) as held:
+        assert held.waited_s == 0
+        # the same thread again (dlt's run calls extract, normalize, load): re-entrant, no wait
+        with exclusive("dlt:holder_test", srv=server) as inner:
+            assert inner.waited_s == 0 and messages == []
+
+        import threading
+
+        outcome: list[BaseException] = []
+
+        def other():
+            try:
+                with exclusive("dlt:holder_test", srv=server, timeout_s=0.5, on_wait=messages.append):
+                    pass
+            except BaseException as exc:  # noqa: BLE001 - the failure is what the test looks at
+                outcome.append(exc)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], psycopg.errors.LockNotAvailable)
+    assert len(messages) == 1 and "waiting for lock 'dlt:holder_test' (held by pid " in messages[0]
+    assert "mirante-lock dlt:holder_test" in messages[0]
+    # released by the holder: free again at once
+    with exclusive("dlt:holder_test", srv=server, timeout_s=0.5) as held:
+        assert held.waited_s == 0 and held.blocked_by == []
