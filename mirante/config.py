@@ -30,6 +30,8 @@ Environment variables:
     MIRANTE_ESUS_SSLMODE       sslmode of the PEC source connections (default verify-full)
     MIRANTE_ESUS_SSLROOTCERT   CA file of the PEC sources (default: the warehouse's CA for sources on the
                                warehouse's own host and port, i.e. the emulated ones; else `system`)
+    MIRANTE_DLT_LOCK_TIMEOUT_S how long a dlt run or dbt build waits for the one holding its lock
+    MIRANTE_ESUS_MAX_RUNTIME_SECONDS  deadline of the e-SUS pull job (`dagster/max_runtime`)
 """
 
 from __future__ import annotations
@@ -350,3 +352,16 @@ def dashboard_api_key() -> str | None:
     """The dashboard's data API key: MIRANTE_DASHBOARD_API_KEY or `[api] chave_dashboard` in
     .dlt/secrets.toml (written there by `mirante dashboard` when it creates the key)."""
     return os.environ.get("MIRANTE_DASHBOARD_API_KEY") or read_secrets().get("api", {}).get("chave_dashboard")
+# Orchestration: exclusion of runs (docs/concurrency.md)
+
+
+def dlt_lock_timeout() -> float:
+    """MIRANTE_DLT_LOCK_TIMEOUT_S (default 21600, 6 h): how long a dlt run (or a dbt build) waits
+    for the run of the same pipeline that holds its lock before it fails with a lock timeout."""
+    return _positive_number("MIRANTE_DLT_LOCK_TIMEOUT_S", 21600.0)
+
+
+def esus_max_runtime() -> int:
+    """MIRANTE_ESUS_MAX_RUNTIME_SECONDS (default 10800, 3 h): the `dagster/max_runtime` of the
+    e-SUS pull job; run monitoring stops a pull still running after it."""
+    return int(_positive_number("MIRANTE_ESUS_MAX_RUNTIME_SECONDS", 10800.0))
