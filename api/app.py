@@ -1,20 +1,32 @@
-"""Read-only data API over the marts (FastAPI), connecting as mirante_reader.
+"""Read-only data API over the marts (FastAPI), connecting as mirante_api, behind API keys.
 
     mirante api [--port 8000] [--host 127.0.0.1]        (make api; starts the embedded DB if needed)
     uvicorn --factory mirante.api.app:create_app        (server resolved like the CLI: db.server())
 
 Routes:
-    GET /health           {"status": "ok"} when the database answers
-    GET /v1/marts         every mart: name, description, path, columns, filters
+    GET /health           {"status": "ok"} when the database answers              (open)
+    GET /openapi.json     one path per mart, each with only the filters that apply;  (open)
+                          /docs renders it with the swagger-ui files of the pip package
+                          swagger-ui-bundle (served from here: nothing from a CDN)
+    GET /v1/marts         the marts the key may read: name, description, path, columns, filters
     GET /v1/{mart}        rows of one mart, filtered and paged:
                           {"mart", "data": [...], "pagination": {"limit", "offset", "total", "next"}}
-    GET /openapi.json     one path per mart, each with only the filters that apply to it; /docs
 
-The marts are what the reader role sees in schema `marts` (information_schema.columns), read at
-start; descriptions come from the dbt manifest (dbt_project/target/manifest.json) when present,
-else from the relation comments dbt persists. A request for an unknown mart re-reads the catalogue
-once before answering 404, so a mart built after the API started appears without a restart (and
-/v1/marts re-reads it when older than `catalogue_ttl` seconds).
+Every /v1/* request needs `Authorization: Bearer mrt_<id>_<secret>` (api/keys.py; `mirante api-key
+create`). Missing, malformed, unknown or revoked key: 401 with `WWW-Authenticate: Bearer`; a mart
+outside the key's scopes: 403. The key is checked in the request's own read-only transaction, which
+also sets `mirante.municipios` (set_config(..., true): this transaction only) from the key's
+municipality list, so the row-level security policies on the e-SUS marts (dbt macro
+rls_por_municipio) hide every other municipality's rows, totals included. Revoking a key takes
+effect on the next request.
+
+The marts are what the api role sees in schema `marts` (information_schema.columns), read at start;
+descriptions come from the dbt manifest (dbt_project/target/manifest.json) when present, else from
+the relation comments dbt persists. An unknown mart is answered 404 from memory; the catalogue is
+re-read for it at most once per MIRANTE_API_CATALOGUE_TTL_S (60 s), so a 404 flood costs no query
+and a mart built after the API started appears within that time (/v1/marts re-reads it as well when
+older). Pagination links (`next`) are relative (`/v1/<mart>?...`), or absolute on
+MIRANTE_API_PUBLIC_URL when set: never built from the request's Host header.
 
 Filters, each offered only where it applies:
     id_municipio   7-digit IBGE code            where the mart has an `id_municipio` column
@@ -22,7 +34,7 @@ Filters, each offered only where it applies:
     ano, mes       1900-2100, 1-12              on the `ano` / `mes` columns, else on the date column
     data_inicio,   ISO dates (inclusive),       on the mart's date column (the first date/timestamp
     data_fim       data_inicio <= data_fim      column named data*, else the first one)
-    limit, offset  1..1000 (default 100), >= 0
+    limit, offset  1..1000 (default 100), 0..1,000,000 (default 0)
 Anything else (an unknown or inapplicable parameter, a repeated one, a bad value) is a 400 with a
 JSON `{"detail": "..."}` naming the parameter; no request reaches SQL with text of its own: values
 are validated, then bound as parameters, and names come from the catalogue (sql.Identifier).
@@ -38,7 +50,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
 import queue
 import re
 import threading
@@ -48,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
@@ -57,6 +69,7 @@ from psycopg import sql
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirante import config
+from mirante.api import keys
 
 log = logging.getLogger("mirante.api")
 
@@ -65,7 +78,7 @@ UFS = ("AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "
        "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO")
 FILTERS = ("id_municipio", "sigla_uf", "ano", "mes", "data_inicio", "data_fim")
 PAGING = ("limit", "offset")
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 2**31 - 1
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 ANO_MIN, ANO_MAX = 1900, 2100
 
 APPLICATION_NAME = "mirante-api"
@@ -84,9 +97,29 @@ _ROUTABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 class ApiError(Exception):
     """A request the API refuses: `status` and a message for the client."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+def _unauthorized(detail: str, error: str | None = "invalid_token") -> ApiError:
+    challenge = 'Bearer realm="mirante"' + (f', error="{error}"' if error else "")
+    return ApiError(401, detail, {"WWW-Authenticate": challenge})
+
+
+HOW_TO_GET_A_KEY = "keys are created with `mirante api-key create --nome NAME --escopo MART`"
+
+
+def bearer_token(request: Request) -> str:
+    """The API key of the request's Authorization header (401 when missing or malformed; no query)."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized(f"missing API key: send the header 'Authorization: Bearer <key>' "
+                            f"({HOW_TO_GET_A_KEY})", error=None)
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <key>'", error="invalid_request")
+    return token.strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,8 +310,7 @@ def _shown(value: str) -> str:
 def _integer(name: str, value: str, lo: int, hi: int) -> int:
     text = value.strip()
     if not re.fullmatch(r"[+-]?[0-9]{1,12}", text) or not lo <= int(text) <= hi:
-        bounds = f"between {lo} and {hi}" if hi < MAX_OFFSET else f">= {lo}"
-        raise ApiError(400, f"{name} must be an integer {bounds}, got {_shown(value)}")
+        raise ApiError(400, f"{name} must be an integer between {lo} and {hi}, got {_shown(value)}")
     return int(text)
 
 
@@ -387,6 +419,20 @@ def where_clause(mart: Mart, q: Query) -> tuple[sql.Composable, list]:
     return sql.SQL(" where ") + sql.SQL(" and ").join(conds), params
 
 
+def _not_found(name: str) -> ApiError:
+    return ApiError(404, f"unknown mart {_shown(name)}: GET /v1/marts lists the marts")
+
+
+def next_link(request: Request, q: Query, offset: int) -> str:
+    """Link to the page at `offset`: the request's path and parameters with limit/offset replaced,
+    relative, or on MIRANTE_API_PUBLIC_URL; never on the Host the client sent."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in PAGING]
+    query = urlencode([*params, ("limit", q.limit), ("offset", offset)])
+    path = f"{request.url.path}?{query}"
+    base = config.api_public_url()
+    return f"{base}{path}" if base else path
+
+
 # --------------------------------------------------------------------------------------------
 # the service
 
@@ -441,21 +487,61 @@ class Api:
         endpoint.__name__ = f"get_{name}"
         return endpoint
 
-    def lookup(self, name: str) -> Mart:
-        """The mart called `name`; an unknown name re-reads the catalogue once before a 404."""
-        generation = self._generation
+    def find(self, name: str) -> Mart | None:
+        """The mart called `name`, from memory. An unknown name re-reads the catalogue only when it
+        is older than catalogue_ttl (once for all the requests that find it so), so a flood of
+        unknown names costs no query."""
         mart = self.marts.get(name)
-        if mart is None:
-            self.refresh(generation)
+        if mart is None and _ROUTABLE.match(name) and time.monotonic() - self._read_at > self.catalogue_ttl:
+            self.refresh(self._generation)
             mart = self.marts.get(name)
-        if mart is None:
-            raise ApiError(404, f"unknown mart {_shown(name)}: GET /v1/marts lists the marts")
         return mart
 
-    def list_marts(self) -> list[dict]:
+    def lookup(self, name: str) -> Mart:
+        mart = self.find(name)
+        if mart is None:
+            raise _not_found(name)
+        return mart
+
+    def list_marts(self, key: keys.Chave) -> list[dict]:
         if time.monotonic() - self._read_at > self.catalogue_ttl:
             self.refresh(self._generation)
-        return [describe(m) for m in sorted(self.marts.values(), key=lambda m: m.name)]
+        return [describe(m) for m in sorted(self.marts.values(), key=lambda m: m.name) if key.allows(m.name)]
+
+    # keys -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def authenticate(conn: psycopg.Connection, token: str) -> keys.Chave:
+        """The key of `token`, checked inside the caller's transaction, which it also restricts to
+        the key's municipalities (the GUC the row-level security policies read). 401 otherwise."""
+        try:
+            key_id, secret = keys.parse(token)
+        except ValueError:
+            raise _unauthorized("malformed API key: expected mrt_<id>_<secret> as issued by "
+                                "`mirante api-key create`") from None
+        row = conn.execute(
+            sql.SQL("select nome, hash, escopos, municipios, revogada_em, "
+                    "set_config('mirante.municipios', case when municipios is null then '*' "
+                    "else array_to_string(municipios, ',') end, true) "
+                    "from {} where id = %s").format(sql.Identifier(config.SECURITY_SCHEMA, "chaves_api")),
+            (key_id,)).fetchone()
+        if row is None or not keys.verify(row[1], secret):
+            raise _unauthorized(f"invalid API key {keys.PREFIX}_{key_id}: unknown id or wrong secret")
+        nome, _, escopos, municipios, revogada_em = row[:5]
+        if revogada_em is not None:
+            raise _unauthorized(f"API key {nome!r} ({keys.PREFIX}_{key_id}) was revoked on "
+                                f"{revogada_em:%Y-%m-%d %H:%M:%S %Z}".rstrip())
+        return keys.Chave(key_id, nome, tuple(escopos), tuple(municipios) if municipios is not None else None)
+
+    def key_of(self, request: Request) -> keys.Chave:
+        """The request's key, checked on its own (for routes that read no mart)."""
+        token = bearer_token(request)
+
+        def fn(conn: psycopg.Connection):
+            with conn.transaction():
+                return self.authenticate(conn, token)
+
+        return self._run(fn)
 
     # queries --------------------------------------------------------------------------------
 
@@ -475,8 +561,28 @@ class Api:
                     self.pool.discard_idle()  # e.g. the server restarted: reconnect once
         raise AssertionError("unreachable")
 
-    def page(self, mart: Mart, q: Query) -> tuple[int, list[str]]:
-        """(total, JSON text of each row of the page) in one read-only snapshot."""
+    def page(self, name: str, mart: Mart | None, token: str,
+             items: list[tuple[str, str]]) -> tuple[Mart, Query, int, list[str]]:
+        """(mart, query, total, JSON text of each row of the page) in one read-only snapshot, the
+        key checked first in the same transaction: 401 bad key, 404 unknown mart, 403 out of
+        scope, 400 bad parameters, in that order."""
+
+        def fn(conn: psycopg.Connection):
+            with conn.transaction():
+                key = self.authenticate(conn, token)
+                if mart is None:
+                    raise _not_found(name)
+                if not key.allows(mart.name):
+                    raise ApiError(403, f"API key {key.label} may not read mart {mart.name!r}; its scopes: "
+                                        f"{', '.join(key.escopos)}")
+                q = parse_query(mart, items)
+                total, data = self._query(conn, mart, q)
+            return mart, q, total, data
+
+        return self._run(fn)
+
+    @staticmethod
+    def _query(conn: psycopg.Connection, mart: Mart, q: Query) -> tuple[int, list[str]]:
         where, params = where_clause(mart, q)
         table = sql.Identifier(config.MARTS_SCHEMA, mart.name)
 
@@ -489,32 +595,23 @@ class Api:
         rows = sql.SQL("select to_json(p)::text from (select * from {} t{} order by {} limit %s offset %s) p "
                        "order by {}").format(table, where, order("t"), order("p"))
 
-        def fn(conn: psycopg.Connection):
-            with conn.transaction():
-                total = conn.execute(count, params).fetchone()[0]
-                data = [r[0] for r in conn.execute(rows, [*params, q.limit, q.offset])] if q.offset < total else []
-            return total, data
-
-        return self._run(fn)
+        total = conn.execute(count, params).fetchone()[0]
+        data = [r[0] for r in conn.execute(rows, [*params, q.limit, q.offset])] if q.offset < total else []
+        return total, data
 
     def serve(self, name: str, request: Request) -> Response:
-        mart = self.lookup(name)
-        q = parse_query(mart, request.query_params.multi_items())
+        token = bearer_token(request)
+        items = request.query_params.multi_items()
         try:
-            total, data = self.page(mart, q)
-        except psycopg.errors.UndefinedTable:  # dropped since the catalogue was read
-            self.refresh()
-            mart = self.lookup(name)
-            total, data = self.page(mart, q)
-        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction):
-            self.refresh()  # the mart changed under us: answer from its new shape
-            mart = self.lookup(name)
-            q = parse_query(mart, request.query_params.multi_items())
-            total, data = self.page(mart, q)
+            mart, q, total, data = self.page(name, self.find(name), token, items)
+        except (psycopg.errors.UndefinedTable,  # dropped since the catalogue was read
+                psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction):  # changed under us
+            self.refresh()  # answer from its new shape, or 404
+            mart, q, total, data = self.page(name, self.marts.get(name), token, items)
         nxt = q.offset + q.limit
         pagination = {
             "limit": q.limit, "offset": q.offset, "total": total,
-            "next": str(request.url.include_query_params(limit=q.limit, offset=nxt)) if nxt < total else None,
+            "next": next_link(request, q, nxt) if nxt < total else None,
         }
         body = (f'{{"mart":{json.dumps(mart.name)},"data":[{",".join(data)}],'
                 f'"pagination":{json.dumps(pagination)}}}')
@@ -563,7 +660,8 @@ def _parameter(mart: Mart, name: str) -> dict:
         "data_fim": (f"Last day, inclusive, on {dcol} (ISO date)", {"type": "string", "format": "date"}, None),
         "limit": (f"Rows per page, 1-{MAX_LIMIT}",
                   {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, None),
-        "offset": ("Rows to skip", {"type": "integer", "minimum": 0, "default": 0}, None),
+        "offset": (f"Rows to skip, 0-{MAX_OFFSET:,}",
+                   {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, None),
     }[name]
     param = {"name": name, "in": "query", "required": False, "description": spec[0], "schema": spec[1]}
     if spec[2]:
@@ -572,6 +670,12 @@ def _parameter(mart: Mart, name: str) -> dict:
 
 
 ERROR_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+SECURITY_SCHEME = "chave_api"
+_ERROR_CONTENT = {"application/json": {"schema": ERROR_SCHEMA}}
+AUTH_RESPONSES = {
+    "401": {"description": "Missing, malformed, unknown or revoked API key", "content": _ERROR_CONTENT},
+    "403": {"description": "The API key's scopes do not include this mart", "content": _ERROR_CONTENT},
+}
 
 
 def openapi_operation(mart: Mart) -> dict:
@@ -586,13 +690,50 @@ def openapi_operation(mart: Mart) -> dict:
     error = lambda text: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}  # noqa: E731
     return {
         "parameters": [_parameter(mart, f) for f in mart.filters + PAGING],
+        "security": [{SECURITY_SCHEME: []}],
         "responses": {
             "200": {"description": f"A page of {mart.name}, ordered by {', '.join(mart.order_by)}",
                     "content": {"application/json": {"schema": page}}},
+            **AUTH_RESPONSES,
             "400": error("Unknown, inapplicable, repeated or invalid query parameter"),
             "503": error("Database unavailable, busy, or query timed out"),
         },
     }
+
+
+def _add_security_scheme(app: FastAPI) -> None:
+    """Declare the bearer API key in the OpenAPI document (the routes name it in `security`)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        doc = build()
+        doc.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+            "type": "http", "scheme": "bearer", "bearerFormat": "mrt_<id>_<secret>",
+            "description": "API key from `mirante api-key create`",
+        }
+        return doc
+
+    app.openapi = openapi
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """/docs: swagger-ui from the pip package swagger-ui-bundle, served by the app itself (the
+    machines may be offline; FastAPI's default page loads it from a CDN)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # the page is optional; /openapi.json is the contract
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Mirante data API",
+                                   swagger_js_url="/docs/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/static/swagger-ui.css",
+                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
 
 
 def describe(mart: Mart) -> dict:
@@ -612,25 +753,27 @@ def describe(mart: Mart) -> dict:
 # the app
 
 
-def reader_url() -> str:
-    """URL of the reader role on the server Mirante uses (started if embedded), like the CLI."""
+def api_url() -> str:
+    """URL of the api role on the server Mirante uses (started if embedded), like the CLI."""
     from mirante import db
 
-    return db.server().url("reader")
+    return db.server().url("api")
 
 
 def create_app(url: str | None = None, *, pool_size: int | None = None,
-               statement_timeout_ms: int | None = None, catalogue_ttl: float = 60.0,
+               statement_timeout_ms: int | None = None, catalogue_ttl: float | None = None,
                manifest: Path = MANIFEST) -> FastAPI:
-    """The API over the marts, as the role of `url` (default: mirante_reader on db.server()).
+    """The API over the marts, as the role of `url` (default: mirante_api on db.server()).
 
-    Pool size and statement timeout default to MIRANTE_API_POOL_SIZE (4) and
-    MIRANTE_API_STATEMENT_TIMEOUT_MS (5000). Reads the catalogue now: the database must answer.
+    Pool size, statement timeout and catalogue TTL default to MIRANTE_API_POOL_SIZE (4),
+    MIRANTE_API_STATEMENT_TIMEOUT_MS (5000) and MIRANTE_API_CATALOGUE_TTL_S (60). Reads the
+    catalogue now: the database must answer.
     """
-    api = Api(url or reader_url(),
-              pool_size=pool_size or int(os.environ.get("MIRANTE_API_POOL_SIZE", "4")),
-              statement_timeout_ms=statement_timeout_ms or int(os.environ.get("MIRANTE_API_STATEMENT_TIMEOUT_MS", "5000")),
-              catalogue_ttl=catalogue_ttl, manifest=manifest)
+    api = Api(url or api_url(),
+              pool_size=pool_size or config.api_pool_size(),
+              statement_timeout_ms=statement_timeout_ms or config.api_statement_timeout_ms(),
+              catalogue_ttl=config.api_catalogue_ttl() if catalogue_ttl is None else catalogue_ttl,
+              manifest=manifest)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -640,16 +783,18 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
     app = FastAPI(
         title="Mirante data API",
         version="1",
-        description="Read-only access to the marts of every domain (as mirante_reader): one route per "
-                    "mart, with only the filters that apply to it, paged. Errors are JSON "
-                    '`{"detail": "..."}` with a 4xx status.',
-        lifespan=lifespan,
+        description="Read-only access to the marts of every domain: one route per mart, with only the "
+                    "filters that apply to it, paged. Every /v1 route needs an API key "
+                    "(`Authorization: Bearer mrt_<id>_<secret>`, created with `mirante api-key create`); "
+                    "its scopes name the marts it may read and, for the e-SUS marts, its municipalities "
+                    'the rows it sees. Errors are JSON `{"detail": "..."}` with a 4xx status.',
+        lifespan=lifespan, docs_url=None, redoc_url=None,
     )
     app.state.api = api
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -671,12 +816,14 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
         api.ping()
         return {"status": "ok"}
 
-    @app.get("/v1/marts", tags=["meta"], summary="Every mart with its columns and filters")
+    @app.get("/v1/marts", tags=["meta"], summary="The marts the API key may read, with their columns and filters",
+             openapi_extra={"security": [{SECURITY_SCHEME: []}], "responses": {"401": AUTH_RESPONSES["401"]}})
     def marts(request: Request) -> dict:
+        key = api.key_of(request)
         if request.query_params:
             raise ApiError(400, f"unknown query parameter(s): {', '.join(map(_shown, request.query_params))}; "
                                 f"/v1/marts takes none")
-        return {"data": api.list_marts()}
+        return {"data": api.list_marts(key)}
 
     api.refresh()
     app.include_router(api.router)
@@ -685,6 +832,9 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
     def any_mart(mart: str, request: Request) -> Response:
         """A mart without a route yet (built after the last catalogue read), or none: 404."""
         return api.serve(mart, request)
+
+    _mount_docs(app)
+    _add_security_scheme(app)
 
     spec = importlib.util.find_spec("mirante.api.dashboard")
     if spec is not None:

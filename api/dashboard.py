@@ -2,7 +2,14 @@
 browser from the API's own routes (/v1/marts, /v1/<mart>). No server-side rendering, no external
 asset: the page works offline.
 
+The page reads the marts with an API key like any client: it takes it from the address fragment
+(`/dashboard#chave=mrt_...`, never sent to the server in the URL), keeps it in the tab's
+sessionStorage and removes it from the address bar. `key(server)` gives the dashboard's own key
+(scopes DASHBOARD_SCOPES, every municipality), created once and kept in .dlt/secrets.toml;
+`mirante dashboard` prints the address with it.
+
     mount(app)                      GET /dashboard (the page) and /dashboard/static/* (JS, CSS)
+    key(server)                     the dashboard's API key (created when missing or revoked)
     serving(app)                    the app on a free loopback port in a background thread
     chromium()                      path of a Chromium executable, or None
     render(url, dump_dom=True)      the DOM after the page's JS ran, from headless Chromium
@@ -30,6 +37,10 @@ from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+#: the marts the page reads (scopes of its API key)
+DASHBOARD_SCOPES = ("vendas_*", "kpi_comercial_diario", "receita_recorrente_mensal", "agg_saneamento_*",
+                    "fct_saneamento_prestador_ano", "dim_municipio")
+
 #: the page's JS refreshes its data this often (app.js REFRESH_MS, exposed as <body data-refresh-ms>)
 REFRESH_MS = 60_000
 
@@ -56,6 +67,30 @@ def mount(app: FastAPI) -> None:
         return RedirectResponse("/dashboard")
 
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+
+def key(server) -> str:
+    """The dashboard's API key on `server`: the one configured (config.dashboard_api_key) while it
+    exists, is not revoked and has DASHBOARD_SCOPES; else a new one, stored in .dlt/secrets.toml."""
+    import tomlkit
+
+    from mirante import config, db
+    from mirante.api import keys
+
+    admin = server.admin()
+    token = config.dashboard_api_key()
+    if token:
+        try:
+            keys.parse(token)
+            current = keys.get(admin, token)
+        except ValueError:
+            current = None
+        if current and current.revogada_em is None and current.escopos == DASHBOARD_SCOPES \
+                and current.municipios is None:
+            return token
+    _, token = keys.create(admin, "dashboard", list(DASHBOARD_SCOPES))
+    db._update_secrets(lambda doc: doc.setdefault("api", tomlkit.table()).__setitem__("chave_dashboard", token))
+    return token
 
 
 @contextmanager

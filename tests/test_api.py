@@ -1,10 +1,10 @@
 """The data API over real HTTP (uvicorn on 127.0.0.1, requests) against the built marts, as
-mirante_reader; every figure is checked against a direct SQL query as the admin."""
+mirante_api with a key that may read every mart (keys, scopes and municipalities themselves:
+tests/test_api_auth.py); every figure is checked against a direct SQL query as the admin."""
 
 from __future__ import annotations
 
-import threading
-import time
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -22,32 +22,40 @@ ATEND = "fct_atendimento_individual_diario"  # date column data_atendimento
 
 
 class Running:
-    def __init__(self, app, base_url):
-        self.app, self.base_url = app, base_url
+    def __init__(self, app, base_url, token: str | None = None):
+        self.app, self.base_url, self.token = app, base_url, token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def get(self, path: str, **params) -> requests.Response:
-        return requests.get(self.base_url + path, params=params or None, timeout=30)
+        return requests.get(self.base_url + path, params=params or None, headers=self.headers, timeout=30)
+
+    def url(self, url: str) -> requests.Response:
+        """GET of a path with its query (e.g. a pagination link) or a whole URL, with the key."""
+        return requests.get(url if "://" in url else self.base_url + url, headers=self.headers, timeout=30)
+
+
+@contextmanager
+def serve(app, token: str | None = None):
+    """The app served by uvicorn in a background thread on a free loopback port."""
+    from mirante.api import dashboard
+
+    with dashboard.serving(app) as base:
+        yield Running(app, base, token)
 
 
 @pytest.fixture(scope="module")
 def api(built):
-    """The app served by uvicorn in a background thread on a free loopback port."""
-    import uvicorn
-
+    """The app as `make api` serves it (mirante_api), and a key that may read every mart."""
+    from mirante.api import keys
     from mirante.api.app import create_app
 
-    app = create_app(built.url("reader"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Running(app, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=30)
+    key, token = keys.create(built.admin(), "test_api", ["*"])
+    with serve(create_app(built.url("api")), token) as running:
+        yield running
+    keys.revoke(built.admin(), key.id)
 
 
 def _json(value):
@@ -163,14 +171,15 @@ def test_pagination_walks_every_row_once(api, admin):
     muni = admin.execute(f"select min(id_municipio) from marts.{VOLUME}").fetchone()[0]
     total = count(admin, f"select count(*) from marts.{VOLUME} where id_municipio = %s", (muni,))
     assert total > 300
-    url, seen, offsets = f"{api.base_url}/v1/{VOLUME}?id_municipio={muni}&limit=97", [], []
+    url, seen, offsets = f"/v1/{VOLUME}?id_municipio={muni}&limit=97", [], []
     while url:
-        body = ok(requests.get(url, timeout=30))
+        body = ok(api.url(url))
         p = body["pagination"]
         assert p["total"] == total and p["limit"] == 97 and len(body["data"]) == min(97, total - p["offset"])
         offsets.append(p["offset"])
         seen += body["data"]
         url = p["next"]
+        assert url is None or url.startswith(f"/v1/{VOLUME}?"), "relative links (no MIRANTE_API_PUBLIC_URL)"
     assert offsets == list(range(0, total, 97))
     keys = [(r["id_municipio"], r["data"]) for r in seen]
     assert len(keys) == len(set(keys)) == total
@@ -217,7 +226,7 @@ BAD = [
 
 @pytest.mark.parametrize("path,names", BAD, ids=[b[0].split("/v1/")[1][:60] for b in BAD])
 def test_bad_parameters_are_clear_4xx(api, path, names):
-    resp = requests.get(api.base_url + path, timeout=30)
+    resp = api.url(path)
     assert resp.status_code == 400, resp.text
     detail = resp.json()["detail"]
     assert isinstance(detail, str) and names in detail
@@ -230,17 +239,17 @@ def test_bad_parameters_are_clear_4xx(api, path, names):
     "/v1/pg_catalog.pg_authid", "/v1/%27%20or%201=1--", "/v1/marts/../raw_snis",
 ])
 def test_unknown_marts_are_404(api, path):
-    resp = requests.get(api.base_url + path, timeout=30)
+    resp = api.url(path)
     assert resp.status_code == 404, resp.text
     assert isinstance(resp.json()["detail"], str)
 
 
 def test_bad_requests_leave_the_data_alone(api, admin):
     for path, _ in BAD:
-        requests.get(api.base_url + path, timeout=30)
+        api.url(path)
     assert count(admin, f"select count(*) from marts.{UF_ANO}") == 27
     assert count(admin, f"select count(*) from marts.{VACINA}") > 0
-    assert requests.post(f"{api.base_url}/v1/{UF_ANO}", timeout=30).status_code == 405
+    assert requests.post(f"{api.base_url}/v1/{UF_ANO}", headers=api.headers, timeout=30).status_code == 405
 
 
 def test_openapi_lists_each_mart_with_its_filters(api):
@@ -253,20 +262,34 @@ def test_openapi_lists_each_mart_with_its_filters(api):
     assert set(params) == {"sigla_uf", "ano", "limit", "offset"}
     assert len(params["sigla_uf"]["schema"]["enum"]) == 27
     assert params["limit"]["schema"]["maximum"] == 1000
+    assert params["offset"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}
+    assert doc["paths"][f"/v1/{UF_ANO}"]["get"]["security"] == [{"chave_api": []}]
+    assert doc["components"]["securitySchemes"]["chave_api"]["scheme"] == "bearer"
     params = {p["name"] for p in doc["paths"][f"/v1/{ATEND}"]["get"]["parameters"]}
     assert {"id_municipio", "data_inicio", "data_fim"} <= params and "sigla_uf" not in params
     assert "/v1/{mart}" not in doc["paths"]
-    assert requests.get(api.base_url + "/docs", timeout=30).status_code == 200
 
 
-def test_runs_as_reader_that_cannot_read_raw(api, admin):
+
+def test_docs_page_works_offline(api):
+    """/docs loads swagger-ui from the app itself (pip package swagger-ui-bundle), not from a CDN."""
+    page = requests.get(api.base_url + "/docs", timeout=30)
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text.replace("https://fastapi", "")
+    for asset in ("/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css"):
+        resp = requests.get(api.base_url + asset, timeout=30)
+        assert asset in page.text and resp.status_code == 200 and len(resp.content) > 10_000, asset
+    assert requests.get(api.base_url + "/redoc", timeout=30).status_code == 404  # it would need a CDN
+
+
+def test_runs_as_api_role_that_cannot_read_raw(api, admin):
     pool = api.app.state.api.pool
     ok(api.get(f"/v1/{UF_ANO}"))
     with pool.connection() as conn:
         user, read_only, timeout = conn.execute(
             "select current_user, current_setting('transaction_read_only'), "
             "current_setting('statement_timeout')").fetchone()
-        assert (user, read_only, timeout) == ("mirante_reader", "on", "5s")
+        assert (user, read_only, timeout) == ("mirante_api", "on", "5s")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             with conn.transaction():
                 conn.execute("select count(*) from raw_snis.agua_esgoto_agregado")
@@ -275,7 +298,7 @@ def test_runs_as_reader_that_cannot_read_raw(api, admin):
                 conn.execute(f"delete from marts.{UF_ANO}")
     users = admin.execute("select usename from pg_stat_activity where application_name = 'mirante-api' "
                           "and datname = current_database()").fetchall()
-    assert users and {u[0] for u in users} == {"mirante_reader"}
+    assert users and {u[0] for u in users} == {"mirante_api"}
 
 
 def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
@@ -286,8 +309,10 @@ def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
                    "primary key (id_municipio, ano))")
         tr.execute(f"insert into marts.{name} values ('3550308', 2024, 10.50), ('3550308', 2025, 12.25), "
                    "('3304557', 2025, 7.00)")
+        service = api.app.state.api
+        ttl, service.catalogue_ttl = service.catalogue_ttl, 0  # as if the TTL had run out
         try:
-            assert name not in api.app.state.api.marts
+            assert name not in service.marts
             body = ok(api.get(f"/v1/{name}", ano=2025))
             assert body["data"] == [{"id_municipio": "3304557", "ano": 2025, "receita": 7.0},
                                     {"id_municipio": "3550308", "ano": 2025, "receita": 12.25}]
@@ -296,7 +321,8 @@ def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
             assert api.get(f"/v1/{name}", sigla_uf="SP").status_code == 400
         finally:
             tr.execute(f"drop table if exists marts.{name}")
-    resp = api.get(f"/v1/{name}")
+            service.catalogue_ttl = ttl
+    resp = api.get(f"/v1/{name}")  # the query finds it dropped: the catalogue is re-read
     assert resp.status_code == 404, resp.text
     assert f"/v1/{name}" not in ok(api.get("/openapi.json"))["paths"]
 
@@ -318,6 +344,7 @@ def test_a_query_over_the_statement_timeout_is_a_503_not_a_500(api, built):
     with psycopg.connect(built.url("transformer"), autocommit=True) as tr:
         tr.execute(f"create or replace view marts.{name} as select 2025 as ano from pg_sleep(6)")
         try:
+            api.app.state.api.refresh()
             resp = api.get(f"/v1/{name}")
             assert resp.status_code == 503, resp.text
             assert "cancelled" in resp.json()["detail"]

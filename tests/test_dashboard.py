@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
 from decimal import Decimal
@@ -21,10 +20,9 @@ from html.parser import HTMLParser
 import psycopg
 import pytest
 import requests
-from psycopg import sql
 
 from mirante import config
-from mirante.api import dashboard
+from mirante.api import dashboard, keys
 from mirante.api.app import UFS, create_app
 
 pytestmark = pytest.mark.integration
@@ -150,10 +148,17 @@ def browser() -> str:
 
 @pytest.fixture(scope="module")
 def site(built):
-    """Base URL of the real API app (dashboard mounted), as mirante_reader."""
-    app = create_app(built.url("reader"))
+    """Base URL of the real API app (dashboard mounted), as mirante_api, and the dashboard's key
+    (dashboard.key: created as `mirante dashboard` does)."""
+    global KEY
+    app = create_app(built.url("api"))
+    KEY = dashboard.key(built)
     with dashboard.serving(app) as base:
         yield base
+
+
+#: the API key the pages are opened with (set by the `site` fixture)
+KEY = ""
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +167,11 @@ def db(built):
         yield conn
 
 
-def open_page(base: str, query: str = "", budget_ms: int = 20_000) -> Node:
-    dom = parse(dashboard.render(f"{base}/dashboard{query}", dump_dom=True, budget_ms=budget_ms))
+def open_page(base: str, query: str = "", budget_ms: int = 20_000, key: str | None = None) -> Node:
+    """The page after its scripts ran, opened with `key` (default: the dashboard's) in the fragment."""
+    key = KEY if key is None else key
+    fragment = f"#chave={key}" if key else ""
+    dom = parse(dashboard.render(f"{base}/dashboard{query}{fragment}", dump_dom=True, budget_ms=budget_ms))
     body = dom.one("body")
     assert body.attrs.get("data-state") == "ready", "the page must finish its refresh"
     return dom
@@ -352,25 +360,17 @@ def test_refreshes_every_minute(browser, site):
     assert later.one("body").attrs["data-refresh-count"] == "2"
 
 
-def test_missing_marts_show_sem_dados(browser, built, db):
-    """Served by a role that sees only the sanitation aggregates, the API has no sales marts and no
-    provider fact: those panels say "sem dados", the rest renders and nothing breaks."""
-    role, password = "mirante_dashboard_test", secrets.token_hex(16)
-    name, database = sql.Identifier(role), sql.Identifier(config.database_name())
-    db.execute(sql.SQL("drop role if exists {}").format(name))
-    db.execute(sql.SQL("create role {} login password {}").format(name, sql.Literal(password)))
+def test_missing_marts_show_sem_dados(browser, site, built):
+    """With a key whose scopes are only the sanitation aggregates, the API lists no sales mart and
+    no provider fact: those panels say "sem dados", the rest renders and nothing breaks."""
+    chave, token = keys.create(built.admin(), "dashboard restrito", ["agg_saneamento_uf_ano",
+                                                                     "agg_saneamento_brasil_ano"])
     try:
-        db.execute(sql.SQL("grant connect on database {} to {}").format(database, name))
-        db.execute(sql.SQL("grant usage on schema marts to {}").format(name))
-        db.execute(sql.SQL("grant select on marts.agg_saneamento_uf_ano, marts.agg_saneamento_brasil_ano "
-                           "to {}").format(name))
-        app = create_app(f"postgresql://{role}:{password}@{built.host}:{built.port}/{config.database_name()}")
-        assert set(app.state.api.marts) == {"agg_saneamento_uf_ano", "agg_saneamento_brasil_ano"}
-        with dashboard.serving(app) as base:
-            dom = open_page(base)
+        listed = requests.get(f"{site}/v1/marts", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert {m["name"] for m in listed.json()["data"]} == {"agg_saneamento_uf_ano", "agg_saneamento_brasil_ano"}
+        dom = open_page(site, key=token)
     finally:
-        db.execute(sql.SQL("drop owned by {}").format(name))
-        db.execute(sql.SQL("drop role {}").format(name))
+        keys.revoke(built.admin(), chave.id)
     for name_ in SALES_CHARTS:
         node = chart(dom, name_)
         assert node.attrs["data-state"] == "empty" and "Sem dados" in node.text, name_
@@ -381,3 +381,29 @@ def test_missing_marts_show_sem_dados(browser, built, db):
     assert chart(dom, "atendimento-uf").attrs["data-state"] == "ok"
     assert int(chart(dom, "atendimento-uf").attrs["data-points"]) > 27
     assert "hidden" in dom.one(id="erro-geral").attrs
+
+
+def test_without_a_key_the_page_says_so(browser, site):
+    """No key in the address (and none in the tab): the page reads nothing and says how to get in;
+    a revoked or wrong key: the API's refusal is shown."""
+    dom = open_page(site, key="")
+    erro = dom.one(id="erro-geral")
+    assert "hidden" not in erro.attrs and "sem chave de API" in erro.text and "#chave=" in erro.text
+    assert chart(dom, "atendimento-uf").attrs.get("data-state") != "ok"
+    dom = open_page(site, key="mrt_000000000000_" + "A" * 43)
+    erro = dom.one(id="erro-geral")
+    assert "hidden" not in erro.attrs and "chave de API recusada" in erro.text and "wrong secret" in erro.text
+
+
+def test_dashboard_key_is_created_once_and_kept(built, site):
+    """`mirante dashboard` reuses its key while it is valid, and replaces a revoked one."""
+    assert dashboard.key(built) == KEY
+    chave = keys.get(built.admin(), KEY)
+    assert chave.escopos == dashboard.DASHBOARD_SCOPES and chave.municipios is None
+    keys.revoke(built.admin(), chave.id)
+    try:
+        fresh = dashboard.key(built)
+        assert fresh != KEY and keys.get(built.admin(), fresh).revogada_em is None
+        assert config.dashboard_api_key() == fresh
+    finally:
+        keys.revoke(built.admin(), fresh)

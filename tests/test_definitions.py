@@ -44,29 +44,136 @@ def test_checks_schedule_and_sensor_are_defined():
     assert ("marts/fct_saneamento_prestador_ano", "ge_fct_saneamento_prestador_ano") in checks
     # dbt tests are asset checks too
     assert sum(1 for a, _ in checks if a.startswith("marts/")) >= 10
+    # no clock starts the rebuild: it follows the e-SUS pull; the commercial build runs before both
     schedules = {s.name: (s.cron_schedule, s.job_name) for s in defs.schedules}
-    assert schedules == {"mirante_all_daily": ("0 6 * * *", "mirante_all"),
-                         "esus_daily": ("0 5 * * *", "esus_pull"),
-                         "comercial_daily": ("30 6 * * *", "comercial")}
+    assert schedules == {"esus_daily": ("0 5 * * *", "esus_pull"),
+                         "comercial_daily": ("0 4 * * *", "comercial")}
     assert defs.resolve_job_def("mirante_all")
-    assert {s.name for s in defs.sensors} == {"snis_new_export_sensor"}
+    sensors = {s.name: s.job_name for s in defs.sensors}
+    assert sensors == {"snis_new_export_sensor": "saneamento_snis", "mirante_all_after_esus_pull": "mirante_all"}
+    assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
 
 
-def test_sensor_requests_one_run_per_new_or_changed_export(tmp_path, monkeypatch):
+def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
+    pools = {node.name: node.definition.pool
+             for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial")
+             for node in defs.resolve_job_def(job).graph.nodes}
+    assert {name: pools[name] for name in ("raw_snis_exports", "raw_ibge_localidades", "raw_crm_api",
+                                           "raw_erp_api", "dbt_models", "raw_esus_pec")} == {
+        "raw_snis_exports": "dlt_snis", "raw_ibge_localidades": "dlt_ibge", "raw_crm_api": "dlt_crm",
+        "raw_erp_api": "dlt_erp", "dbt_models": "dbt", "raw_esus_pec": "esus"}
+
+
+def _snis_sensor(instance, cursor=None):
+    return snis_new_export_sensor(build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tmp_path, monkeypatch):
+    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs.saneamento import FILES_TAG, file_sha256
+
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    loaded: set[str] = set()
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda: set(loaded))
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance)
         assert isinstance(snis_new_export_sensor(ctx), SkipReason)
-        (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+        sample = SNIS_SAMPLE.read_bytes()
+        (tmp_path / "a_2021.csv").write_bytes(sample)
+        (tmp_path / "b_2021.csv").write_bytes(sample + b"\x00")
+        (tmp_path / "c_2021.csv").write_bytes(sample + b"\x00\x00")
+        loaded.add(file_sha256(tmp_path / "c_2021.csv"))  # already in raw_snis.arquivos
         ctx = build_sensor_context(instance=instance, cursor=ctx.cursor)
-        [req] = snis_new_export_sensor(ctx)
+        req = snis_new_export_sensor(ctx)
+        # ONE run for both new files; the loaded one is not asked for
         assert isinstance(req, RunRequest)
-        assert req.run_config == {"ops": {SNIS_OP: {"config": {"files": ["a_2021.csv"]}}}}
+        assert req.run_config == {"ops": {SNIS_OP: {"config": {"files": ["a_2021.csv", "b_2021.csv"]}}}}
+        assert json.loads(req.tags[FILES_TAG]) == {n: file_sha256(tmp_path / n) for n in ("a_2021.csv", "b_2021.csv")}
+        # the same files, same content: the same run key (a failed load is not relaunched each tick)
+        assert _snis_sensor(instance, ctx.cursor).run_key == req.run_key
+        loaded.update(json.loads(req.tags[FILES_TAG]).values())
+        assert isinstance(_snis_sensor(instance, ctx.cursor), SkipReason)  # loaded: nothing to do
+        # touched but the same bytes: still loaded, nothing to do
+        os.utime(tmp_path / "a_2021.csv", ns=(1, 1))
+        assert isinstance(_snis_sensor(instance, ctx.cursor), SkipReason)
+        # new content: asked for again
+        (tmp_path / "a_2021.csv").write_bytes(sample + b"\x00\x00\x00")
+        req = _snis_sensor(instance, ctx.cursor)
+        assert req.run_config["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
+
+
+def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, monkeypatch):
+    """The `make ui` after `make run` case: empty cursor, every export already in raw_snis."""
+    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs.saneamento import file_sha256
+
+    monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda: {file_sha256(tmp_path / "a_2021.csv")})
+    with DagsterInstance.ephemeral() as instance:
+        assert isinstance(_snis_sensor(instance), SkipReason)
+
+
+def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkeypatch):
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs.saneamento import FILES_TAG
+
+    monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", set)
+    (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+    with DagsterInstance.ephemeral() as instance:
+        req = _snis_sensor(instance)
+        instance.add_run(DagsterRun(job_name="saneamento_snis", run_id="r1", status=DagsterRunStatus.STARTED,
+                                    tags=req.tags))
+        assert isinstance(_snis_sensor(instance), SkipReason)
+        (tmp_path / "b_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes() + b"\x00")
+        req = _snis_sensor(instance)  # a file landed while the first loads: only the new one
+        assert list(json.loads(req.tags[FILES_TAG])) == ["b_2021.csv"]
+
+
+def test_snis_sensor_skips_when_the_database_is_down(tmp_path, monkeypatch):
+    from mirante.orchestration.defs import saneamento
+
+    def down():
+        raise OSError("connection refused")
+
+    monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", down)
+    (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance)
+        assert isinstance(snis_new_export_sensor(ctx), SkipReason)
+        assert ctx.cursor is None  # nothing remembered: the next tick tries again
+
+
+def test_rebuild_follows_a_finished_esus_pull_not_a_clock():
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from mirante.orchestration.definitions import (
+        AFTER_TAG, INLINE_ORIGIN, ORIGIN_TAG, mirante_all_after_esus_pull as after_pull)
+
+    with DagsterInstance.ephemeral() as instance:
+        def pull(run_id, status, tags=None, job="esus_pull"):
+            instance.add_run(DagsterRun(job_name=job, run_id=run_id, status=status, tags=tags or {}))
+
+        pull("old", DagsterRunStatus.SUCCESS)
+        ctx = build_sensor_context(instance=instance)
+        assert isinstance(after_pull(ctx), SkipReason)  # turned on: past pulls are not replayed
+        cursor = ctx.cursor
+        assert isinstance(after_pull(build_sensor_context(instance=instance, cursor=cursor)), SkipReason)
+        pull("inline", DagsterRunStatus.SUCCESS, {ORIGIN_TAG: INLINE_ORIGIN})  # `mirante run` rebuilds itself
+        pull("failed", DagsterRunStatus.FAILURE)  # nothing loaded: nothing to rebuild
+        pull("other", DagsterRunStatus.SUCCESS, job="comercial")
+        pull("running", DagsterRunStatus.STARTED)
+        ctx = build_sensor_context(instance=instance, cursor=cursor)
+        assert isinstance(after_pull(ctx), SkipReason)
+        pull("daily", DagsterRunStatus.SUCCESS)
         ctx = build_sensor_context(instance=instance, cursor=ctx.cursor)
-        assert isinstance(snis_new_export_sensor(ctx), SkipReason)  # unchanged: nothing to do
-        os.utime(tmp_path / "a_2021.csv", ns=(1, 1))  # a changed export: new modification time
-        [req] = snis_new_export_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
-        assert json.loads(json.dumps(req.run_config))["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
+        req = after_pull(ctx)
+        assert isinstance(req, RunRequest) and req.run_key == "apos:daily" and req.tags[AFTER_TAG] == "daily"
+        assert isinstance(after_pull(build_sensor_context(instance=instance, cursor=ctx.cursor)), SkipReason)
 
 
 def test_esus_schedule_one_run_over_every_partition_with_the_concurrency_tag(tmp_path, monkeypatch):
@@ -88,7 +195,16 @@ def test_esus_schedule_one_run_over_every_partition_with_the_concurrency_tag(tmp
     instance.prepare(tmp_path)
     with DagsterInstance.get() as inst:
         limits = inst.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        pools = inst.get_concurrency_config().pool_config
+        esus = inst.event_log_storage.get_concurrency_info("esus")
+        dbt = inst.event_log_storage.get_concurrency_info("dbt")
+        monitoring = inst.run_monitoring_enabled
     assert limits == [{"key": CONCURRENCY_TAG, "limit": 2}]
+    # every pool one slot (dlt_<pipeline>, dbt), the e-SUS pool MIRANTE_ESUS_CONCURRENCY, steps wait
+    assert (pools.default_pool_limit, pools.pool_granularity.value) == (1, "op")
+    assert (esus.slot_count, esus.using_default_limit) == (2, False)
+    assert dbt.limit == 1
+    assert monitoring  # enforces dagster/max_runtime
 
 
 def test_registry_rejects_passwords_and_bad_ids(tmp_path):
@@ -101,3 +217,33 @@ def test_registry_rejects_passwords_and_bad_ids(tmp_path):
     bad.write_text('[[municipio]]\nid_municipio = "270430"\nconexao = "postgresql://u@h/db"\n')
     with pytest.raises(ValueError, match="7-digit"):
         registry.load(bad)
+
+
+def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from mirante.orchestration import instance as mirante_instance
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
+    from mirante.orchestration.run import HOST_TAG, PID_TAG, close_dead_runs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    mirante_instance.prepare(tmp_path)
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("dlt_snis")
+        for run_id, pid in (("killed", dead), ("alive", str(os.getpid()))):
+            instance.add_run(DagsterRun(job_name="mirante_all", run_id=run_id, status=DagsterRunStatus.STARTED,
+                                        tags={ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: pid, HOST_TAG: socket.gethostname()}))
+        assert storage.claim_concurrency_slot("dlt_snis", "killed", "raw_snis_exports").is_claimed
+        assert not storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
+        assert close_dead_runs(instance) == ["killed"]
+        assert instance.get_run_by_id("killed").status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
+        assert [s.run_id for s in storage.get_concurrency_info("dlt_snis").claimed_slots] == []
+        assert storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed

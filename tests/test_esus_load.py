@@ -246,3 +246,41 @@ def test_a_network_stall_mid_read_is_cut_at_the_budget(sources):
     assert all(results[i].status == "sucesso" for i in (IDS[0], IDS[2]))
     assert differences(srv, stuck, TABLES) != {}  # nothing of it was published
     assert pull(municipio(srv, stuck), srv).status == "sucesso" and differences(srv, stuck) == {}
+
+
+def test_failures_reach_the_marts_as_kind_and_code_only(sources, monkeypatch):
+    """A municipality whose server is down and one whose password is wrong: the run log (raw) keeps
+    the masked message; agg_esus_pontualidade_municipio (served by the API) keeps only the error
+    kind and code, and the PII/secret scan (tests/test_pii_scan.py, rule 'infra') finds no host,
+    port, user or database name in any of its values."""
+    from dbt.cli.main import dbtRunner
+
+    from mirante import db
+    from mirante.orchestration.resources import DBT_PROJECT_DIR
+
+    from .test_pii_scan import achados
+
+    srv = sources
+    down, wrong, ok = IDS
+    monkeypatch.setenv(f"MIRANTE_ESUS_PASSWORD_{wrong}", "wrong-password")
+    pull(municipio(srv, down, closed_port()), srv, **FAST)
+    pull(municipio(srv, wrong), srv, **FAST)
+    assert pull(municipio(srv, ok), srv).status == "sucesso"
+    messages = {row[1]: row[5] for row in run_log(srv)}
+    assert "127.0.0.1" in messages[down] and "pec_leitura" in messages[wrong]  # raw keeps the detail
+    db.export_env(srv)
+    result = dbtRunner().invoke(["run", "--quiet", "--select", "+agg_esus_pontualidade_municipio",
+                                 "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)])
+    assert result.success, f"dbt run failed: {result.exception}"
+    with psycopg.connect(srv.url("reader")) as conn:
+        cur = conn.execute("select * from marts.agg_esus_pontualidade_municipio where id_municipio = any(%s)",
+                           (list(IDS),))
+        columns = [d.name for d in cur.description]
+        rows = [dict(zip(columns, r)) for r in cur.fetchall()]
+    by_id = {r["id_municipio"]: r for r in rows}
+    assert (by_id[down]["tipo_erro_ultima_falha"], by_id[down]["codigo_erro_ultima_falha"]) == (
+        "transitorio", "conexao_recusada")
+    assert (by_id[wrong]["tipo_erro_ultima_falha"], by_id[wrong]["codigo_erro_ultima_falha"]) == (
+        "permanente", "autenticacao")
+    leaks = [(r["id_municipio"], c, v) for r in rows for c, v in r.items() if "infra" in achados(v)]
+    assert leaks == []

@@ -327,7 +327,8 @@ def test_source_role_reads_with_its_password_only(pec_db):
             assert c.execute(f"select count(*) from {table}").fetchone()[0] > 0
         assert c.execute("select current_user").fetchone()[0] == pec.SOURCE_ROLE
     srv = pec_db.srv
-    assert pec_db.url == f"postgresql://pec_leitura:{pec_db.password}@{srv.host}:{srv.port}/pec_{ID}"
+    assert pec_db.url == (f"postgresql://pec_leitura:{pec_db.password}@{srv.host}:{srv.port}/pec_{ID}"
+                          f"?sslmode={srv.ssl['sslmode']}&sslrootcert={srv.ssl['sslrootcert']}")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(pec.connection_url(pec_db.srv, ID, pec_db.password + "x"), connect_timeout=10)
     with pytest.raises(psycopg.OperationalError):

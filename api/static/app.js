@@ -59,9 +59,44 @@ const state = {
   refreshes: 0,
 };
 
-async function listMarts() {
+// The API key: from the address fragment (#chave=mrt_..., which browsers never send to the server),
+// kept in this tab's sessionStorage and removed from the address bar; sent on every API request.
+const API_KEY = (() => {
+  let key = null;
+  const found = /(?:^#|&)chave=([^&]+)/.exec(location.hash);
+  if (found) key = decodeURIComponent(found[1]);
   try {
-    const resp = await fetch("/v1/marts", { cache: "no-store" });
+    if (key) sessionStorage.setItem("mirante.chave", key);
+    else key = sessionStorage.getItem("mirante.chave");
+  } catch (err) { /* storage unavailable: the key lives in this page only */ }
+  if (found) history.replaceState(null, "", location.pathname + location.search);
+  return key;
+})();
+
+function apiHeaders() {
+  const headers = { Accept: "application/json" };
+  if (API_KEY) headers.Authorization = `Bearer ${API_KEY}`;
+  return headers;
+}
+
+class AuthError extends Error {}
+
+async function listMarts() {
+  if (!API_KEY) {
+    throw new AuthError("sem chave de API: abra o endereço que `mirante dashboard` imprime (/dashboard#chave=...)");
+  }
+  let resp;
+  try {
+    resp = await fetch("/v1/marts", { cache: "no-store", headers: apiHeaders() });
+  } catch (err) {
+    return null;
+  }
+  if (resp.status === 401) {
+    let detail = "";
+    try { detail = (await resp.json()).detail; } catch (err) { /* not JSON */ }
+    throw new AuthError(`chave de API recusada (${detail})`);
+  }
+  try {
     if (!resp.ok) return null;
     const body = await resp.json();
     return new Set((body.data || []).map((m) => m.name));
@@ -84,8 +119,8 @@ async function fetchMart(mart, params = {}) {
   url.searchParams.set("limit", PAGE_LIMIT);
   const rows = [];
   for (let page = 0; url && page < MAX_PAGES; page++) {
-    const resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    if (resp.status === 404) throw new MissingMart(mart);
+    const resp = await fetch(url, { cache: "no-store", headers: apiHeaders() });
+    if (resp.status === 404 || resp.status === 403) throw new MissingMart(mart);
     if (!resp.ok) {
       let detail = "";
       try { detail = JSON.stringify((await resp.json()).detail); } catch (err) { /* not JSON */ }

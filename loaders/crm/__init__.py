@@ -99,10 +99,10 @@ def load_crm(base_url: str | None = None, user_key: str | None = None, srv=None,
     """
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from mirante.pipelines import make_pipeline
+    from mirante.pipelines import make_pipeline, settle_pending
 
     crm = settings.resolve(base_url, user_key)
-    pipeline = make_pipeline(pipeline_name, DATASET, srv)
+    pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), settings.PENDING_PACKAGES)
     source = crm_source(base_url=crm.base_url, user_key=crm.user_key, **source_kwargs)
     try:
         return pipeline.run(source, loader_file_format=loader_file_format)

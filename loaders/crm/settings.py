@@ -76,6 +76,11 @@ SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze
 MAX_TABLE_NESTING = 2
 #: plain dict rows: the COPY-based csv writer is the faster one for Postgres (STACK.md)
 LOADER_FILE_FORMAT = "csv"
+#: a killed run's pending dlt packages are resumed (mirante.pipelines.settle_pending): the package is
+#: a whole extract and the local cursor already moved past it, so it is loaded (merge on `id`: no
+#: duplicate) before the next run reads from that cursor; dropping would re-read it from the API.
+#: A package whose load began is dropped (and the cursor rewound) whatever this says
+PENDING_PACKAGES = "resume"
 
 
 @dataclass(frozen=True)

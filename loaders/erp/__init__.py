@@ -40,6 +40,7 @@ from .settings import (
     LINE_COLUMNS,
     MAX_TABLE_NESTING,
     PAGE_SIZE,
+    PENDING_PACKAGES,
     REQUEST_BACKOFF_FACTOR,
     REQUEST_MAX_ATTEMPTS,
     REQUEST_MAX_RETRY_DELAY,
@@ -148,14 +149,14 @@ def load_erp(settings: ErpSettings | None = None, *, pipeline_name: str = PIPELI
              dataset_name: str = DATASET_NAME, srv=None, **source_kwargs: Any) -> LoadInfo:
     """Load orders and invoices into `dataset_name` as mirante_loader (pipeline state under
     MIRANTE_HOME). Refused credentials raise `ErpLoginError` itself (not dlt's wrapper)."""
-    from mirante.pipelines import make_pipeline
+    from mirante.pipelines import make_pipeline, settle_pending
 
     settings = settings or erp_settings()
     retry = {k: source_kwargs[k] for k in ("request_max_attempts", "request_backoff_factor",
                                            "request_max_retry_delay", "request_timeout")
              if k in source_kwargs}
     auth = make_auth(**settings.source_kwargs(), session=retrying_session(**retry))
-    pipeline = make_pipeline(pipeline_name, dataset_name, srv)
+    pipeline = settle_pending(make_pipeline(pipeline_name, dataset_name, srv), PENDING_PACKAGES)
     try:
         return pipeline.run(erp_source(**settings.source_kwargs(), auth=auth, **source_kwargs))
     except Exception as exc:

@@ -29,6 +29,11 @@ PAGE_SIZE = 500
 CURSOR_FIELD = "UpdateDate"
 #: first load reads every document updated on or after this day
 INITIAL_UPDATE_DATE = "2000-01-01"
+#: a killed run's pending dlt packages are resumed (mirante.pipelines.settle_pending): the package is
+#: a whole extract and the local UpdateDate cursor already moved past it, so it is loaded (merge on
+#: `doc_entry` replaces a document and its lines: no duplicate) before the next run reads from there.
+#: A package whose load began is dropped (and the cursor rewound) whatever this says
+PENDING_PACKAGES = "resume"
 
 #: retries on 429 and 5xx (dlt's retrying client: exponential backoff, Retry-After honoured)
 REQUEST_MAX_ATTEMPTS = 6

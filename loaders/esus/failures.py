@@ -17,8 +17,10 @@ PERMANENT = "permanente"
 RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (PERMANENT, "autenticacao", ("password authentication failed", "no password supplied", "no password for",
                                  "pg_hba.conf rejects", "role \"")),
-    (PERMANENT, "certificado_tls", ("certificate verify failed", "certificate", "ssl error", "sslmode",
-                                    "server does not support ssl", "tlsv1")),
+    # the server's certificate or TLS policy (not "ssl error" alone: a connection cut mid-read says
+    # "SSL error: unexpected eof while reading", which is transient)
+    (PERMANENT, "certificado_tls", ("certificate verify failed", "certificate", "sslmode", "sslrootcert",
+                                    "server does not support ssl", "tlsv1 alert", "no encryption")),
     (PERMANENT, "banco_inexistente", ("invalid catalog name", "database \"")),
     (PERMANENT, "coluna_ausente", ("undefinedcolumn", "column \"")),
     (PERMANENT, "tabela_ausente", ("undefinedtable", "relation \"")),
@@ -36,6 +38,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                                           "temporarily unavailable", "cannot connect now")),
     (TRANSIENT, "conexao_perdida", ("server closed the connection", "connection reset", "terminating connection",
                                     "consuming input failed", "connection is lost", "ssl syscall error", "eof detected",
+                                    "unexpected eof",
                                     "the connection is closed", "broken pipe", "adminshutdown")),
 )
 #: a killed run's rows, closed by the next run

@@ -200,7 +200,7 @@ def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -
     lock = threading.Lock()
 
     def one(ident: str) -> None:
-        data, failure, attempts = _extract_one(by_id[ident], out.states.get(ident, {}), opts)
+        data, failure, attempts = _extract_one(by_id[ident], out.states.get(ident, {}), opts, srv)
         with lock:
             out.attempts[ident] = attempts
             if data is not None:
@@ -225,7 +225,7 @@ def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -
     return out
 
 
-def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options
+def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options, srv: config.Server
                  ) -> tuple[Extraction | None, _Failure | None, int]:
     """Extract one municipality with retries on transient errors, all within its budget."""
     deadline = time.monotonic() + opts.budget
@@ -234,7 +234,7 @@ def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options
     for attempt in range(1, opts.max_attempts + 1):
         try:
             password = m.password()
-            data = extract(m.url(password), m.id_municipio, opts.tables, states, deadline=deadline,
+            data = extract(m.url(password, srv), m.id_municipio, opts.tables, states, deadline=deadline,
                            statement_timeout=opts.statement_timeout, trailing_days=opts.trailing_days,
                            desde=opts.desde, ate=opts.ate)
             return data, None, attempt

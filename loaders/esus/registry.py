@@ -34,15 +34,18 @@ class Municipio:
                 f"MIRANTE_ESUS_PASSWORD_{self.id_municipio} or [esus.senhas] in .dlt/secrets.toml")
         return pw
 
-    def url(self, password: str | None = None) -> str:
-        """Connection URL with the password (never logged)."""
+    def url(self, password: str | None = None, warehouse: config.Server | None = None) -> str:
+        """Connection URL with the password (never logged) and its TLS policy (config.esus_ssl: a
+        `sslmode` / `sslrootcert` in `conexao` wins; `warehouse` tells which sources are on
+        Mirante's own server, verified with its CA)."""
         parts = urlsplit(os.path.expandvars(self.conexao))
         user = parts.username or ""
         host = parts.hostname or "127.0.0.1"
         netloc = f"{quote(user, safe='')}:{quote(password or self.password(), safe='')}@{host}"
         if parts.port:
             netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        return config.with_params(urlunsplit(parts._replace(netloc=netloc)),
+                                  config.esus_ssl(host, parts.port, warehouse))
 
     def safe_url(self) -> str:
         return os.path.expandvars(self.conexao)

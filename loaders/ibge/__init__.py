@@ -13,7 +13,7 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-from .settings import BASE_URL, MAX_TABLE_NESTING, RESOURCES, SCHEMA_CONTRACT
+from .settings import BASE_URL, MAX_TABLE_NESTING, PENDING_PACKAGES, RESOURCES, SCHEMA_CONTRACT
 
 
 def drop_null_keys(row: dict[str, Any]) -> dict[str, Any]:
@@ -44,3 +44,13 @@ def ibge_source(base_url: str = BASE_URL) -> list[DltResource]:
         "resources": [{"name": name, "endpoint": {"path": name}} for name in RESOURCES],
     }
     return rest_api_resources(config)
+
+
+def load_ibge(base_url: str = BASE_URL, srv=None, pipeline_name: str = "ibge"):
+    """Load the three resources into raw_ibge as mirante_loader (what the Dagster asset runs,
+    without Dagster): the packages of a killed run first (`settle_pending`), then the API.
+    Returns dlt's LoadInfo."""
+    from mirante.pipelines import make_pipeline, settle_pending
+
+    pipeline = settle_pending(make_pipeline(pipeline_name, "raw_ibge", srv), PENDING_PACKAGES)
+    return pipeline.run(ibge_source(base_url=base_url))

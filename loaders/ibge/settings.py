@@ -12,3 +12,8 @@ SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze
 #: deepest nested object: municipio > microrregiao > mesorregiao > UF > regiao. Four levels are
 #: flattened into `__` columns; the payloads hold no lists, so no child tables are made
 MAX_TABLE_NESTING = 4
+
+#: a killed run's pending dlt packages are dropped (mirante.pipelines.settle_pending): every run
+#: reads the three endpoints whole and merges on `id`, so the next run brings everything the
+#: package had, newer; loading the old package first would only cost time
+PENDING_PACKAGES = "drop"

@@ -28,9 +28,9 @@ import dlt
 import pyarrow as pa
 
 from .parser import ExportStream, ParsedExport, SnisFormatError, open_export
-from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PRIMARY_KEY
+from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PENDING_PACKAGES, PRIMARY_KEY
 
-__all__ = ["snis_source", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
+__all__ = ["snis_source", "load_snis", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
 _CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 #: one description per small table: the Arrow schema (dlt takes types and nullability from it)
@@ -137,6 +137,16 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
             }])
 
     return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
+
+
+def load_snis(directory: str | Path, files: list[str] | None = None, srv=None, pipeline_name: str = "snis"):
+    """Load SNIS exports into raw_snis as mirante_loader (what the Dagster asset runs, without
+    Dagster): the packages of a killed run first (`settle_pending`), then the files. Returns dlt's
+    LoadInfo."""
+    from mirante.pipelines import make_pipeline, settle_pending
+
+    pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), PENDING_PACKAGES)
+    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT)
 
 
 def _arrow(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:

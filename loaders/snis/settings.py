@@ -29,3 +29,9 @@ DATASET = "raw_snis"
 #: (loaded through ADBC) on the 229-column export: csv 10.6 s vs parquet 13.9 s for 100k rows
 #: (bench/bench_snis.py has the full comparison with raw COPY).
 LOADER_FILE_FORMAT = "csv"
+#: a killed run's pending dlt packages are resumed (mirante.pipelines.settle_pending): a run may
+#: read only some files (the sensor asks for the new ones), so the next run need not re-read the
+#: files of the killed one; the package is whole (it exists once extraction finished) and merges
+#: on the grain (per file for quarentena/reconciliacao), so loading it creates no duplicate. A
+#: package whose load began is dropped whatever this says (settle_pending): rerun the killed run
+PENDING_PACKAGES = "resume"

@@ -38,10 +38,15 @@ from dagster import (
     multi_asset,
     schedule,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    MAX_RUNTIME_SECONDS_TAG,
+)
 from pydantic import Field
 
 from mirante import db
+from mirante.config import esus_max_runtime
 from mirante.loaders.esus import registry
 from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 
@@ -237,6 +242,9 @@ def municipality_checks(srv, ids: list[str], today: date | None = None):
 
 esus_pull_job = define_asset_job(
     "esus_pull", selection=AssetSelection.assets(raw_esus_pec), partitions_def=municipios,
+    # a hung pull must not hold the pool and delay the rebuild chained to it forever: run
+    # monitoring (orchestration/instance.py) stops it after MIRANTE_ESUS_MAX_RUNTIME_SECONDS
+    tags={MAX_RUNTIME_SECONDS_TAG: str(esus_max_runtime())},
     description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).")
 
 

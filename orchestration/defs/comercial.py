@@ -8,7 +8,9 @@ written by their parent's resource: dagster-dlt makes no asset of them, so they 
 non-materializable assets downstream of their parent (the lines' staging hangs under the orders).
 Checks: Great Expectations suites, all blocking: on the raw deals and orders (bad source data stops
 the dbt models downstream) and on the five marts. Job `comercial` runs the graph from the two APIs
-to the KPIs; schedule `comercial_daily` runs it every day at 06:30 (Brasília).
+to the KPIs; schedule `comercial_daily` runs it every day at 04:00 (Brasília), before the e-SUS
+pull and the rebuild that follows it. Ops `raw_crm_api` / `raw_erp_api` are in pools `dlt_crm` /
+`dlt_erp` (one run of each pipeline at a time).
 
 Connection settings are read when a run starts, never at import: MIRANTE_CRM_BASE_URL /
 MIRANTE_CRM_USER_KEY and MIRANTE_ERP_BASE_URL / _COMPANY_DB / _USERNAME / _PASSWORD (or
@@ -31,10 +33,11 @@ import dlt
 from mirante.loaders.crm import crm_source
 from mirante.loaders.crm import settings as crm_settings
 from mirante.loaders.erp import erp_source, make_auth
+from mirante.loaders.erp.settings import PENDING_PACKAGES as ERP_PENDING
 from mirante.loaders.erp.settings import erp_settings
-from mirante.pipelines import make_pipeline
+from mirante.pipelines import make_pipeline, settle_pending
 
-from .common import RawTranslator, ge_suite_check
+from .common import RawTranslator, dlt_pool, ge_suite_check
 
 CRM_OP = "raw_crm_api"
 ERP_OP = "raw_erp_api"
@@ -60,6 +63,7 @@ TIME_SPINE = AssetKey(["intermediate", "int_calendario__dia"])
                               destination="postgres"),
     name=CRM_OP,
     dagster_dlt_translator=RawTranslator(),
+    pool=dlt_pool(crm_settings.PIPELINE_NAME),
 )
 def raw_crm_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     """Contacts, deals and interactions from the CRM API, incremental on LastUpdateDate, merged."""
@@ -67,7 +71,8 @@ def raw_crm_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     # a new source per run: dagster-dlt alters the source's schema while it runs (STACK.md)
     source = crm_source(base_url=crm.base_url, user_key=crm.user_key)
     yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET),
+                       dlt_pipeline=settle_pending(make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET),
+                                                   crm_settings.PENDING_PACKAGES),
                        loader_file_format=crm_settings.LOADER_FILE_FORMAT)
 
 
@@ -77,6 +82,7 @@ def raw_crm_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     dlt_pipeline=dlt.pipeline(pipeline_name="erp", dataset_name=ERP_DATASET, destination="postgres"),
     name=ERP_OP,
     dagster_dlt_translator=RawTranslator(),
+    pool=dlt_pool("erp"),
 )
 def raw_erp_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     """Sales orders and invoices (with their lines) from the ERP Service Layer, incremental on
@@ -86,7 +92,7 @@ def raw_erp_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     try:
         source = erp_source(**settings.source_kwargs(), auth=auth)
         yield from dlt.run(context=context, dlt_source=source,
-                           dlt_pipeline=make_pipeline("erp", ERP_DATASET))
+                           dlt_pipeline=settle_pending(make_pipeline("erp", ERP_DATASET), ERP_PENDING))
     finally:
         auth.logout()
 
@@ -110,10 +116,13 @@ comercial_job = define_asset_job(
     - AssetSelection.assets(*CHILD_TABLES),
     description="The commercial graph: CRM and ERP APIs to the sales marts and the daily KPIs.",
 )
+#: 04:00, before the 05:00 e-SUS pull: it never overlaps the rebuild that follows the pull (which
+#: also rebuilds these marts); should it run late, the pools `dlt_crm`, `dlt_erp` and `dbt` make
+#: the two wait for each other instead of colliding
 comercial_daily = ScheduleDefinition(
-    name="comercial_daily", job=comercial_job, cron_schedule="30 6 * * *",
+    name="comercial_daily", job=comercial_job, cron_schedule="0 4 * * *",
     execution_timezone="America/Sao_Paulo",
-    description="Every day at 06:30: yesterday's orders, deals and contacts into the KPIs.",
+    description="Every day at 04:00: yesterday's orders, deals and contacts into the KPIs.",
 )
 
 defs = Definitions(

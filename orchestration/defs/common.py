@@ -1,4 +1,5 @@
-"""Rules shared by the domain modules: asset keys of dlt resources, GE suites as asset checks."""
+"""Rules shared by the domain modules: asset keys of dlt resources, concurrency pools, GE suites as
+asset checks."""
 
 
 from typing import Sequence
@@ -8,6 +9,16 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from mirante import db
+
+
+#: Dagster concurrency pool of every dbt build (limit 1: two builds collide on dbt's `__dbt_tmp`
+#: relations); see mirante.orchestration.instance and docs/concurrency.md
+DBT_POOL = "dbt"
+
+
+def dlt_pool(pipeline_name: str) -> str:
+    """Dagster concurrency pool of the op that runs one dlt pipeline (limit 1: one run at a time)."""
+    return f"dlt_{pipeline_name}"
 
 
 class RawTranslator(DagsterDltTranslator):

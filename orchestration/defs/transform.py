@@ -9,7 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from mirante.orchestration.resources import dbt_manifest
 
-from .common import ge_suite_check
+from .common import DBT_POOL, ge_suite_check
 
 
 class MiranteDbtTranslator(DagsterDbtTranslator):
@@ -28,15 +28,19 @@ class MiranteDbtTranslator(DagsterDbtTranslator):
 translator = MiranteDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-@dbt_assets(manifest=dbt_manifest(), dagster_dbt_translator=translator, name="dbt_models")
+@dbt_assets(manifest=dbt_manifest(), dagster_dbt_translator=translator, name="dbt_models", pool=DBT_POOL)
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the selected models: models and their tests, as the transformer role."""
+    """`dbt build` of the selected models: models and their tests, as the transformer role; one
+    build at a time (pool `dbt` in Dagster, and the `dbt` lock across processes and instances)."""
     from mirante import db
+    from mirante.pipelines import exclusive
 
-    db.export_env(db.server())  # profiles.yml reads host, port and password from the environment
-    # cautious: a test runs only when all the models it reads are selected (rebuilding one mart
-    # must not run the relationship tests of marts that were not rebuilt)
-    yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
+    srv = db.server()
+    db.export_env(srv)  # profiles.yml reads host, port and password from the environment
+    with exclusive("dbt", srv=srv, role="transformer", on_wait=context.log.warning):
+        # cautious: a test runs only when all the models it reads are selected (rebuilding one mart
+        # must not run the relationship tests of marts that were not rebuilt)
+        yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
 
 MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_uf_ano",

@@ -1,0 +1,110 @@
+"""One run of a dlt loader (SNIS, IBGE, CRM or ERP) in a process of its own, killed (SIGKILL, like
+kill -9) inside a chosen dlt step, or paused there for the test to restart the database: the drills
+of tests/faults/test_dlt_drills.py.
+
+    python tests/faults/dlt_driver.py LOADER POINT MARKER
+
+LOADER  snis | ibge | crm | erp: the loader's own entry point (load_snis, load_ibge, load_crm,
+        load_erp, each settling a killed run's packages first), pipeline DRILL_PIPELINE; sources
+        from the environment (DRILL_SNIS_DIR, MIRANTE_IBGE_BASE_URL, MIRANTE_CRM_*, MIRANTE_ERP_*)
+POINT
+    extract   the 2nd data item dlt writes while extracting (nothing committed, nothing in a package)
+    normalize every load file of the package written by dlt's normalize worker, package not committed
+    load      the 2nd load job completed (load files are small: DATA_WRITER__FILE_MAX_ITEMS=200, so
+              each table spans several files), others still to run: "after at least one load file
+              committed"; MARKER says how many jobs were left
+    restart   pause at the 1st completed load job: write "paused" to MARKER, wait for MARKER + ".go"
+              (the test stops and starts the server meanwhile), then carry on
+    none      no fault (a normal run)
+Before dying the driver writes the point to MARKER: a drill whose kill never happened fails. At the
+end it writes "finished ok" or "finished <error type>" (exit 0 or 1).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+#: small load files: every table of the drills spans several, so a kill can fall between two
+os.environ["DATA_WRITER__FILE_MAX_ITEMS"] = "200"
+
+
+def run_loader(loader: str, pipeline_name: str):
+    if loader == "snis":
+        from mirante.loaders.snis import load_snis
+
+        return load_snis(os.environ["DRILL_SNIS_DIR"], pipeline_name=pipeline_name)
+    if loader == "ibge":
+        from mirante.loaders.ibge import load_ibge
+
+        return load_ibge(os.environ["MIRANTE_IBGE_BASE_URL"], pipeline_name=pipeline_name)
+    if loader == "crm":
+        from mirante.loaders.crm import load_crm
+
+        return load_crm(pipeline_name=pipeline_name)
+    if loader == "erp":
+        from mirante.loaders.erp import load_erp
+
+        return load_erp(pipeline_name=pipeline_name)
+    raise ValueError(loader)
+
+
+def main() -> int:
+    loader, point, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    from dlt.common.storages.data_item_storage import DataItemStorage
+    from dlt.common.storages.load_package import PackageStorage
+    from dlt.normalize import normalize
+
+    def die(stage: str) -> None:
+        marker.write_text(stage)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    write_data_item, w_normalize_files, complete_job = (
+        DataItemStorage.write_data_item, normalize.w_normalize_files, PackageStorage.complete_job)
+    calls = {"items": 0, "completed": 0}
+
+    def counted_write(self, *args, **kwargs):
+        calls["items"] += 1
+        if point == "extract" and calls["items"] == 2:
+            die("extract")
+        return write_data_item(self, *args, **kwargs)
+
+    def normalize_then_die(*args, **kwargs):
+        result = w_normalize_files(*args, **kwargs)
+        if point == "normalize":
+            die("normalize")
+        return result
+
+    def counted_complete(self, load_id, file_name):
+        out = complete_job(self, load_id, file_name)
+        calls["completed"] += 1
+        if point in ("load", "restart") and calls["completed"] == (2 if point == "load" else 1):
+            jobs = self.get_load_package_jobs(load_id)
+            left = len(jobs["new_jobs"]) + len(jobs["started_jobs"])
+            done = len(jobs["completed_jobs"])
+            if point == "load":
+                die(f"load {done} completed {left} left")
+            marker.write_text("paused")
+            go = Path(str(marker) + ".go")
+            while not go.exists():
+                time.sleep(0.05)
+        return out
+
+    DataItemStorage.write_data_item = counted_write
+    normalize.w_normalize_files = normalize_then_die
+    PackageStorage.complete_job = counted_complete
+
+    try:
+        run_loader(loader, os.environ["DRILL_PIPELINE"])
+    except Exception as exc:  # the test reads the outcome from the marker
+        marker.write_text(f"finished {type(exc).__name__}: {exc}"[:2000])
+        return 1
+    marker.write_text("finished ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
