@@ -131,7 +131,7 @@ def test_one_graph_from_the_apis_to_the_kpis():
     assert not any(k.startswith(("raw_snis", "raw_esus", "raw_ibge")) for k in selected)
     [schedule] = [s for s in defs.schedules if s.name == "comercial_daily"]
     assert (schedule.cron_schedule, schedule.job_name, schedule.execution_timezone) == (
-        "30 6 * * *", "comercial", "America/Sao_Paulo")
+        "0 4 * * *", "comercial", "America/Sao_Paulo")
     mirante_all = {k.to_user_string() for k in defs.resolve_job_def("mirante_all").asset_layer.selected_asset_keys}
     assert selected <= mirante_all
 

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mirante import db
+from mirante import config, db
 from mirante.expectations import SuiteResult, list_suites, load_suite, run_suite
 
 pytestmark = pytest.mark.integration
@@ -298,7 +298,7 @@ def test_raw_suite_fails_on_corrupted_copy(transformer_url, scratch):
 
 def test_run_leaves_no_connection_open(transformer_url):
     tag = f"ge_test_{secrets.token_hex(4)}"
-    result = run_suite(RAW_SUITE, f"{transformer_url}?application_name={tag}")
+    result = run_suite(RAW_SUITE, config.with_params(transformer_url, {"application_name": tag}))
     assert result.evaluated > 0
     with psycopg.connect(transformer_url) as conn:
         left = conn.execute("select count(*) from pg_stat_activity where application_name = %s",

@@ -28,7 +28,6 @@ renamed as (
         status::text                                        as status,
         tipo_erro::text                                     as tipo_erro,
         codigo_erro::text                                   as codigo_erro,
-        erro::text                                          as erro,
         tentativas::integer                                 as tentativas,
         modo::text                                          as modo
 
