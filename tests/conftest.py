@@ -19,6 +19,21 @@ SNIS_FULL = config.shared_data_dir() / "snis" / "agua-esgoto-agregado_2021.utf16
 SNIS_SAMPLE = config.shared_data_dir() / "snis" / "snis_agregado_2021_AL_sample.utf16.csv"
 
 
+@contextmanager
+def environ(values: dict[str, str]):
+    """Set environment variables for the block, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def server():
     """The server with roles, schemas and grants in database mirante_test; stopped at the end if
@@ -56,20 +71,11 @@ def built(server, comercial_emulators, tmp_path_factory):
     from mirante.emulators import ibge
     from mirante.orchestration.run import ensure_offline_sources, materialize
 
-    saved = {k: os.environ.get(k) for k in ("MIRANTE_IBGE_BASE_URL", "DAGSTER_HOME")}
     ensure_offline_sources(server)
-    with ibge.start() as emulator:
-        os.environ["MIRANTE_IBGE_BASE_URL"] = emulator.base_url
-        os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster"))
-        try:
-            with DagsterInstance.get() as instance:
-                pulls, result = materialize(instance, log_config={})
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with ibge.start() as emulator, environ({"MIRANTE_IBGE_BASE_URL": emulator.base_url,
+                                            "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster"))}):
+        with DagsterInstance.get() as instance:
+            pulls, result = materialize(instance, log_config={})
     assert all(r.success for r in pulls.values()), "every emulated municipality must load"
     assert result.success, "the whole graph must build for the tests that read its tables"
     return server

@@ -23,10 +23,10 @@ end it writes "finished ok" or "finished <error type>" (exit 0 or 1).
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 from pathlib import Path
+
+import drill_points  # the driver's own folder is on sys.path
 
 #: small load files: every table of the drills spans several, so a kill can fall between two
 os.environ["DATA_WRITER__FILE_MAX_ITEMS"] = "200"
@@ -59,8 +59,7 @@ def main() -> int:
     from dlt.normalize import normalize
 
     def die(stage: str) -> None:
-        marker.write_text(stage)
-        os.kill(os.getpid(), signal.SIGKILL)
+        drill_points.die(marker, stage)
 
     write_data_item, w_normalize_files, complete_job = (
         DataItemStorage.write_data_item, normalize.w_normalize_files, PackageStorage.complete_job)
@@ -87,10 +86,7 @@ def main() -> int:
             done = len(jobs["completed_jobs"])
             if point == "load":
                 die(f"load {done} completed {left} left")
-            marker.write_text("paused")
-            go = Path(str(marker) + ".go")
-            while not go.exists():
-                time.sleep(0.05)
+            drill_points.pause(marker)
         return out
 
     DataItemStorage.write_data_item = counted_write

@@ -17,10 +17,10 @@ driver writes the point to MARKER: a drill whose kill never happened fails.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 from pathlib import Path
+
+import drill_points  # the driver's own folder is on sys.path
 
 
 def main() -> int:
@@ -31,8 +31,7 @@ def main() -> int:
     from mirante import db
 
     def die(stage: str) -> None:
-        marker.write_text(stage)
-        os.kill(os.getpid(), signal.SIGKILL)
+        drill_points.die(marker, stage)
 
     calls = {"copy_out": 0, "publish": 0, "copy_in": 0}
     copy_out, publish_batch, copy_in = extract._copy_out, pull.publish, publish._copy_in
@@ -55,10 +54,7 @@ def main() -> int:
         if point == "load" and calls["publish"] == 2:
             die("load")
         if point == "restart" and calls["copy_in"] == 1:
-            marker.write_text("paused")
-            go = Path(str(marker) + ".go")
-            while not go.exists():
-                time.sleep(0.05)
+            drill_points.pause(marker)
         return rows
 
     extract._copy_out = counted_copy_out

@@ -36,7 +36,7 @@ from psycopg import sql
 
 from mirante import config, db
 
-from ..conftest import SNIS_FULL, SNIS_SAMPLE, own_database, reset_raw
+from ..conftest import SNIS_FULL, SNIS_SAMPLE, environ, own_database, reset_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -104,16 +104,10 @@ class Sources:
 
         with crm.start(mundo=Mundo(**WORLD)) as c, erp.start(mundo=Mundo(**WORLD)) as e:
             self.crm, self.erp = c, e
-            saved = {k: os.environ.get(k) for k in self.env()}
-            os.environ.update(self.env())
             try:
-                yield
+                with environ(self.env()):
+                    yield
             finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
                 self.crm = self.erp = None
 
     def advance(self, dias: int) -> None:
