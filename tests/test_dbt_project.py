@@ -98,3 +98,12 @@ def test_every_model_is_tested(manifest, models):
     tested = {t.get("attached_node") for t in project_nodes(manifest, "test").values()}
     tested |= {t["depends_on"]["nodes"][0] for t in manifest.get("unit_tests", {}).values()}
     assert set(models) <= tested, f"models without tests: {sorted(set(models) - tested)}"
+
+
+def test_the_docs_open_on_the_project_overview(manifest):
+    """dbt docs show the project's `__overview__` (layers, domains, how to navigate) instead of dbt's
+    generic welcome page, and it names every mart domain folder."""
+    overview = manifest["docs"].get("doc.mirante.__overview__")
+    assert overview, "dbt_project/models/overview.md must define {% docs __overview__ %}"
+    domains = {p.name for p in (Path(__file__).resolve().parents[1] / "dbt_project/models/marts").iterdir() if p.is_dir()}
+    assert domains and all(f"marts/{d}" in overview["block_contents"] for d in domains)
