@@ -20,7 +20,7 @@ help:
 	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
 	@echo "              CRM and ERP loads, data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
-	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (IBGE emulator and database started)"
+	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (the same offline world as make run: database, PEC, IBGE, CRM, ERP)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
 	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first;"
 	@echo "              every /v1 route needs a key: .venv/bin/mirante api-key create --nome N --escopo MART)"

@@ -73,19 +73,14 @@ def _serve(cmd: list[str], stop_server: bool) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from mirante.emulators import ibge
+    """The Dagster UI over the same offline world as `mirante run` (emulators/world.py)."""
+    from mirante.emulators import world
+    from mirante.orchestration import instance
 
     started = config.external_server() is None and not db.embedded_running()
-    from mirante.orchestration import instance
-    from mirante.orchestration.run import ensure_offline_sources
-
-    srv = db.setup()
-    db.export_env(srv)
-    ensure_offline_sources(srv)
-    instance.prepare()
-    with ibge.start() as emulator:
-        os.environ.setdefault("MIRANTE_IBGE_BASE_URL", emulator.base_url)
-        print(f"IBGE emulator on {emulator.base_url}; Dagster UI on http://127.0.0.1:{args.port}")
+    with world.offline():
+        instance.prepare()
+        print(f"Dagster UI on http://127.0.0.1:{args.port}")
         dagster = Path(sys.executable).parent / "dagster"
         return _serve([str(dagster), "dev", "-m", "mirante.orchestration.definitions",
                        "-h", "127.0.0.1", "-p", str(args.port)], started)

@@ -1,15 +1,14 @@
 """`mirante run`: the whole asset graph, offline, on the embedded server, with a summary.
 
-Starts what it needs (embedded PostgreSQL unless MIRANTE_DATABASE_URL is set, the IBGE emulator
-unless MIRANTE_IBGE_BASE_URL is set, the CRM and ERP emulators unless MIRANTE_CRM_BASE_URL /
-MIRANTE_ERP_BASE_URL are set), executes the `mirante_all` job of the same Definitions the
+Enters the offline world (mirante/emulators/world.py: embedded PostgreSQL unless
+MIRANTE_DATABASE_URL is set, the registry's PEC databases, the IBGE, CRM and ERP emulators unless
+their base URLs are set), executes the `mirante_all` job of the same Definitions the
 Dagster UI shows (runs are recorded in MIRANTE_HOME/dagster, visible in `make ui`), prints rows per
 layer, quarantine, reconciliation and checks, and stops what it started.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 
@@ -107,69 +106,7 @@ def _comercial_summary(conn: psycopg.Connection) -> list[str]:
     ]
 
 
-@contextlib.contextmanager
-def commercial_emulators(force: bool = False):
-    """The offline CRM and ERP (seeded emulators on 127.0.0.1) for each source whose base URL is
-    configured nowhere (MIRANTE_CRM_BASE_URL / [sources.crm], MIRANTE_ERP_BASE_URL / [sources.erp]),
-    or for both when `force` (tests), with the emulators' own credentials in the environment;
-    stopped and the environment restored at exit."""
-    from mirante.emulators import crm, erp
-
-    secrets = config.read_secrets()
-    saved: dict[str, str | None] = {}
-    started = []
-
-    def setenv(name: str, value: str) -> None:
-        saved.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
-
-    try:
-        crm_url = os.environ.get("MIRANTE_CRM_BASE_URL") or secrets.get("sources", {}).get("crm", {}).get("base_url")
-        erp_url = os.environ.get("MIRANTE_ERP_BASE_URL") or secrets.get("sources", {}).get("erp", {}).get("base_url")
-        if force or not crm_url:
-            emu = crm.start()
-            started.append(emu)
-            setenv("MIRANTE_CRM_BASE_URL", emu.base_url)
-            setenv("MIRANTE_CRM_USER_KEY", emu.user_key)
-            print(f"CRM emulator on {emu.base_url}")
-        if force or not erp_url:
-            emu = erp.start()
-            started.append(emu)
-            for name, value in (("MIRANTE_ERP_BASE_URL", emu.base_url),
-                                ("MIRANTE_ERP_COMPANY_DB", erp.EMULATOR_COMPANY_DB),
-                                ("MIRANTE_ERP_USERNAME", erp.EMULATOR_USERNAME),
-                                ("MIRANTE_ERP_PASSWORD", erp.EMULATOR_PASSWORD)):
-                setenv(name, value)
-            print(f"ERP emulator on {emu.base_url}")
-        yield started
-    finally:
-        for emu in started:
-            emu.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def ensure_offline_sources(srv: config.Server) -> None:
-    """Create the emulated PEC database of every registry municipality that has none yet (the
-    offline stand-ins for the municipal servers; password from MIRANTE_ESUS_PASSWORD or
-    `[esus] senha` in .dlt/secrets.toml, generated there if missing)."""
-    from mirante.emulators import pec
-    from mirante.loaders.esus import registry
-
-    existing = set(pec.list_municipios(srv))
-    missing = [m for m in registry.load() if m.id_municipio not in existing]
-    password = db.ensure_secret("esus", "senha", env="MIRANTE_ESUS_PASSWORD")
-    with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
-        pec.ensure_source_role(conn, password)  # the emulated sources' read role uses the secret
-    if missing:
-        print(f"creating {len(missing)} emulated PEC databases: {', '.join(m.nome for m in missing)}")
-        pec.create_many(srv, [m.id_municipio for m in missing], password)
 
 
 #: tags of the runs `mirante run` executes in process: which process on which host runs them
@@ -238,36 +175,21 @@ def materialize(instance, log_config: dict | None = None):
 
 
 def run_all(stop_server: bool = True) -> int:
+    from dagster import DagsterInstance
+
+    from mirante.emulators import world
+    from mirante.orchestration import instance as dagster_instance
+
     started_server = config.external_server() is None and not db.embedded_running()
-    emulator = None
-    offline = contextlib.ExitStack()
     t0 = time.monotonic()
     try:
-        srv = db.setup()
-        db.export_env(srv)
-        from mirante.orchestration import instance as dagster_instance
-
-        dagster_instance.prepare()
-        if not config.ibge_base_url():
-            from mirante.emulators import ibge
-
-            emulator = ibge.start()
-            os.environ["MIRANTE_IBGE_BASE_URL"] = emulator.base_url
-            print(f"IBGE emulator on {emulator.base_url}")
-        offline.enter_context(commercial_emulators())
-
-        from dagster import DagsterInstance
-
-        ensure_offline_sources(srv)
-        with DagsterInstance.get() as instance:
-            pulls, result = materialize(instance)
-        print(summary(srv, result, pulls))
+        with world.offline() as offline:
+            dagster_instance.prepare()
+            with DagsterInstance.get() as instance:
+                pulls, result = materialize(instance)
+            print(summary(offline.server, result, pulls))
         print(f"elapsed: {time.monotonic() - t0:.1f} s")
         return 0 if result.success and all(r.success for r in pulls.values()) else 1
     finally:
-        offline.close()
-        if emulator is not None:
-            emulator.stop()
-            os.environ.pop("MIRANTE_IBGE_BASE_URL", None)
         if started_server and stop_server:
             db.stop_embedded()

@@ -55,9 +55,9 @@ def comercial_emulators():
     """The CRM and ERP emulators over HTTP for the whole session, as `make run` starts them (base
     URLs and emulator credentials in MIRANTE_CRM_* / MIRANTE_ERP_*), so every run of the whole
     graph in the session (e.g. `mirante_all` again in test_pipeline_e2e) reaches them."""
-    from mirante.orchestration.run import commercial_emulators
+    from mirante.emulators.world import http_emulators
 
-    with commercial_emulators(force=True) as started:
+    with http_emulators(force=True, sources=("crm", "erp")) as started:
         yield started
 
 
@@ -68,12 +68,11 @@ def built(server, comercial_emulators, tmp_path_factory):
     emulators over HTTP)."""
     from dagster import DagsterInstance
 
-    from mirante.emulators import ibge
-    from mirante.orchestration.run import ensure_offline_sources, materialize
+    from mirante.emulators.world import ensure_pec_sources, http_emulators
+    from mirante.orchestration.run import materialize
 
-    ensure_offline_sources(server)
-    with ibge.start() as emulator, environ({"MIRANTE_IBGE_BASE_URL": emulator.base_url,
-                                            "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster"))}):
+    ensure_pec_sources(server)
+    with http_emulators(force=True, sources=("ibge",)), environ({"DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster"))}):
         with DagsterInstance.get() as instance:
             pulls, result = materialize(instance, log_config={})
     assert all(r.success for r in pulls.values()), "every emulated municipality must load"

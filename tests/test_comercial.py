@@ -16,7 +16,7 @@ import pytest
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 
 from mirante import config
-from mirante.emulators import crm, erp
+from mirante.emulators import crm
 from mirante.emulators.comercial import POPULACAO_UF, Mundo, Negocio
 from mirante.expectations import load_suite, run_suite
 from mirante.orchestration.definitions import defs
@@ -152,7 +152,7 @@ def test_ge_suites_are_blocking_checks():
 @pytest.fixture(scope="module")
 def mundo(comercial_emulators) -> Mundo:
     """The world the session's ERP and CRM emulators serve (both build it from the same seed)."""
-    [emu] = [e for e in comercial_emulators if isinstance(e, erp.ErpEmulator)]
+    emu = comercial_emulators["erp"]
     return emu.mundo
 
 

@@ -12,11 +12,11 @@ FACT = AssetKey(["raw_esus", "tb_fat_atendimento_individual"])
 
 def test_one_run_over_all_partitions_a_failure_stays_in_its_partition(server, monkeypatch, tmp_path):
     from mirante.loaders.esus import registry
-    from mirante.orchestration.run import ensure_offline_sources
+    from mirante.emulators.world import ensure_pec_sources
     from mirante.orchestration.definitions import defs
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
 
-    ensure_offline_sources(server)  # the registry's emulated PEC databases
+    ensure_pec_sources(server)  # the registry's emulated PEC databases
     ids = [m.id_municipio for m in registry.load(enabled_only=True)]
     broken = ids[1]
     monkeypatch.setenv(f"MIRANTE_ESUS_PASSWORD_{broken}", "wrong-password")
