@@ -24,14 +24,22 @@ _PASSWORD_PAIR = re.compile(r"(?P<head>\b(?:password|passwd|pwd|senha)\s*[=:]\s*
                             re.IGNORECASE)
 
 
-def causes(exc: BaseException, limit: int = 10) -> Iterator[BaseException]:
-    """The exception and the chain of its causes (explicit `raise ... from` first, else the context)."""
+def causes(exc: BaseException | None, limit: int = 10) -> Iterator[BaseException]:
+    """The exception and the chain of its causes: explicit `raise ... from` first, else the context,
+    else the exception a dlt step error wraps (`PipelineStepFailed.exception`)."""
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen and len(seen) < limit:
         seen.add(id(e))
         yield e
-        e = e.__cause__ or e.__context__
+        e = e.__cause__ or e.__context__ or getattr(e, "exception", None)
+        if not isinstance(e, BaseException):
+            e = None
+
+
+def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of `kind` in the chain of `exc` (see `causes`), or None."""
+    return next((e for e in causes(exc) if isinstance(e, kind)), None)
 
 
 def mask(text: str, secrets: Iterable[str] | None = None) -> str:

@@ -134,6 +134,10 @@ def _guard(pipeline: dlt.Pipeline, srv: config.Server | None) -> dlt.Pipeline:
         setattr(pipeline, step, locked)
     return pipeline
 
+#: the schema contract of every raw table: new tables and columns may appear (dlt adds them; the
+#: drift shows in the schema and the load info), a column changing type fails the load
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+
 #: dlt's writer settings for bulk Arrow loads (../shared/docs/PERF.md): gzip at level 9 costs
 #: most of the load time on 2 cores and buys nothing on loopback.
 WRITER_ENV = {

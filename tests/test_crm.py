@@ -24,7 +24,7 @@ from mirante import config
 from mirante.emulators import crm as emulator
 from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
-from mirante.loaders.crm.helpers import find_cause
+from mirante.errors import find_cause
 
 from .conftest import own_database, reset_raw
 

@@ -23,10 +23,11 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-from mirante.pipelines import retrying_session
+from mirante.errors import find_cause
+from mirante.pipelines import SCHEMA_CONTRACT, retrying_session
 
 from . import settings
-from .helpers import CrmAuthError, auth_failure_hook, find_cause
+from .helpers import CrmAuthError, auth_failure_hook
 from .settings import DATASET, PIPELINE_NAME, CrmSettings
 
 __all__ = ["crm_source", "load_crm", "CrmAuthError", "CrmSettings", "DATASET", "PIPELINE_NAME"]
@@ -78,7 +79,7 @@ def crm_source(
         "resource_defaults": {
             "primary_key": settings.PRIMARY_KEY,
             "write_disposition": "merge",
-            "schema_contract": settings.SCHEMA_CONTRACT,
+            "schema_contract": SCHEMA_CONTRACT,
         },
         "resources": [
             {"name": name, "columns": settings.COLUMNS[name],

@@ -28,14 +28,3 @@ def auth_failure_hook(base_url: str) -> Callable[..., Any]:
         raise CrmAuthError(base_url, response.status_code)
 
     return hook
-
-
-def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
-    """The first exception of `kind` in the cause/context chain of `exc`."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None

@@ -70,8 +70,6 @@ BACKOFF_FACTOR = 1.0
 MAX_RETRY_DELAY = 60.0
 REQUEST_TIMEOUT = 60.0
 
-#: new tables and columns may appear; a column changing type fails the load
-SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 #: Phones is a list (child table, level 1); City.State nests objects two levels deep (flattened)
 MAX_TABLE_NESTING = 2
 #: plain dict rows: the COPY-based csv writer is the faster one for Postgres (STACK.md)

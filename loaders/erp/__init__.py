@@ -31,6 +31,8 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
 from mirante import pipelines
+from mirante.errors import find_cause
+from mirante.pipelines import SCHEMA_CONTRACT
 
 from .helpers import B1SessionAuth, ErpLoginError
 from .settings import (
@@ -46,7 +48,6 @@ from .settings import (
     REQUEST_MAX_RETRY_DELAY,
     REQUEST_TIMEOUT,
     RESOURCES,
-    SCHEMA_CONTRACT,
     ErpSettings,
     erp_settings,
     service_root,
@@ -135,16 +136,6 @@ def erp_source(
     return resources
 
 
-def _login_error(exc: BaseException) -> ErpLoginError | None:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ErpLoginError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__ or getattr(exc, "exception", None)
-    return None
-
-
 def load_erp(settings: ErpSettings | None = None, *, pipeline_name: str = PIPELINE_NAME,
              dataset_name: str = DATASET_NAME, srv=None, **source_kwargs: Any) -> LoadInfo:
     """Load orders and invoices into `dataset_name` as mirante_loader (pipeline state under
@@ -160,7 +151,7 @@ def load_erp(settings: ErpSettings | None = None, *, pipeline_name: str = PIPELI
     try:
         return pipeline.run(erp_source(**settings.source_kwargs(), auth=auth, **source_kwargs))
     except Exception as exc:
-        refused = _login_error(exc)
+        refused = find_cause(exc, ErpLoginError)
         if refused is not None:
             raise refused from None
         raise

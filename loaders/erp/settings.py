@@ -49,8 +49,6 @@ SESSION_MARGIN_SECONDS = 60
 SAP_INVALID_SESSION = 301
 SAP_LOGIN_FAILED = -304
 
-#: new tables and columns may appear; a column changing type fails the load
-SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
 #: DocumentLines become the child tables `<resource>__document_lines`; AddressExtension (an object)
 #: is flattened into `address_extension__*` columns

@@ -13,7 +13,9 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-from .settings import BASE_URL, MAX_TABLE_NESTING, PENDING_PACKAGES, RESOURCES, SCHEMA_CONTRACT
+from mirante.pipelines import SCHEMA_CONTRACT
+
+from .settings import BASE_URL, MAX_TABLE_NESTING, PENDING_PACKAGES, RESOURCES
 
 
 def drop_null_keys(row: dict[str, Any]) -> dict[str, Any]:

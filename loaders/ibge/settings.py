@@ -6,8 +6,6 @@ BASE_URL = "https://servicodados.ibge.gov.br/api/v1/localidades"
 #: endpoints under BASE_URL, each one JSON array (no pagination); also the raw table names
 RESOURCES = ("regioes", "estados", "municipios")
 
-#: new tables and columns may appear; a column changing type fails the load
-SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
 #: deepest nested object: municipio > microrregiao > mesorregiao > UF > regiao. Four levels are
 #: flattened into `__` columns; the payloads hold no lists, so no child tables are made

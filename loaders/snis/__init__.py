@@ -27,12 +27,13 @@ from typing import Iterable, Iterator
 import dlt
 import pyarrow as pa
 
+from mirante.pipelines import SCHEMA_CONTRACT
+
 from .parser import ExportStream, ParsedExport, SnisFormatError, open_export
 from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PENDING_PACKAGES, PRIMARY_KEY
 
 __all__ = ["snis_source", "load_snis", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
-_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 #: one description per small table: the Arrow schema (dlt takes types and nullability from it)
 _QUARANTINE_SCHEMA = pa.schema([
     pa.field("arquivo", pa.string(), nullable=False), pa.field("linha", pa.int64(), nullable=False),
@@ -84,7 +85,7 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
     # a key repeated by two files of one run (a sample and its full export): the last file in name
     # order wins, as it would when the files are loaded one run after the other
     @dlt.resource(name="agua_esgoto_agregado", primary_key=PRIMARY_KEY, write_disposition="merge",
-                  schema_contract=_CONTRACT, columns={"_file_name": {"dedup_sort": "desc"}})
+                  schema_contract=SCHEMA_CONTRACT, columns={"_file_name": {"dedup_sort": "desc"}})
     def agua_esgoto_agregado():
         # a plain function: dlt calls it for every selected resource before reading any of them,
         # so the small resources know they must wait for these rows
@@ -100,7 +101,7 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
         return rows()
 
     @dlt.resource(name="quarentena", primary_key=("arquivo", "linha", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=SCHEMA_CONTRACT)
     def quarentena():
         for export in summaries():
             if export is None:
@@ -110,13 +111,13 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
                              _QUARANTINE_SCHEMA)
 
     @dlt.resource(name="reconciliacao", primary_key=("arquivo", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=_CONTRACT)
+                  write_disposition=_REPLACE_PER_FILE, schema_contract=SCHEMA_CONTRACT)
     def reconciliacao():
         for export in summaries():
             yield None if export is None else _arrow(export.reconciliation(), _RECONCILIATION_SCHEMA)
 
     @dlt.resource(name="arquivos", primary_key="arquivo", write_disposition="merge",
-                  schema_contract=_CONTRACT)
+                  schema_contract=SCHEMA_CONTRACT)
     def arquivos():
         now = datetime.now(timezone.utc)
         for export in summaries():
