@@ -93,6 +93,8 @@ def load_suite(suite_name: str) -> dict:
         raise ValueError(f"{path}: expected an object with an 'expectations' list")
     if not spec["expectations"]:
         raise ValueError(f"{path}: the suite has no expectations")
+    if not isinstance(spec.get("blocking", True), bool):
+        raise ValueError(f"{path}: 'blocking' must be true or false (default true: a failure stops downstream assets)")
     allowed = {"expectation_type", "kwargs", "meta"}
     seen: dict[str, int] = {}
     for i, entry in enumerate(spec["expectations"]):

@@ -54,6 +54,22 @@ def test_checks_schedule_and_sensor_are_defined():
     assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
 
 
+def test_every_suite_file_is_an_asset_check_by_rule():
+    """expectations/suites/<schema>.<table>.json -> check ge_<table> on [schema, table], blocking
+    unless the suite says "blocking": false; no suite without its check, no GE check without its file."""
+    from mirante.expectations import list_suites, load_suite
+
+    specs = {(tuple(s.asset_key.path), s.name): s for c in defs.asset_checks for s in c.check_specs}
+    expected = {}
+    for suite in list_suites():
+        schema, table = suite.split(".", 1)
+        expected[((schema, table), f"ge_{table}")] = load_suite(suite).get("blocking", True)
+    ge = {key: spec.blocking for key, spec in specs.items() if key[1].startswith("ge_")}
+    assert ge == expected
+    assert ge[(("raw_esus", "tb_fat_vacinacao_vacina"), "ge_tb_fat_vacinacao_vacina")] is False
+    assert ge[(("raw_snis", "agua_esgoto_agregado"), "ge_agua_esgoto_agregado")] is True
+
+
 def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
     pools = {node.name: node.definition.pool
              for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial")

@@ -50,7 +50,6 @@ from mirante.config import esus_max_runtime
 from mirante.loaders.esus import registry
 from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 
-from .common import ge_suite_check
 
 #: run tag whose concurrency the instance limits (see mirante.orchestration.instance)
 CONCURRENCY_TAG = "mirante/esus"
@@ -264,8 +263,6 @@ def esus_daily(context: ScheduleEvaluationContext):
 
 defs = Definitions(
     assets=[raw_esus_pec],
-    asset_checks=[ge_suite_check(f"{DATASET}.{t}", [DATASET, t], "transformer", blocking=False)
-                  for t in (MAIN_FACT, "tb_fat_vacinacao_vacina")],
     jobs=[esus_pull_job],
     schedules=[esus_daily],
 )

@@ -6,9 +6,9 @@ Assets: one per dlt resource, keyed like the dbt sources ([raw_crm, deals], [raw
 so the dbt models hang under them in one graph. The child tables (orders__document_lines, ...) are
 written by their parent's resource: dagster-dlt makes no asset of them, so they are declared here as
 non-materializable assets downstream of their parent (the lines' staging hangs under the orders).
-Checks: Great Expectations suites, all blocking: on the raw deals and orders (bad source data stops
-the dbt models downstream) and on the five marts. Job `comercial` runs the graph from the two APIs
-to the KPIs; schedule `comercial_daily` runs it every day at 04:00 (Brasília), before the e-SUS
+Checks: the Great Expectations suites of raw_crm, raw_erp and the commercial marts, blocking (bad
+source data stops the dbt models downstream), attached by rule (transform.py, `suite_checks`).
+Job `comercial` runs the graph from the two APIs to the KPIs; schedule `comercial_daily` runs it every day at 04:00 (Brasília), before the e-SUS
 pull and the rebuild that follows it. Ops `raw_crm_api` / `raw_erp_api` are in pools `dlt_crm` /
 `dlt_erp` (one run of each pipeline at a time).
 
@@ -37,7 +37,7 @@ from mirante.loaders.erp.settings import PENDING_PACKAGES as ERP_PENDING
 from mirante.loaders.erp.settings import erp_settings
 from mirante.pipelines import make_pipeline, settle_pending
 
-from .common import RawTranslator, dlt_pool, ge_suite_check
+from .common import RawTranslator, dlt_pool
 
 CRM_OP = "raw_crm_api"
 ERP_OP = "raw_erp_api"
@@ -47,15 +47,8 @@ ERP_DATASET = "raw_erp"
 #: placeholders for the asset definitions only (building a source makes no request); the runs
 #: build their sources from the configuration
 _DEFINITION_URL = "http://127.0.0.1:9/definition-only"
-
-#: Great Expectations suites of the domain (expectations/suites/<suite>.json), each a blocking
-#: check of its table: raw suites run as the transformer (raw schemas), mart suites as the reader
-RAW_SUITES = ("raw_crm.deals", "raw_erp.orders")
-MART_SUITES = ("marts.vendas_ano_mes", "marts.vendas_uf", "marts.vendas_modalidade",
-               "marts.kpi_comercial_diario", "marts.receita_recorrente_mensal")
 #: the semantic layer's time spine: not downstream of the sources, built with them
 TIME_SPINE = AssetKey(["intermediate", "int_calendario__dia"])
-
 
 @dlt_assets(
     dlt_source=crm_source(base_url=_DEFINITION_URL, user_key="definition-only"),
@@ -127,10 +120,6 @@ comercial_daily = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_crm_api, raw_erp_api, *child_tables],
-    asset_checks=[
-        *(ge_suite_check(s, s.split("."), "transformer", blocking=True) for s in RAW_SUITES),
-        *(ge_suite_check(s, s.split("."), "reader", blocking=True) for s in MART_SUITES),
-    ],
     jobs=[comercial_job],
     schedules=[comercial_daily],
 )

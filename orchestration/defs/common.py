@@ -54,3 +54,19 @@ def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bo
         )
 
     return _check
+
+
+def suite_checks() -> list:
+    """Every suite file under expectations/suites/ as an asset check, by rule: the file
+    `<schema>.<table>.json` guards asset [schema, table]; it runs as the reader on `marts` and as
+    the transformer on the raw schemas; it blocks downstream assets unless the suite says
+    `"blocking": false`. A new suite file needs nothing else."""
+    from mirante.expectations import list_suites, load_suite
+
+    checks = []
+    for suite in list_suites():
+        schema, table = suite.split(".", 1)
+        blocking = load_suite(suite).get("blocking", True)
+        checks.append(ge_suite_check(suite, [schema, table], "reader" if schema == "marts" else "transformer",
+                                     blocking=blocking))
+    return checks

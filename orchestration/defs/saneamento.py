@@ -39,7 +39,7 @@ from mirante.loaders.snis import LOADER_FILE_FORMAT, list_exports, snis_source
 from mirante.loaders.snis.settings import PENDING_PACKAGES as SNIS_PENDING
 from mirante.pipelines import make_pipeline, settle_pending
 
-from .common import RawTranslator, dlt_pool, ge_suite_check
+from .common import RawTranslator, dlt_pool
 
 SNIS_OP = "raw_snis_exports"
 IBGE_OP = "raw_ibge_localidades"
@@ -106,7 +106,6 @@ def snis_footer_reconciliation() -> AssetCheckResult:
     )
 
 
-ge_raw_snis = ge_suite_check("raw_snis.agua_esgoto_agregado", SNIS_TABLE.path, "transformer", blocking=True)
 
 snis_job = define_asset_job(
     "saneamento_snis",
@@ -194,7 +193,7 @@ def snis_new_export_sensor(context: SensorEvaluationContext):
 
 defs = Definitions(
     assets=[raw_snis_exports, raw_ibge_localidades],
-    asset_checks=[snis_footer_reconciliation, ge_raw_snis],
+    asset_checks=[snis_footer_reconciliation],
     jobs=[snis_job, saneamento_job],
     sensors=[snis_new_export_sensor],
 )

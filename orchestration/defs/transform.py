@@ -9,7 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from mirante.orchestration.resources import dbt_manifest
 
-from .common import DBT_POOL, ge_suite_check
+from .common import DBT_POOL, suite_checks
 
 
 class MiranteDbtTranslator(DagsterDbtTranslator):
@@ -43,10 +43,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
         yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
 
-MART_SUITES = ("marts.fct_saneamento_prestador_ano", "marts.agg_saneamento_uf_ano",
-               "marts.agg_saneamento_brasil_ano", "marts.dim_municipio")
-
 defs = Definitions(
     assets=[dbt_models],
-    asset_checks=[ge_suite_check(s, s.split("."), "reader", blocking=True) for s in MART_SUITES],
+    # every Great Expectations suite of every layer and domain, by rule (one check per suite file)
+    asset_checks=suite_checks(),
 )
