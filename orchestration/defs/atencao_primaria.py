@@ -14,9 +14,8 @@ run checks lateness and volume of the municipalities it pulled, and the reconcil
 raw table with its sources (ERROR severity: rows or highest key differ; the next pull repairs it).
 """
 
-from datetime import date, timedelta
+from datetime import date
 
-import psycopg
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -48,14 +47,12 @@ from pydantic import Field
 from mirante import db
 from mirante.config import esus_max_runtime
 from mirante.loaders.esus import registry
+from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
 from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 
 
 #: run tag whose concurrency the instance limits (see mirante.orchestration.instance)
 CONCURRENCY_TAG = "mirante/esus"
-#: a day's volume this far from the mean of the 7 days before is an anomaly
-VOLUME_THRESHOLD = 0.5
-MAIN_FACT = "tb_fat_atendimento_individual"
 
 municipios = StaticPartitionsDefinition([m.id_municipio for m in registry.load()])
 RAW_KEYS = {t: AssetKey([DATASET, t]) for t in [*TABLES, "execucoes", "cursores"]}
@@ -177,51 +174,10 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _to_date(key: int | None) -> date | None:
-    return date(key // 10000, key // 100 % 100, key % 100) if key else None
-
-
-def lateness_and_volume(srv, ids: list[str], today: date | None = None) -> dict[str, dict]:
-    """Per municipality: latest day with any PEC record and its lag, and the latest day's care
-    records against the mean of the 7 days with records before (set-based: one query each)."""
-    today = today or date.today()
-    dated = [t for t, cols in FACTS.items() if "co_dim_tempo" in cols]
-    latest_sql = " union all ".join(
-        f"select max(co_dim_tempo) from {DATASET}.{t} where id_municipio = m.id" for t in dated)
-    with psycopg.connect(srv.url("transformer")) as conn:
-        latest = dict(conn.execute(
-            f"select m.id, (select max(x) from ({latest_sql}) as u(x)) from unnest(%s::text[]) as m(id)",
-            (ids,)).fetchall())
-        days: dict[str, list[int]] = {i: [] for i in ids}
-        for ident, n in conn.execute(
-                f"""select id_municipio, n from (
-                        select id_municipio, co_dim_tempo, count(*) as n,
-                               row_number() over (partition by id_municipio order by co_dim_tempo desc) as rn
-                        from {DATASET}.{MAIN_FACT} where id_municipio = any(%s)
-                        group by 1, 2) as q
-                    where rn <= 8 order by id_municipio, rn""", (ids,)):
-            days[ident].append(n)
-    out = {}
-    for ident in ids:
-        last = _to_date(latest.get(ident))
-        counts = days[ident]
-        previous = counts[1:]
-        mean = sum(previous) / len(previous) if previous else None
-        # small municipalities count a handful of records a day: allow the Poisson noise (3 sigma)
-        tolerance = max(VOLUME_THRESHOLD * mean, 3 * mean ** 0.5) if mean else 0
-        out[ident] = {
-            "ultimo_dia": last, "dias_de_atraso": (today - last).days if last else None,
-            "registros_ultimo_dia": counts[0] if counts else 0, "media_7_dias": mean,
-            "variacao": (counts[0] - mean) / mean if mean else None,
-            "volume_ok": mean is not None and abs(counts[0] - mean) <= tolerance,
-        }
-    return out
-
-
 def municipality_checks(srv, ids: list[str], today: date | None = None):
     """The `atraso` and `volume` checks over the municipalities of a run: each passes when every
     municipality passes; the metadata names the ones that did not."""
-    stats = lateness_and_volume(srv, ids, today)
+    stats = lateness_and_volume(srv, ids, today)  # loaders/esus/monitoring.py
     late = [i for i, s in stats.items() if s["dias_de_atraso"] is None or s["dias_de_atraso"] > 1]
     anomalous = [i for i, s in stats.items() if not s["volume_ok"]]
     if len(ids) == 1:
