@@ -35,6 +35,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from mirante import config
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: the marts the page reads (scopes of its API key)
@@ -119,7 +121,7 @@ def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float
 
 def chromium() -> str | None:
     """A Chromium executable: MIRANTE_CHROMIUM, else `chromium` (Debian) or its usual aliases."""
-    explicit = os.environ.get("MIRANTE_CHROMIUM")
+    explicit = config.chromium_path()
     if explicit:
         return explicit if Path(explicit).exists() or shutil.which(explicit) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):

@@ -70,12 +70,8 @@ def http_emulators(force: bool = False, sources: tuple[str, ...] = ("ibge", "crm
     of them when `force` (tests), with the emulators' own credentials; yields {source: emulator}."""
     from . import crm, erp, ibge
 
-    secrets = config.read_secrets().get("sources", {})
-
     def configured(source: str) -> bool:
-        if source == "ibge":
-            return bool(config.ibge_base_url())
-        return bool(os.environ.get(f"MIRANTE_{source.upper()}_BASE_URL") or secrets.get(source, {}).get("base_url"))
+        return bool(config.ibge_base_url() if source == "ibge" else config.source_setting(source, "base_url"))
 
     started: dict[str, object] = {}
     with contextlib.ExitStack() as stack, _environ() as setenv:

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import signal
 import subprocess
@@ -256,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # one clear line for operators; MIRANTE_DEBUG=1 shows the traceback
-        if os.environ.get("MIRANTE_DEBUG"):
+        if config.debug():
             raise
         print(f"mirante: error: {exc}", file=sys.stderr)
         return 1

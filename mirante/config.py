@@ -365,3 +365,58 @@ def esus_max_runtime() -> int:
     """MIRANTE_ESUS_MAX_RUNTIME_SECONDS (default 10800, 3 h): the `dagster/max_runtime` of the
     e-SUS pull job; run monitoring stops a pull still running after it."""
     return int(_positive_number("MIRANTE_ESUS_MAX_RUNTIME_SECONDS", 10800.0))
+
+
+# --------------------------------------------------------------------------------------------
+# sources and tools: every other environment and secrets-file read of Mirante
+
+
+def source_setting(source: str, key: str) -> str | None:
+    """A source's setting: MIRANTE_<SOURCE>_<KEY> in the environment, else `<key>` under
+    `[sources.<source>]` in .dlt/secrets.toml (e.g. source_setting("crm", "base_url"))."""
+    value = os.environ.get(f"MIRANTE_{source.upper()}_{key.upper()}")
+    if value:
+        return value
+    value = read_secrets().get("sources", {}).get(source, {}).get(key)
+    return str(value) if value not in (None, "") else None
+
+
+def esus_password(id_municipio: str | None = None) -> str | None:
+    """The PEC read password of a municipality: MIRANTE_ESUS_PASSWORD_<id>, else
+    MIRANTE_ESUS_PASSWORD (all municipalities), else `[esus.senhas] <id>` or `[esus] senha` in
+    .dlt/secrets.toml. The emulated sources use the same one."""
+    env = (id_municipio and os.environ.get(f"MIRANTE_ESUS_PASSWORD_{id_municipio}")) or os.environ.get(
+        "MIRANTE_ESUS_PASSWORD")
+    if env:
+        return env
+    esus = read_secrets().get("esus", {})
+    value = (esus.get("senhas", {}).get(id_municipio) if id_municipio else None) or esus.get("senha")
+    return str(value) if value else None
+
+
+def esus_registry_file(default: Path) -> Path:
+    """MIRANTE_ESUS_REGISTRY, else the registry shipped with the loader (`default`)."""
+    return Path(os.environ.get("MIRANTE_ESUS_REGISTRY") or default)
+
+
+def esus_concurrency(default: int) -> int:
+    """MIRANTE_ESUS_CONCURRENCY: municipalities pulled at once (and e-SUS runs at once)."""
+    value = int(os.environ.get("MIRANTE_ESUS_CONCURRENCY", default))
+    if value < 1:
+        raise ValueError("MIRANTE_ESUS_CONCURRENCY must be at least 1")
+    return value
+
+
+def chromium_path() -> str | None:
+    """MIRANTE_CHROMIUM: the browser the dashboard screenshot uses (default: found on PATH)."""
+    return os.environ.get("MIRANTE_CHROMIUM") or None
+
+
+def debug() -> bool:
+    """MIRANTE_DEBUG: the CLI shows tracebacks."""
+    return bool(os.environ.get("MIRANTE_DEBUG"))
+
+
+def dlt_progress() -> bool:
+    """MIRANTE_DLT_PROGRESS: dlt logs its progress."""
+    return bool(os.environ.get("MIRANTE_DLT_PROGRESS"))

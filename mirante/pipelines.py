@@ -167,7 +167,7 @@ def make_pipeline(pipeline_name: str, dataset_name: str, srv: config.Server | No
         destination=destination(srv),
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir),
-        progress="log" if os.environ.get("MIRANTE_DLT_PROGRESS") else None,
+        progress="log" if config.dlt_progress() else None,
     )
     return _guard(pipeline, srv)
 

@@ -26,10 +26,7 @@ DEFAULT_POOL_LIMIT = 1
 
 
 def esus_concurrency() -> int:
-    value = int(os.environ.get("MIRANTE_ESUS_CONCURRENCY", DEFAULT_CONCURRENCY))
-    if value < 1:
-        raise ValueError("MIRANTE_ESUS_CONCURRENCY must be at least 1")
-    return value
+    return config.esus_concurrency(DEFAULT_CONCURRENCY)
 
 
 def prepare(home: Path | None = None) -> Path:

@@ -15,7 +15,6 @@ Configuration is read at call time (`resolve`), never at import: environment fir
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from mirante import config
@@ -93,9 +92,8 @@ class CrmSettings:
 def resolve(base_url: str | None = None, user_key: str | None = None) -> CrmSettings:
     """Arguments first, then MIRANTE_CRM_* in the environment, then `[sources.crm]` in
     .dlt/secrets.toml; the base URL defaults to Ploomes' public API."""
-    section = config.read_secrets().get("sources", {}).get("crm", {})
-    base_url = base_url or os.environ.get("MIRANTE_CRM_BASE_URL") or section.get("base_url") or BASE_URL
-    user_key = user_key or os.environ.get("MIRANTE_CRM_USER_KEY") or section.get("user_key")
+    base_url = base_url or config.source_setting("crm", "base_url") or BASE_URL
+    user_key = user_key or config.source_setting("crm", "user_key")
     if not user_key:
         raise RuntimeError(
             f"no User-Key for the {SOURCE_LABEL} at {base_url}: set MIRANTE_CRM_USER_KEY or "

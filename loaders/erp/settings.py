@@ -13,7 +13,6 @@ arguments):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 #: the Service Layer's OData v3 root under the server URL
@@ -114,8 +113,7 @@ def erp_settings() -> ErpSettings:
     naming what is missing (never a value)."""
     from mirante import config
 
-    section = config.read_secrets().get("sources", {}).get("erp", {})
-    values = {key: os.environ.get(env) or section.get(key) for key, env in ENV.items()}
+    values = {key: config.source_setting("erp", key) for key in ENV}
     missing = [ENV[k] for k, v in values.items() if not v]
     if missing:
         raise RuntimeError(

@@ -22,12 +22,7 @@ class Municipio:
     habilitado: bool = True
 
     def password(self) -> str:
-        env = os.environ.get(f"MIRANTE_ESUS_PASSWORD_{self.id_municipio}") or os.environ.get(
-            "MIRANTE_ESUS_PASSWORD")
-        if env:
-            return env
-        esus = config.read_secrets().get("esus", {})
-        pw = esus.get("senhas", {}).get(self.id_municipio) or esus.get("senha")
+        pw = config.esus_password(self.id_municipio)
         if not pw:
             raise RuntimeError(
                 f"no password for the PEC database of {self.nome} ({self.id_municipio}): set "
@@ -52,7 +47,7 @@ class Municipio:
 
 
 def registry_file() -> Path:
-    return Path(os.environ.get("MIRANTE_ESUS_REGISTRY") or REGISTRY_FILE)
+    return config.esus_registry_file(REGISTRY_FILE)
 
 
 def load(path: str | Path | None = None, *, enabled_only: bool = False) -> list[Municipio]:
