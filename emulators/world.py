@@ -45,8 +45,9 @@ def ensure_pec_sources(srv: config.Server) -> None:
 
 
 @contextlib.contextmanager
-def _environ():
-    """Set variables with `set(name, value)`; the old values come back at exit."""
+def environ(values: dict[str, str] | None = None):
+    """Set `values` (and any later `set(name, value)` of the yielded setter) in the environment;
+    the old values come back at exit."""
     saved: dict[str, str | None] = {}
 
     def set_(name: str, value: str) -> None:
@@ -54,6 +55,8 @@ def _environ():
         os.environ[name] = value
 
     try:
+        for name, value in (values or {}).items():
+            set_(name, value)
         yield set_
     finally:
         for name, value in saved.items():
@@ -74,7 +77,7 @@ def http_emulators(force: bool = False, sources: tuple[str, ...] = ("ibge", "crm
         return bool(config.ibge_base_url() if source == "ibge" else config.source_setting(source, "base_url"))
 
     started: dict[str, object] = {}
-    with contextlib.ExitStack() as stack, _environ() as setenv:
+    with contextlib.ExitStack() as stack, environ() as setenv:
         if "ibge" in sources and (force or not configured("ibge")):
             emu = stack.enter_context(ibge.start())
             setenv("MIRANTE_IBGE_BASE_URL", emu.base_url)

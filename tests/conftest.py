@@ -13,25 +13,11 @@ import pytest
 from psycopg import sql
 
 from mirante import config
+from mirante.emulators.world import environ  # noqa: F401  (tests set variables through it)
 
 TEST_HOME = config.ROOT / ".mirante" / "test"
 SNIS_FULL = config.shared_data_dir() / "snis" / "agua-esgoto-agregado_2021.utf16.csv"
 SNIS_SAMPLE = config.shared_data_dir() / "snis" / "snis_agregado_2021_AL_sample.utf16.csv"
-
-
-@contextmanager
-def environ(values: dict[str, str]):
-    """Set environment variables for the block, then put back what was there."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="session")
