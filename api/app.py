@@ -54,28 +54,55 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from mirante.api import keys
 from psycopg import sql
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirante import config
-from mirante.api import keys
 
 log = logging.getLogger("mirante.api")
 
 #: the 27 federative units
-UFS = ("AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA", "PB", "PE",
-       "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO")
+UFS = (
+    "AC",
+    "AL",
+    "AM",
+    "AP",
+    "BA",
+    "CE",
+    "DF",
+    "ES",
+    "GO",
+    "MA",
+    "MG",
+    "MS",
+    "MT",
+    "PA",
+    "PB",
+    "PE",
+    "PI",
+    "PR",
+    "RJ",
+    "RN",
+    "RO",
+    "RR",
+    "RS",
+    "SC",
+    "SE",
+    "SP",
+    "TO",
+)
 FILTERS = ("id_municipio", "sigla_uf", "ano", "mes", "data_inicio", "data_fim")
 PAGING = ("limit", "offset")
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
@@ -114,8 +141,9 @@ def bearer_token(request: Request) -> str:
     """The API key of the request's Authorization header (401 when missing or malformed; no query)."""
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized(f"missing API key: send the header 'Authorization: Bearer <key>' "
-                            f"({HOW_TO_GET_A_KEY})", error=None)
+        raise _unauthorized(
+            f"missing API key: send the header 'Authorization: Bearer <key>' ({HOW_TO_GET_A_KEY})", error=None
+        )
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("the Authorization header must be 'Bearer <key>'", error="invalid_request")
@@ -191,8 +219,10 @@ def _manifest_docs(path: Path = MANIFEST) -> dict[str, dict]:
         docs[node.get("alias") or node["name"]] = {
             "description": " ".join((node.get("description") or "").split()),
             "domain": fqn[2] if len(fqn) > 3 and fqn[1] == "marts" else "marts",
-            "columns": {k: " ".join((v.get("description") or "").split())
-                        for k, v in (node.get("columns") or {}).items()},
+            "columns": {
+                k: " ".join((v.get("description") or "").split())
+                for k, v in (node.get("columns") or {}).items()
+            },
         }
     return docs
 
@@ -206,16 +236,26 @@ def read_catalogue(conn: psycopg.Connection, manifest: Path = MANIFEST) -> dict[
                   col_description(to_regclass(format('%%I.%%I', c.table_schema, c.table_name)),
                                   c.ordinal_position::int)
            from information_schema.columns c
-           where c.table_schema = %s order by c.table_name, c.ordinal_position""", (schema,)).fetchall()
-    keys = dict(conn.execute(
-        """select t.relname, array_agg(a.attname::text order by a.attnum)
+           where c.table_schema = %s order by c.table_name, c.ordinal_position""",
+        (schema,),
+    ).fetchall()
+    keys = dict(
+        conn.execute(
+            """select t.relname, array_agg(a.attname::text order by a.attnum)
            from pg_index i join pg_class t on t.oid = i.indrelid
            join pg_namespace n on n.oid = t.relnamespace
            join pg_attribute a on a.attrelid = t.oid and a.attnum = any(i.indkey)
-           where n.nspname = %s and i.indisprimary group by t.relname""", (schema,)).fetchall())
-    comments = dict(conn.execute(
-        """select t.relname, obj_description(t.oid, 'pg_class') from pg_class t
-           join pg_namespace n on n.oid = t.relnamespace where n.nspname = %s""", (schema,)).fetchall())
+           where n.nspname = %s and i.indisprimary group by t.relname""",
+            (schema,),
+        ).fetchall()
+    )
+    comments = dict(
+        conn.execute(
+            """select t.relname, obj_description(t.oid, 'pg_class') from pg_class t
+           join pg_namespace n on n.oid = t.relnamespace where n.nspname = %s""",
+            (schema,),
+        ).fetchall()
+    )
     docs = _manifest_docs(manifest)
     columns: dict[str, list[Column]] = {}
     for table, name, data_type, nullable, comment in rows:
@@ -227,9 +267,12 @@ def read_catalogue(conn: psycopg.Connection, manifest: Path = MANIFEST) -> dict[
     for table, cols in columns.items():
         doc = docs.get(table, {})
         marts[table] = Mart(
-            name=table, columns=tuple(cols), key=tuple(keys.get(table) or ()),
+            name=table,
+            columns=tuple(cols),
+            key=tuple(keys.get(table) or ()),
             description=doc.get("description") or " ".join((comments.get(table) or "").split()),
-            domain=doc.get("domain", "marts"))
+            domain=doc.get("domain", "marts"),
+        )
     return marts
 
 
@@ -252,8 +295,12 @@ class Pool:
 
     def _connect(self) -> psycopg.Connection:
         conn = psycopg.connect(
-            self.url, autocommit=True, connect_timeout=10, application_name=APPLICATION_NAME,
-            options=f"-c statement_timeout={self.statement_timeout_ms} -c default_transaction_read_only=on")
+            self.url,
+            autocommit=True,
+            connect_timeout=10,
+            application_name=APPLICATION_NAME,
+            options=f"-c statement_timeout={self.statement_timeout_ms} -c default_transaction_read_only=on",
+        )
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         return conn
@@ -279,8 +326,12 @@ class Pool:
             yield conn
         finally:
             if conn is not None:
-                if (self._closed or conn.closed or conn.broken
-                        or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
+                if (
+                    self._closed
+                    or conn.closed
+                    or conn.broken
+                    or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+                ):
                     conn.close()
                 else:
                     self._idle.put(conn)
@@ -343,23 +394,33 @@ def parse_query(mart: Mart, items: list[tuple[str, str]]) -> Query:
         if key not in accepted:
             (inapplicable if key in FILTERS else unknown).append(key)
     if unknown:
-        raise ApiError(400, f"unknown query parameter(s): {', '.join(map(_shown, dict.fromkeys(unknown)))}; "
-                            f"{mart.name} accepts: {', '.join(accepted)}")
+        raise ApiError(
+            400,
+            f"unknown query parameter(s): {', '.join(map(_shown, dict.fromkeys(unknown)))}; "
+            f"{mart.name} accepts: {', '.join(accepted)}",
+        )
     if inapplicable:
-        raise ApiError(400, f"filter(s) {', '.join(dict.fromkeys(inapplicable))} do not apply to {mart.name} "
-                            f"(no such column); it accepts: {', '.join(accepted)}")
+        raise ApiError(
+            400,
+            f"filter(s) {', '.join(dict.fromkeys(inapplicable))} do not apply to {mart.name} "
+            f"(no such column); it accepts: {', '.join(accepted)}",
+        )
     if repeated:
         raise ApiError(400, f"query parameter(s) given more than once: {', '.join(dict.fromkeys(repeated))}")
     q = Query()
     for key, value in seen.items():
         if key == "id_municipio":
             if not re.fullmatch(r"[0-9]{7}", value.strip()):
-                raise ApiError(400, f"id_municipio must be a 7-digit IBGE municipality code, got {_shown(value)}")
+                raise ApiError(
+                    400, f"id_municipio must be a 7-digit IBGE municipality code, got {_shown(value)}"
+                )
             q.filters[key] = value.strip()
         elif key == "sigla_uf":
             uf = value.strip().upper()
             if uf not in UFS:
-                raise ApiError(400, f"sigla_uf must be one of the 27 UFs ({', '.join(UFS)}), got {_shown(value)}")
+                raise ApiError(
+                    400, f"sigla_uf must be one of the 27 UFs ({', '.join(UFS)}), got {_shown(value)}"
+                )
             q.filters[key] = uf
         elif key == "ano":
             q.filters[key] = _integer(key, value, ANO_MIN, ANO_MAX)
@@ -440,8 +501,14 @@ def next_link(request: Request, q: Query, offset: int) -> str:
 class Api:
     """The catalogue, the pool and the request handling behind the FastAPI app."""
 
-    def __init__(self, url: str, pool_size: int = 4, statement_timeout_ms: int = 5000,
-                 catalogue_ttl: float = 60.0, manifest: Path = MANIFEST):
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 4,
+        statement_timeout_ms: int = 5000,
+        catalogue_ttl: float = 60.0,
+        manifest: Path = MANIFEST,
+    ):
         self.pool = Pool(url, size=pool_size, statement_timeout_ms=statement_timeout_ms)
         self.catalogue_ttl, self.manifest = catalogue_ttl, manifest
         self.marts: dict[str, Mart] = {}
@@ -472,10 +539,16 @@ class Api:
         router = APIRouter()
         for mart in sorted(self.marts.values(), key=lambda m: m.name):
             router.add_api_route(
-                mart.path, self._endpoint(mart.name), methods=["GET"], tags=[mart.domain],
-                summary=f"Rows of {mart.name}", description=mart.description or f"Mart {mart.name}.",
-                operation_id=f"get_{mart.name}", response_class=Response,
-                openapi_extra=openapi_operation(mart))
+                mart.path,
+                self._endpoint(mart.name),
+                methods=["GET"],
+                tags=[mart.domain],
+                summary=f"Rows of {mart.name}",
+                description=mart.description or f"Mart {mart.name}.",
+                operation_id=f"get_{mart.name}",
+                response_class=Response,
+                openapi_extra=openapi_operation(mart),
+            )
         # swap the whole list at once (requests in flight keep the old one); FastAPI caches the
         # routes of an included router and the OpenAPI document by this router's routes version
         self.router.routes = router.routes
@@ -484,6 +557,7 @@ class Api:
     def _endpoint(self, name: str):
         def endpoint(request: Request) -> Response:
             return self.serve(name, request)
+
         endpoint.__name__ = f"get_{name}"
         return endpoint
 
@@ -517,20 +591,26 @@ class Api:
         try:
             key_id, secret = keys.parse(token)
         except ValueError:
-            raise _unauthorized("malformed API key: expected mrt_<id>_<secret> as issued by "
-                                "`mirante api-key create`") from None
+            raise _unauthorized(
+                "malformed API key: expected mrt_<id>_<secret> as issued by `mirante api-key create`"
+            ) from None
         row = conn.execute(
-            sql.SQL("select nome, hash, escopos, municipios, revogada_em, "
-                    "set_config('mirante.municipios', case when municipios is null then '*' "
-                    "else array_to_string(municipios, ',') end, true) "
-                    "from {} where id = %s").format(sql.Identifier(config.SECURITY_SCHEMA, "chaves_api")),
-            (key_id,)).fetchone()
+            sql.SQL(
+                "select nome, hash, escopos, municipios, revogada_em, "
+                "set_config('mirante.municipios', case when municipios is null then '*' "
+                "else array_to_string(municipios, ',') end, true) "
+                "from {} where id = %s"
+            ).format(sql.Identifier(config.SECURITY_SCHEMA, "chaves_api")),
+            (key_id,),
+        ).fetchone()
         if row is None or not keys.verify(row[1], secret):
             raise _unauthorized(f"invalid API key {keys.PREFIX}_{key_id}: unknown id or wrong secret")
         nome, _, escopos, municipios, revogada_em = row[:5]
         if revogada_em is not None:
-            raise _unauthorized(f"API key {nome!r} ({keys.PREFIX}_{key_id}) was revoked on "
-                                f"{revogada_em:%Y-%m-%d %H:%M:%S %Z}".rstrip())
+            raise _unauthorized(
+                f"API key {nome!r} ({keys.PREFIX}_{key_id}) was revoked on "
+                f"{revogada_em:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+            )
         return keys.Chave(key_id, nome, tuple(escopos), tuple(municipios) if municipios is not None else None)
 
     def key_of(self, request: Request) -> keys.Chave:
@@ -551,9 +631,12 @@ class Api:
             with self.pool.connection() as conn:
                 try:
                     return fn(conn)
-                except psycopg.errors.QueryCanceled:
-                    raise ApiError(503, f"the query took longer than {self.pool.statement_timeout_ms} ms "
-                                        f"and was cancelled; narrow the filters or page with a smaller limit")
+                except psycopg.errors.QueryCanceled as e:
+                    raise ApiError(
+                        503,
+                        f"the query took longer than {self.pool.statement_timeout_ms} ms "
+                        f"and was cancelled; narrow the filters or page with a smaller limit",
+                    ) from e
                 except psycopg.OperationalError:
                     if attempt == 2 or not conn.broken:
                         log.exception("database error")
@@ -561,8 +644,9 @@ class Api:
                     self.pool.discard_idle()  # e.g. the server restarted: reconnect once
         raise AssertionError("unreachable")
 
-    def page(self, name: str, mart: Mart | None, token: str,
-             items: list[tuple[str, str]]) -> tuple[Mart, Query, int, list[str]]:
+    def page(
+        self, name: str, mart: Mart | None, token: str, items: list[tuple[str, str]]
+    ) -> tuple[Mart, Query, int, list[str]]:
         """(mart, query, total, JSON text of each row of the page) in one read-only snapshot, the
         key checked first in the same transaction: 401 bad key, 404 unknown mart, 403 out of
         scope, 400 bad parameters, in that order."""
@@ -573,8 +657,11 @@ class Api:
                 if mart is None:
                     raise _not_found(name)
                 if not key.allows(mart.name):
-                    raise ApiError(403, f"API key {key.label} may not read mart {mart.name!r}; its scopes: "
-                                        f"{', '.join(key.escopos)}")
+                    raise ApiError(
+                        403,
+                        f"API key {key.label} may not read mart {mart.name!r}; its scopes: "
+                        f"{', '.join(key.escopos)}",
+                    )
                 q = parse_query(mart, items)
                 total, data = self._query(conn, mart, q)
             return mart, q, total, data
@@ -592,8 +679,9 @@ class Api:
         count = sql.SQL("select count(*) from {} t{}").format(table, where)
         # rows skipped by the offset are not rendered: JSON only for the page (the outer ORDER BY
         # keeps the order guaranteed and costs nothing, the input being sorted already)
-        rows = sql.SQL("select to_json(p)::text from (select * from {} t{} order by {} limit %s offset %s) p "
-                       "order by {}").format(table, where, order("t"), order("p"))
+        rows = sql.SQL(
+            "select to_json(p)::text from (select * from {} t{} order by {} limit %s offset %s) p order by {}"
+        ).format(table, where, order("t"), order("p"))
 
         total = conn.execute(count, params).fetchone()[0]
         data = [r[0] for r in conn.execute(rows, [*params, q.limit, q.offset])] if q.offset < total else []
@@ -604,17 +692,24 @@ class Api:
         items = request.query_params.multi_items()
         try:
             mart, q, total, data = self.page(name, self.find(name), token, items)
-        except (psycopg.errors.UndefinedTable,  # dropped since the catalogue was read
-                psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction):  # changed under us
+        except (
+            psycopg.errors.UndefinedTable,  # dropped since the catalogue was read
+            psycopg.errors.UndefinedColumn,
+            psycopg.errors.UndefinedFunction,
+        ):  # changed under us
             self.refresh()  # answer from its new shape, or 404
             mart, q, total, data = self.page(name, self.marts.get(name), token, items)
         nxt = q.offset + q.limit
         pagination = {
-            "limit": q.limit, "offset": q.offset, "total": total,
+            "limit": q.limit,
+            "offset": q.offset,
+            "total": total,
             "next": next_link(request, q, nxt) if nxt < total else None,
         }
-        body = (f'{{"mart":{json.dumps(mart.name)},"data":[{",".join(data)}],'
-                f'"pagination":{json.dumps(pagination)}}}')
+        body = (
+            f'{{"mart":{json.dumps(mart.name)},"data":[{",".join(data)}],'
+            f'"pagination":{json.dumps(pagination)}}}'
+        )
         return Response(body, media_type="application/json")
 
     def ping(self) -> None:
@@ -651,17 +746,34 @@ def _parameter(mart: Mart, name: str) -> dict:
     dcol = mart.date_column.name if mart.date_column else None
     on = lambda what: f"column {what}" if mart.column(what) else f"derived from {dcol}"  # noqa: E731
     spec = {
-        "id_municipio": ("7-digit IBGE municipality code", {"type": "string", "pattern": r"^[0-9]{7}$"}, "3550308"),
+        "id_municipio": (
+            "7-digit IBGE municipality code",
+            {"type": "string", "pattern": r"^[0-9]{7}$"},
+            "3550308",
+        ),
         "sigla_uf": ("UF (state) abbreviation", {"type": "string", "enum": list(UFS)}, "SP"),
         "ano": (f"Year ({on('ano')})", {"type": "integer", "minimum": ANO_MIN, "maximum": ANO_MAX}, None),
         "mes": (f"Month 1-12 ({on('mes')})", {"type": "integer", "minimum": 1, "maximum": 12}, None),
-        "data_inicio": (f"First day, inclusive, on {dcol} (ISO date; <= data_fim)",
-                        {"type": "string", "format": "date"}, None),
-        "data_fim": (f"Last day, inclusive, on {dcol} (ISO date)", {"type": "string", "format": "date"}, None),
-        "limit": (f"Rows per page, 1-{MAX_LIMIT}",
-                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, None),
-        "offset": (f"Rows to skip, 0-{MAX_OFFSET:,}",
-                   {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, None),
+        "data_inicio": (
+            f"First day, inclusive, on {dcol} (ISO date; <= data_fim)",
+            {"type": "string", "format": "date"},
+            None,
+        ),
+        "data_fim": (
+            f"Last day, inclusive, on {dcol} (ISO date)",
+            {"type": "string", "format": "date"},
+            None,
+        ),
+        "limit": (
+            f"Rows per page, 1-{MAX_LIMIT}",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            None,
+        ),
+        "offset": (
+            f"Rows to skip, 0-{MAX_OFFSET:,}",
+            {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+            None,
+        ),
     }[name]
     param = {"name": name, "in": "query", "required": False, "description": spec[0], "schema": spec[1]}
     if spec[2]:
@@ -680,20 +792,35 @@ AUTH_RESPONSES = {
 
 def openapi_operation(mart: Mart) -> dict:
     row = {"type": "object", "properties": {c.name: _json_type(c) for c in mart.columns}}
-    page = {"type": "object", "required": ["mart", "data", "pagination"], "properties": {
-        "mart": {"type": "string", "const": mart.name},
-        "data": {"type": "array", "items": row},
-        "pagination": {"type": "object", "properties": {
-            "limit": {"type": "integer"}, "offset": {"type": "integer"}, "total": {"type": "integer"},
-            "next": {"type": ["string", "null"], "description": "URL of the next page, null on the last"}}},
-    }}
+    page = {
+        "type": "object",
+        "required": ["mart", "data", "pagination"],
+        "properties": {
+            "mart": {"type": "string", "const": mart.name},
+            "data": {"type": "array", "items": row},
+            "pagination": {
+                "type": "object",
+                "properties": {
+                    "limit": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                    "total": {"type": "integer"},
+                    "next": {
+                        "type": ["string", "null"],
+                        "description": "URL of the next page, null on the last",
+                    },
+                },
+            },
+        },
+    }
     error = lambda text: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}  # noqa: E731
     return {
         "parameters": [_parameter(mart, f) for f in mart.filters + PAGING],
         "security": [{SECURITY_SCHEME: []}],
         "responses": {
-            "200": {"description": f"A page of {mart.name}, ordered by {', '.join(mart.order_by)}",
-                    "content": {"application/json": {"schema": page}}},
+            "200": {
+                "description": f"A page of {mart.name}, ordered by {', '.join(mart.order_by)}",
+                "content": {"application/json": {"schema": page}},
+            },
             **AUTH_RESPONSES,
             "400": error("Unknown, inapplicable, repeated or invalid query parameter"),
             "503": error("Database unavailable, busy, or query timed out"),
@@ -708,7 +835,9 @@ def _add_security_scheme(app: FastAPI) -> None:
     def openapi() -> dict:
         doc = build()
         doc.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
-            "type": "http", "scheme": "bearer", "bearerFormat": "mrt_<id>_<secret>",
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "mrt_<id>_<secret>",
             "description": "API key from `mirante api-key create`",
         }
         return doc
@@ -730,10 +859,13 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Mirante data API",
-                                   swagger_js_url="/docs/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/static/swagger-ui.css",
-                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Mirante data API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
 
 def describe(mart: Mart) -> dict:
@@ -760,20 +892,27 @@ def api_url() -> str:
     return db.server().url("api")
 
 
-def create_app(url: str | None = None, *, pool_size: int | None = None,
-               statement_timeout_ms: int | None = None, catalogue_ttl: float | None = None,
-               manifest: Path = MANIFEST) -> FastAPI:
+def create_app(
+    url: str | None = None,
+    *,
+    pool_size: int | None = None,
+    statement_timeout_ms: int | None = None,
+    catalogue_ttl: float | None = None,
+    manifest: Path = MANIFEST,
+) -> FastAPI:
     """The API over the marts, as the role of `url` (default: mirante_api on db.server()).
 
     Pool size, statement timeout and catalogue TTL default to MIRANTE_API_POOL_SIZE (4),
     MIRANTE_API_STATEMENT_TIMEOUT_MS (5000) and MIRANTE_API_CATALOGUE_TTL_S (60). Reads the
     catalogue now: the database must answer.
     """
-    api = Api(url or api_url(),
-              pool_size=pool_size or config.api_pool_size(),
-              statement_timeout_ms=statement_timeout_ms or config.api_statement_timeout_ms(),
-              catalogue_ttl=config.api_catalogue_ttl() if catalogue_ttl is None else catalogue_ttl,
-              manifest=manifest)
+    api = Api(
+        url or api_url(),
+        pool_size=pool_size or config.api_pool_size(),
+        statement_timeout_ms=statement_timeout_ms or config.api_statement_timeout_ms(),
+        catalogue_ttl=config.api_catalogue_ttl() if catalogue_ttl is None else catalogue_ttl,
+        manifest=manifest,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -784,11 +923,13 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
         title="Mirante data API",
         version="1",
         description="Read-only access to the marts of every domain: one route per mart, with only the "
-                    "filters that apply to it, paged. Every /v1 route needs an API key "
-                    "(`Authorization: Bearer mrt_<id>_<secret>`, created with `mirante api-key create`); "
-                    "its scopes name the marts it may read and, for the e-SUS marts, its municipalities "
-                    'the rows it sees. Errors are JSON `{"detail": "..."}` with a 4xx status.',
-        lifespan=lifespan, docs_url=None, redoc_url=None,
+        "filters that apply to it, paged. Every /v1 route needs an API key "
+        "(`Authorization: Bearer mrt_<id>_<secret>`, created with `mirante api-key create`); "
+        "its scopes name the marts it may read and, for the e-SUS marts, its municipalities "
+        'the rows it sees. Errors are JSON `{"detail": "..."}` with a 4xx status.',
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = api
 
@@ -798,8 +939,10 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = ["{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
-                 for e in exc.errors()]
+        parts = [
+            "{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -816,13 +959,20 @@ def create_app(url: str | None = None, *, pool_size: int | None = None,
         api.ping()
         return {"status": "ok"}
 
-    @app.get("/v1/marts", tags=["meta"], summary="The marts the API key may read, with their columns and filters",
-             openapi_extra={"security": [{SECURITY_SCHEME: []}], "responses": {"401": AUTH_RESPONSES["401"]}})
+    @app.get(
+        "/v1/marts",
+        tags=["meta"],
+        summary="The marts the API key may read, with their columns and filters",
+        openapi_extra={"security": [{SECURITY_SCHEME: []}], "responses": {"401": AUTH_RESPONSES["401"]}},
+    )
     def marts(request: Request) -> dict:
         key = api.key_of(request)
         if request.query_params:
-            raise ApiError(400, f"unknown query parameter(s): {', '.join(map(_shown, request.query_params))}; "
-                                f"/v1/marts takes none")
+            raise ApiError(
+                400,
+                f"unknown query parameter(s): {', '.join(map(_shown, request.query_params))}; "
+                f"/v1/marts takes none",
+            )
         return {"data": api.list_marts(key)}
 
     api.refresh()

@@ -27,9 +27,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
@@ -40,8 +40,14 @@ from mirante import config
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: the marts the page reads (scopes of its API key)
-DASHBOARD_SCOPES = ("vendas_*", "kpi_comercial_diario", "receita_recorrente_mensal", "agg_saneamento_*",
-                    "fct_saneamento_prestador_ano", "dim_municipio")
+DASHBOARD_SCOPES = (
+    "vendas_*",
+    "kpi_comercial_diario",
+    "receita_recorrente_mensal",
+    "agg_saneamento_*",
+    "fct_saneamento_prestador_ano",
+    "dim_municipio",
+)
 
 #: the page's JS refreshes its data this often (app.js REFRESH_MS, exposed as <body data-refresh-ms>)
 REFRESH_MS = 60_000
@@ -49,9 +55,17 @@ REFRESH_MS = 60_000
 #: flags for a headless Chromium on a machine with no network: without the background-networking
 #: ones it waits on connections that never come
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
 )
 
 
@@ -75,9 +89,9 @@ def key(server) -> str:
     """The dashboard's API key on `server`: the one configured (config.dashboard_api_key) while it
     exists, is not revoked and has DASHBOARD_SCOPES; else a new one, stored in .dlt/secrets.toml."""
     import tomlkit
+    from mirante.api import keys
 
     from mirante import config, db
-    from mirante.api import keys
 
     admin = server.admin()
     token = config.dashboard_api_key()
@@ -87,11 +101,17 @@ def key(server) -> str:
             current = keys.get(admin, token)
         except ValueError:
             current = None
-        if current and current.revogada_em is None and current.escopos == DASHBOARD_SCOPES \
-                and current.municipios is None:
+        if (
+            current
+            and current.revogada_em is None
+            and current.escopos == DASHBOARD_SCOPES
+            and current.municipios is None
+        ):
             return token
     _, token = keys.create(admin, "dashboard", list(DASHBOARD_SCOPES))
-    db._update_secrets(lambda doc: doc.setdefault("api", tomlkit.table()).__setitem__("chave_dashboard", token))
+    db._update_secrets(
+        lambda doc: doc.setdefault("api", tomlkit.table()).__setitem__("chave_dashboard", token)
+    )
     return token
 
 
@@ -101,8 +121,7 @@ def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float
     stops the server on exit."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="mirante-dashboard-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -131,22 +150,34 @@ def chromium() -> str | None:
     return None
 
 
-def render(url: str, *, dump_dom: bool = False, screenshot: str | Path | None = None,
-           window_size: tuple[int, int] = (1400, 1800), budget_ms: int = 20_000,
-           timeout: float = 120.0) -> str:
+def render(
+    url: str,
+    *,
+    dump_dom: bool = False,
+    screenshot: str | Path | None = None,
+    window_size: tuple[int, int] = (1400, 1800),
+    budget_ms: int = 20_000,
+    timeout: float = 120.0,
+) -> str:
     """Open `url` in headless Chromium with a fresh profile and return the DOM after its scripts ran
     (dump_dom) or write a PNG (screenshot). Virtual time lets the page's fetches and timers run for
     `budget_ms` (kept below REFRESH_MS, so the page is read after its first load)."""
     exe = chromium()
     if exe is None:
-        raise RuntimeError("Chromium not found: install Debian's `chromium` package "
-                           "(apt-get install --no-install-recommends chromium) or set MIRANTE_CHROMIUM")
+        raise RuntimeError(
+            "Chromium not found: install Debian's `chromium` package "
+            "(apt-get install --no-install-recommends chromium) or set MIRANTE_CHROMIUM"
+        )
     if dump_dom == (screenshot is not None):
         raise ValueError("give exactly one of dump_dom=True or screenshot=<path>")
     with tempfile.TemporaryDirectory(prefix="mirante-chromium-") as profile:
-        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-               f"--window-size={window_size[0]},{window_size[1]}",
-               f"--virtual-time-budget={budget_ms}"]
+        cmd = [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={window_size[0]},{window_size[1]}",
+            f"--virtual-time-budget={budget_ms}",
+        ]
         if screenshot is not None:
             target = Path(screenshot).resolve()
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -154,8 +185,14 @@ def render(url: str, *, dump_dom: bool = False, screenshot: str | Path | None = 
         else:
             cmd.append("--dump-dom")
         # its own process group, so that a hung browser goes with all its helper processes
-        proc = subprocess.Popen([*cmd, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=profile, start_new_session=True)
+        proc = subprocess.Popen(
+            [*cmd, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=profile,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

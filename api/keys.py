@@ -95,23 +95,35 @@ def validate(nome: str, escopos: list[str], municipios: list[str] | None) -> Non
         raise ValueError("a key needs at least one scope (--escopo MART, a pattern like vendas_*, or *)")
     bad = [e for e in escopos if not _SCOPE.match(e)]
     if bad:
-        raise ValueError(f"invalid scope(s) {', '.join(map(repr, bad))}: a mart name or a pattern of "
-                         f"lower-case letters, digits, _, * and ?")
+        raise ValueError(
+            f"invalid scope(s) {', '.join(map(repr, bad))}: a mart name or a pattern of "
+            f"lower-case letters, digits, _, * and ?"
+        )
     bad = [m for m in municipios or () if not _MUNICIPIO.match(m)]
     if bad:
         raise ValueError(f"invalid municipality code(s) {', '.join(map(repr, bad))}: 7-digit IBGE codes")
 
 
-def create(admin_url: str, nome: str, escopos: list[str], municipios: list[str] | None = None) -> tuple[Chave, str]:
+def create(
+    admin_url: str, nome: str, escopos: list[str], municipios: list[str] | None = None
+) -> tuple[Chave, str]:
     """A new key; returns it and its token (shown once, never stored)."""
     validate(nome, escopos, municipios)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
-            sql.SQL("insert into {} (id, nome, hash, escopos, municipios) values (%s, %s, %s, %s, %s) "
-                    "returning {}").format(_table(), _COLUMNS),
-            (key_id, nome.strip(), digest(secret), list(dict.fromkeys(escopos)),
-             sorted(set(municipios)) if municipios else None)).fetchone()
+            sql.SQL(
+                "insert into {} (id, nome, hash, escopos, municipios) values (%s, %s, %s, %s, %s) "
+                "returning {}"
+            ).format(_table(), _COLUMNS),
+            (
+                key_id,
+                nome.strip(),
+                digest(secret),
+                list(dict.fromkeys(escopos)),
+                sorted(set(municipios)) if municipios else None,
+            ),
+        ).fetchone()
     return _row(row), f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -129,8 +141,11 @@ def revoke(admin_url: str, key: str) -> Chave:
     key_id = _key_id(key)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
-            sql.SQL("update {} set revogada_em = coalesce(revogada_em, now()) where id = %s returning {}")
-            .format(_table(), _COLUMNS), (key_id,)).fetchone()
+            sql.SQL(
+                "update {} set revogada_em = coalesce(revogada_em, now()) where id = %s returning {}"
+            ).format(_table(), _COLUMNS),
+            (key_id,),
+        ).fetchone()
     if row is None:
         raise LookupError(f"no API key with id {key_id}")
     return _row(row)
@@ -138,8 +153,9 @@ def revoke(admin_url: str, key: str) -> Chave:
 
 def get(admin_url: str, key: str) -> Chave | None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(sql.SQL("select {} from {} where id = %s").format(_COLUMNS, _table()),
-                           (_key_id(key),)).fetchone()
+        row = conn.execute(
+            sql.SQL("select {} from {} where id = %s").format(_COLUMNS, _table()), (_key_id(key),)
+        ).fetchone()
     return _row(row) if row else None
 
 

@@ -46,13 +46,25 @@ def _not_found(i: int) -> str:
 #: flood unknown marts, the latencies reported are the even threads' hits
 QUERIES = {
     "filtered": (lambda k, i: FILTERED, 200, FILTERED, "all"),
-    "paged": (lambda k, i: f"/v1/dim_municipio?limit=100&offset={(i * 100) % 5500}", 200,
-              "/v1/dim_municipio?limit=100&offset=N", "all"),
-    "rls": (lambda k, i: "/v1/agg_vacinacao_dose_mes?limit=100", 200,
-            "/v1/agg_vacinacao_dose_mes?limit=100 (one-municipality key)", "municipio"),
+    "paged": (
+        lambda k, i: f"/v1/dim_municipio?limit=100&offset={(i * 100) % 5500}",
+        200,
+        "/v1/dim_municipio?limit=100&offset=N",
+        "all",
+    ),
+    "rls": (
+        lambda k, i: "/v1/agg_vacinacao_dose_mes?limit=100",
+        200,
+        "/v1/agg_vacinacao_dose_mes?limit=100 (one-municipality key)",
+        "municipio",
+    ),
     "404": (lambda k, i: _not_found(i), 404, "/v1/nao_existe_N (404 flood)", "all"),
-    "mixed": (lambda k, i: FILTERED if k % 2 == 0 else _not_found(i), None,
-              f"{FILTERED} while half the threads flood 404s", "all"),
+    "mixed": (
+        lambda k, i: FILTERED if k % 2 == 0 else _not_found(i),
+        None,
+        f"{FILTERED} while half the threads flood 404s",
+        "all",
+    ),
 }
 
 
@@ -64,13 +76,27 @@ def _free_port() -> int:
 
 def _marts_built(srv) -> bool:
     with psycopg.connect(srv.url("reader")) as conn:  # the reader sees every row (no key needed)
-        return all(conn.execute("select to_regclass(%s) is not null", (f"marts.{t}",)).fetchone()[0]
-                   for t in ("agg_saneamento_uf_ano", "dim_municipio"))
+        return all(
+            conn.execute("select to_regclass(%s) is not null", (f"marts.{t}",)).fetchone()[0]
+            for t in ("agg_saneamento_uf_ano", "dim_municipio")
+        )
 
 
 def _start_api(port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "mirante.api.app:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "mirante.api.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 60
     while True:
@@ -85,8 +111,9 @@ def _start_api(port: int) -> subprocess.Popen:
         time.sleep(0.2)
 
 
-def _round(base: str, query, expected: int | None, token: str, threads: int,
-           per_thread: int) -> tuple[float, float, float, int]:
+def _round(
+    base: str, query, expected: int | None, token: str, threads: int, per_thread: int
+) -> tuple[float, float, float, int]:
     """(p50 ms, p99 ms, requests/s, errors) of threads x per_thread requests (expected None: the
     even threads' requests must be 200 and are timed, the odd ones' must be 404)."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -128,9 +155,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400, help="requests per thread and round")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from mirante import config, db
-
     from mirante.api import keys
+
+    from mirante import config, db
 
     started = config.external_server() is None and not db.embedded_running()
     api, made = None, []
@@ -154,8 +181,11 @@ def main() -> int:
         port = _free_port()
         api = _start_api(port)
         base = f"http://127.0.0.1:{port}"
-        print(f"API on {base} as {config.role_name('api')} with API keys; {args.threads} client threads x "
-              f"{args.requests} requests, keep-alive, {args.rounds} rounds per query", flush=True)
+        print(
+            f"API on {base} as {config.role_name('api')} with API keys; {args.threads} client threads x "
+            f"{args.requests} requests, keep-alive, {args.rounds} rounds per query",
+            flush=True,
+        )
         failed = 0
         for name, (query, expected, label, key) in QUERIES.items():
             if name == "rls" and muni is None:
@@ -164,14 +194,22 @@ def main() -> int:
             _round(base, query, expected, tokens[key], args.threads, 25)  # warm-up: pool, caches, code paths
             rounds = []
             for r in range(args.rounds):
-                p50, p99, rps, errors = _round(base, query, expected, tokens[key], args.threads, args.requests)
+                p50, p99, rps, errors = _round(
+                    base, query, expected, tokens[key], args.threads, args.requests
+                )
                 failed += errors
                 rounds.append((p50, p99, rps))
-                print(f"  {name:<9} round {r + 1}: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:7.0f} req/s"
-                      + (f"  {errors} errors" if errors else ""), flush=True)
+                print(
+                    f"  {name:<9} round {r + 1}: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:7.0f} req/s"
+                    + (f"  {errors} errors" if errors else ""),
+                    flush=True,
+                )
             med = [statistics.median(x[i] for x in rounds) for i in range(3)]
-            print(f"{name:<9} {label}: p50 {med[0]:.2f} ms, p99 {med[1]:.2f} ms, {med[2]:.0f} requests/s "
-                  f"(median of {args.rounds} rounds)", flush=True)
+            print(
+                f"{name:<9} {label}: p50 {med[0]:.2f} ms, p99 {med[1]:.2f} ms, {med[2]:.0f} requests/s "
+                f"(median of {args.rounds} rounds)",
+                flush=True,
+            )
         if failed:
             print(f"{failed} requests did not answer their expected status", file=sys.stderr)
         return 1 if failed else 0

@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "mirante_bench"
-USER_KEY = "bench-emulator-crm-key"   # emulator credential, generated for this run only
+USER_KEY = "bench-emulator-crm-key"  # emulator credential, generated for this run only
 TABLES = ("contacts", "contacts__phones", "deals", "interactions")
 
 
@@ -55,13 +55,27 @@ def _counts(srv) -> dict[str, int]:
 
 def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
     import psycopg
-
-    from mirante import config, db
     from mirante.loaders.crm import load_crm
 
-    cmd = [sys.executable, "-m", "mirante.emulators.crm", "--port", "0", "--user-key", USER_KEY,
-           "--inicio", args.inicio, "--hoje", args.hoje, "--clientes", str(args.clientes),
-           "--negocios-dia", str(args.negocios_dia)]
+    from mirante import config, db
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "mirante.emulators.crm",
+        "--port",
+        "0",
+        "--user-key",
+        USER_KEY,
+        "--inicio",
+        args.inicio,
+        "--hoje",
+        args.hoje,
+        "--clientes",
+        str(args.clientes),
+        "--negocios-dia",
+        str(args.negocios_dia),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         base_url = proc.stdout.readline().strip()
@@ -78,10 +92,16 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
         load_crm(base_url, USER_KEY, srv, loader_file_format=args.format)
         seconds = time.perf_counter() - t0
         records = _state(base_url)["rows"] - served
-        out["cold"] = {"records": records, "rows": sum(_counts(srv).values()), "seconds": seconds,
-                       "tables": _counts(srv)}
+        out["cold"] = {
+            "records": records,
+            "rows": sum(_counts(srv).values()),
+            "seconds": seconds,
+            "tables": _counts(srv),
+        }
 
-        req = urllib.request.Request(f"{base_url}/_emulator/advance?dias={args.advance}", data=b"", method="POST")
+        req = urllib.request.Request(
+            f"{base_url}/_emulator/advance?dias={args.advance}", data=b"", method="POST"
+        )
         urllib.request.urlopen(req, timeout=30).close()
         _warm_up(base_url)
         before = _counts(srv)
@@ -90,9 +110,12 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
         load_crm(base_url, USER_KEY, srv, loader_file_format=args.format)
         seconds = time.perf_counter() - t0
         after = _counts(srv)
-        out["incremental"] = {"records": _state(base_url)["rows"] - served,
-                              "rows": sum(after.values()) - sum(before.values()), "seconds": seconds,
-                              "tables": after}
+        out["incremental"] = {
+            "records": _state(base_url)["rows"] - served,
+            "rows": sum(after.values()) - sum(before.values()),
+            "seconds": seconds,
+            "tables": after,
+        }
         return out
     finally:
         proc.terminate()
@@ -105,12 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inicio", default="2021-01-01")
     ap.add_argument("--hoje", default="2025-12-31")
     ap.add_argument("--clientes", type=int, default=40000)
-    ap.add_argument("--negocios-dia", type=float, default=40.0,
-                    help="below ~45: the world numbers deals ordinal*100 + n, unique under 100 a day")
+    ap.add_argument(
+        "--negocios-dia",
+        type=float,
+        default=40.0,
+        help="below ~45: the world numbers deals ordinal*100 + n, unique under 100 a day",
+    )
     ap.add_argument("--advance", type=int, default=3, help="days the clock moves before the incremental load")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--format", default="csv", choices=["csv", "insert_values", "jsonl"],
-                    help="dlt loader file format (the loader's default: csv)")
+    ap.add_argument(
+        "--format",
+        default="csv",
+        choices=["csv", "insert_values", "jsonl"],
+        help="dlt loader file format (the loader's default: csv)",
+    )
     args = ap.parse_args(argv)
 
     os.environ["MIRANTE_DB"] = BENCH_DB
@@ -123,15 +154,19 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeat):
             r = one_round(args, srv)
             rounds.append(r)
-            print(f"round {i + 1}: cold {r['cold']['records']:,} records in {r['cold']['seconds']:.1f} s; "
-                  f"incremental {r['incremental']['records']:,} records in {r['incremental']['seconds']:.1f} s",
-                  flush=True)
+            print(
+                f"round {i + 1}: cold {r['cold']['records']:,} records in {r['cold']['seconds']:.1f} s; "
+                f"incremental {r['incremental']['records']:,} records in {r['incremental']['seconds']:.1f} s",
+                flush=True,
+            )
     finally:
         if started:
             db.stop_embedded()
 
-    world = (f"{args.inicio}..{args.hoje}, {args.clientes:,} customers, {args.negocios_dia:g} deals/day, "
-             f"loader file format {args.format}")
+    world = (
+        f"{args.inicio}..{args.hoje}, {args.clientes:,} customers, {args.negocios_dia:g} deals/day, "
+        f"loader file format {args.format}"
+    )
     print(f"\nCRM load from the emulator ({world}); median of {args.repeat} rounds\n")
     print(f"{'phase':<22}{'API records':>12}{'rows landed':>13}{'seconds':>10}{'records/s':>11}")
     for phase, label in (("cold", "cold full load"), ("incremental", f"incremental (+{args.advance} days)")):

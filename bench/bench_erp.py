@@ -35,10 +35,21 @@ TABLES = ("orders", "orders__document_lines", "invoices", "invoices__document_li
 
 
 def start_emulator(args) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "mirante.emulators.erp", "--port", "0", "--inicio", args.inicio,
-           "--hoje", args.hoje, "--pedidos-dia", str(args.pedidos_dia)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mirante.emulators.erp",
+        "--port",
+        "0",
+        "--inicio",
+        args.inicio,
+        "--hoje",
+        args.hoje,
+        "--pedidos-dia",
+        str(args.pedidos_dia),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()          # "<base_url> (...)" once the documents are built
+    line = proc.stdout.readline()  # "<base_url> (...)" once the documents are built
     if not line.startswith("http://"):
         proc.kill()
         raise RuntimeError(f"ERP emulator did not start: {line!r}")
@@ -63,10 +74,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
-    from mirante import config, db
     from mirante.emulators import erp
     from mirante.loaders.erp import load_erp
     from mirante.loaders.erp.settings import ErpSettings
+
+    from mirante import config, db
 
     started = config.external_server() is None and not db.embedded_running()
     srv = db.setup()
@@ -76,8 +88,9 @@ def main() -> int:
             proc, base_url = start_emulator(args)
             try:
                 root = base_url.removesuffix("/b1s/v1")
-                settings = ErpSettings(base_url, erp.EMULATOR_COMPANY_DB, erp.EMULATOR_USERNAME,
-                                       erp.EMULATOR_PASSWORD)
+                settings = ErpSettings(
+                    base_url, erp.EMULATOR_COMPANY_DB, erp.EMULATOR_USERNAME, erp.EMULATOR_PASSWORD
+                )
                 with psycopg.connect(srv.admin(), autocommit=True) as conn:
                     conn.execute("drop schema if exists raw_erp cascade")
                     conn.execute("drop schema if exists raw_erp_staging cascade")
@@ -86,7 +99,9 @@ def main() -> int:
                 shutil.rmtree(config.home() / "dlt" / name, ignore_errors=True)
                 for phase in ("cold", "incremental"):
                     if phase == "incremental":
-                        requests.post(f"{root}/_emulator/advance?dias={args.dias}", timeout=600).raise_for_status()
+                        requests.post(
+                            f"{root}/_emulator/advance?dias={args.dias}", timeout=600
+                        ).raise_for_status()
                     t0 = time.perf_counter()
                     info = load_erp(settings, pipeline_name=name, page_size=args.page_size)
                     seconds = time.perf_counter() - t0
@@ -102,8 +117,10 @@ def main() -> int:
             db.stop_embedded()
 
     print()
-    print(f"ERP load, world {args.inicio}..{args.hoje} at {args.pedidos_dia:g} orders/day, "
-          f"page size {args.page_size}, incremental after {args.dias} days; median of {args.repeat}")
+    print(
+        f"ERP load, world {args.inicio}..{args.hoje} at {args.pedidos_dia:g} orders/day, "
+        f"page size {args.page_size}, incremental after {args.dias} days; median of {args.repeat}"
+    )
     header = f"{'phase':<12}{'orders':>9}{'o.lines':>9}{'invoices':>10}{'i.lines':>9}{'rows':>10}{'seconds':>9}{'rows/s':>9}"
     print(header)
     print("-" * len(header))
@@ -111,10 +128,15 @@ def main() -> int:
         rows = runs[0][0]
         seconds = statistics.median(s for _, s in runs)
         total = sum(rows.values())
-        print(f"{phase:<12}{rows['orders']:>9,}{rows['orders__document_lines']:>9,}{rows['invoices']:>10,}"
-              f"{rows['invoices__document_lines']:>9,}{total:>10,}{seconds:>9.1f}{total / seconds:>9,.0f}")
-    print("(seconds per run: " + "; ".join(
-        f"{phase} " + ", ".join(f"{s:.1f}" for _, s in runs) for phase, runs in results.items()) + ")")
+        print(
+            f"{phase:<12}{rows['orders']:>9,}{rows['orders__document_lines']:>9,}{rows['invoices']:>10,}"
+            f"{rows['invoices__document_lines']:>9,}{total:>10,}{seconds:>9.1f}{total / seconds:>9,.0f}"
+        )
+    print(
+        "(seconds per run: "
+        + "; ".join(f"{phase} " + ", ".join(f"{s:.1f}" for _, s in runs) for phase, runs in results.items())
+        + ")"
+    )
     return 0
 
 
@@ -124,7 +146,8 @@ def check(srv, root: str) -> None:
     with psycopg.connect(srv.admin()) as conn:
         for table, key in (("orders", "orders"), ("invoices", "invoices")):
             n, distinct = conn.execute(
-                f"select count(*), count(distinct doc_entry) from raw_erp.{table}").fetchone()
+                f"select count(*), count(distinct doc_entry) from raw_erp.{table}"
+            ).fetchone()
             if not n == distinct == served[key]:
                 raise SystemExit(f"raw_erp.{table}: {n} rows, {distinct} ids, emulator serves {served[key]}")
 

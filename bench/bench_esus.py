@@ -42,19 +42,28 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=650)
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--batch-size", type=int, default=None, help="municipalities per transaction (default: the loader's)")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds (cold, raw pipe, new day, daily); medians reported")
-    ap.add_argument("--no-dagster", dest="dagster", action="store_false",
-                    help="skip the last step: one more day, pulled by the daily Dagster run")
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="municipalities per transaction (default: the loader's)"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="rounds (cold, raw pipe, new day, daily); medians reported"
+    )
+    ap.add_argument(
+        "--no-dagster",
+        dest="dagster",
+        action="store_false",
+        help="skip the last step: one more day, pulled by the daily Dagster run",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the source databases afterwards")
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
     os.environ["MIRANTE_ESUS_PASSWORD"] = PASSWORD
-    from mirante import config, db
     from mirante.emulators import pec
     from mirante.loaders.esus import registry
     from mirante.loaders.esus.pull import pull_many
     from mirante.loaders.esus.settings import TABLES
+
+    from mirante import config, db
 
     started = config.external_server() is None and not db.embedded_running()
     srv = db.setup()
@@ -68,10 +77,16 @@ def main() -> int:
         pec.create_many(srv, todo, PASSWORD, end=end)
         with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
             pec.ensure_source_role(conn, PASSWORD)
-        print(f"{len(ids)} source databases ready ({len(todo)} created) in {time.perf_counter() - t0:.0f} s",
-              flush=True)
-        munis = [registry.Municipio(i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/"
-                                             f"{pec.database_name(i)}") for i in ids]
+        print(
+            f"{len(ids)} source databases ready ({len(todo)} created) in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+        munis = [
+            registry.Municipio(
+                i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/{pec.database_name(i)}"
+            )
+            for i in ids
+        ]
 
         def reset():
             with psycopg.connect(srv.admin(), autocommit=True) as conn:
@@ -87,8 +102,11 @@ def main() -> int:
             failed = [r.id_municipio for r in results if r.status != "sucesso"]
             rows = sum(sum(r.read.values()) for r in results)
             written = sum(sum(r.rows.values()) for r in results)
-            print(f"  {label}: {rows:,} rows read ({written:,} written) from {len(munis)} municipalities in "
-                  f"{wall:.1f} s ({rows / wall:,.0f} rows/s), failed: {failed or 'none'}", flush=True)
+            print(
+                f"  {label}: {rows:,} rows read ({written:,} written) from {len(munis)} municipalities in "
+                f"{wall:.1f} s ({rows / wall:,.0f} rows/s), failed: {failed or 'none'}",
+                flush=True,
+            )
             return rows, wall
 
         rounds = []
@@ -97,11 +115,16 @@ def main() -> int:
             reset()
             cold = sweep("cold pull")
             pipe = raw_pipe(srv, ids, TABLES, args.concurrency)
-            print(f"  raw pipe: {pipe[0]:,} rows in {pipe[1]:.1f} s ({pipe[0] / pipe[1]:,.0f} rows/s)", flush=True)
+            print(
+                f"  raw pipe: {pipe[0]:,} rows in {pipe[1]:.1f} s ({pipe[0] / pipe[1]:,.0f} rows/s)",
+                flush=True,
+            )
             t = time.perf_counter()
             for i in ids:
                 pec.add_day(srv, i, end + timedelta(days=1 + r))
-            print(f"  one new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
+            print(
+                f"  one new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True
+            )
             daily = sweep("daily incremental pull")
             ratio = (cold[0] / cold[1]) / (pipe[0] / pipe[1])
             print(f"  ratio cold / raw pipe: {ratio:.2f}", flush=True)
@@ -113,20 +136,33 @@ def main() -> int:
         inc_rows, inc_wall = med([d[0] for *_, d, _ in rounds]), med([d[1] for *_, d, _ in rounds])
         ratio = med([x for *_, x in rounds])
         print()
-        print(f"| pull of {len(ids)} municipalities, concurrency {args.concurrency}, median of {args.repeat} "
-              "| rows | wall time | rows/s | x raw pipe |")
+        print(
+            f"| pull of {len(ids)} municipalities, concurrency {args.concurrency}, median of {args.repeat} "
+            "| rows | wall time | rows/s | x raw pipe |"
+        )
         print("|---|---|---|---|---|")
-        print(f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,.0f} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |")
-        print(f"| loader, cold (COPY out -> COPY in, one transaction per batch, run log) | {cold_rows:,.0f} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |")
-        print(f"| loader, daily incremental (1 new day + trailing window + rows changed since the horizon; rows read) | {inc_rows:,.0f} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |")
-        print(f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'} ({ratio:.2f}); "
-              f"daily pull of {len(ids)} <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)")
+        print(
+            f"| raw `COPY (SELECT ...) TO STDOUT` -> `COPY FROM STDIN` | {pipe_rows:,.0f} | {pipe_wall:.1f} s | {pipe_rows / pipe_wall:,.0f} | 1.00 |"
+        )
+        print(
+            f"| loader, cold (COPY out -> COPY in, one transaction per batch, run log) | {cold_rows:,.0f} | {cold_wall:.1f} s | {cold_rows / cold_wall:,.0f} | {ratio:.2f} |"
+        )
+        print(
+            f"| loader, daily incremental (1 new day + trailing window + rows changed since the horizon; rows read) | {inc_rows:,.0f} | {inc_wall:.1f} s | {inc_rows / inc_wall:,.0f} | - |"
+        )
+        print(
+            f"targets: >= 0.7x raw pipe rows/s -> {'met' if ratio >= 0.7 else 'NOT met'} ({ratio:.2f}); "
+            f"daily pull of {len(ids)} <= 10 min -> {'met' if inc_wall <= 600 else 'NOT met'} ({inc_wall / 60:.1f} min)"
+        )
         if args.dagster:
             day = end + timedelta(days=1 + args.repeat)
             t = time.perf_counter()
             for i in ids:
                 pec.add_day(srv, i, day)
-            print(f"one more new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s", flush=True)
+            print(
+                f"one more new day added to {len(ids)} databases in {time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
             dagster_daily(srv, munis)
         if not args.keep:
             for i in ids:
@@ -141,14 +177,14 @@ def dagster_daily(srv, munis) -> None:
     """The daily pull as production runs it: the `esus_pull` job over every partition of a registry
     listing the N databases, in one Dagster run (what the `esus_daily` schedule launches), with the
     run's checks (lateness, volume, GE suites on the raw facts)."""
-    from mirante import config
     from mirante.loaders.esus import registry
+
+    from mirante import config
 
     path = config.home() / "bench_registry.toml"
     registry.write(path, munis)
     os.environ["MIRANTE_ESUS_REGISTRY"] = str(path)  # read when the definitions are imported
     from dagster import DagsterInstance
-
     from mirante.orchestration.definitions import defs
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags, municipios
 
@@ -156,10 +192,14 @@ def dagster_daily(srv, munis) -> None:
     t = time.perf_counter()
     with DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("esus_pull").execute_in_process(
-            instance=instance, tags=all_partitions_tags(), raise_on_error=False)
+            instance=instance, tags=all_partitions_tags(), raise_on_error=False
+        )
     wall = time.perf_counter() - t
-    print(f"Dagster daily run (job esus_pull over {len(munis)} partitions, checks included): "
-          f"{'SUCCESS' if result.success else 'FAILURE'} in {wall:.1f} s ({wall / 60:.1f} min)", flush=True)
+    print(
+        f"Dagster daily run (job esus_pull over {len(munis)} partitions, checks included): "
+        f"{'SUCCESS' if result.success else 'FAILURE'} in {wall:.1f} s ({wall / 60:.1f} min)",
+        flush=True,
+    )
 
 
 def raw_pipe(srv, ids, tables, concurrency):
@@ -171,12 +211,16 @@ def raw_pipe(srv, ids, tables, concurrency):
             conn.execute(f"create table raw_copy.{t} as select * from raw_esus.{t} where false")
 
     def one(ident):
-        with psycopg.connect(srv.admin(pec.database_name(ident))) as src, \
-                psycopg.connect(srv.admin(), autocommit=True) as dst:
+        with (
+            psycopg.connect(srv.admin(pec.database_name(ident))) as src,
+            psycopg.connect(srv.admin(), autocommit=True) as dst,
+        ):
             for t, cols in tables.items():
                 collist = ", ".join(cols)
-                with src.cursor().copy(f"copy (select {collist} from {t}) to stdout") as out, \
-                        dst.cursor().copy(f"copy raw_copy.{t} ({collist}) from stdin") as inp:
+                with (
+                    src.cursor().copy(f"copy (select {collist} from {t}) to stdout") as out,
+                    dst.cursor().copy(f"copy raw_copy.{t} ({collist}) from stdin") as inp,
+                ):
                     for block in out:
                         inp.write(block)
 

@@ -84,24 +84,33 @@ def generate(rows: int) -> Path:
 
 
 def child_loader(path: str) -> dict:
-    from mirante import db
     from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
+
+    from mirante import db
     from mirante.pipelines import make_pipeline
 
     srv = db.server()
     t0 = time.perf_counter()
     pipeline = make_pipeline("snis_bench", "raw_snis", srv)
-    pipeline.run(snis_source(directory=str(Path(path).parent), files=[Path(path).name]),
-                 loader_file_format=LOADER_FILE_FORMAT)
+    pipeline.run(
+        snis_source(directory=str(Path(path).parent), files=[Path(path).name]),
+        loader_file_format=LOADER_FILE_FORMAT,
+    )
     elapsed = time.perf_counter() - t0
     import psycopg
 
     with psycopg.connect(srv.url("loader")) as conn:
         rows = conn.execute("select count(*) from raw_snis.agua_esgoto_agregado").fetchone()[0]
-        ok = conn.execute("select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
-                          "where arquivo = %s", (Path(path).name,)).fetchone()
-    steps = {s.step: round((s.finished_at - s.started_at).total_seconds(), 2)
-             for s in pipeline.last_trace.steps if s.finished_at}
+        ok = conn.execute(
+            "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
+            "where arquivo = %s",
+            (Path(path).name,),
+        ).fetchone()
+    steps = {
+        s.step: round((s.finished_at - s.started_at).total_seconds(), 2)
+        for s in pipeline.last_trace.steps
+        if s.finished_at
+    }
     return {"rows": rows, "seconds": elapsed, "steps": steps, "reconciled": f"{ok[0]}/{ok[1]}"}
 
 
@@ -109,9 +118,9 @@ def child_copy(path: str) -> dict:
     import psycopg
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    from mirante.loaders.snis.parser import open_export
 
     from mirante import db
-    from mirante.loaders.snis.parser import open_export
 
     srv = db.server()
     # the parsed rows as CSV on disk (streamed, not timed), then only the COPY is timed
@@ -127,7 +136,8 @@ def child_copy(path: str) -> dict:
             del table
     types = {pa.types.is_decimal: "numeric(38,2)", pa.types.is_integer: "bigint"}
     cols = ", ".join(
-        f'"{f.name}" ' + next((t for test, t in types.items() if test(f.type)), "text") for f in schema)
+        f'"{f.name}" ' + next((t for test, t in types.items() if test(f.type)), "text") for f in schema
+    )
     try:
         with psycopg.connect(srv.url("loader"), autocommit=True) as conn:
             conn.execute("drop table if exists raw_snis._bench_copy")
@@ -146,8 +156,9 @@ def child_copy(path: str) -> dict:
 
 
 def run_child(kind: str, path: Path, env: dict) -> dict:
-    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, str(path)], env=env,
-                            stdout=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", kind, str(path)], env=env, stdout=subprocess.PIPE, cwd=ROOT
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -190,8 +201,10 @@ def main() -> int:
         srv = db.setup()
         t0 = time.perf_counter()
         path = generate(args.rows)
-        print(f"export: {path.name} ({path.stat().st_size / 1e9:.2f} GB, UTF-16LE) ready in "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"export: {path.name} ({path.stat().st_size / 1e9:.2f} GB, UTF-16LE) ready in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         env = {**os.environ, "MIRANTE_DB": BENCH_DB}
         loaders, copies, ratios = [], [], []
         for r in range(args.repeat):
@@ -201,22 +214,33 @@ def main() -> int:
             loaders.append(lo)
             copies.append(co)
             ratios.append((lo["rows"] / lo["seconds"]) / (co["rows"] / co["seconds"]))
-            print(f"round {r + 1}: loader {lo['rows']:,} rows in {lo['seconds']:.1f} s {lo['steps']} "
-                  f"(reconciled {lo['reconciled']}, peak {lo['peak_rss_mb']:.0f} MB); "
-                  f"COPY {co['rows']:,} rows in {co['seconds']:.1f} s; ratio {ratios[-1]:.2f}", flush=True)
+            print(
+                f"round {r + 1}: loader {lo['rows']:,} rows in {lo['seconds']:.1f} s {lo['steps']} "
+                f"(reconciled {lo['reconciled']}, peak {lo['peak_rss_mb']:.0f} MB); "
+                f"COPY {co['rows']:,} rows in {co['seconds']:.1f} s; ratio {ratios[-1]:.2f}",
+                flush=True,
+            )
         reset(srv)
-        med = lambda xs: statistics.median(xs)
+        med = statistics.median
         lo_rps = med([x["rows"] / x["seconds"] for x in loaders])
         co_rps = med([x["rows"] / x["seconds"] for x in copies])
         print()
-        print(f"| path (1 file, {loaders[0]['rows']:,} rows x 229 columns, median of {args.repeat}) | rows/s | x raw COPY | peak RSS |")
+        print(
+            f"| path (1 file, {loaders[0]['rows']:,} rows x 229 columns, median of {args.repeat}) | rows/s | x raw COPY | peak RSS |"
+        )
         print("|---|---|---|---|")
-        print(f"| raw COPY FROM STDIN (csv) of the parsed rows | {co_rps:,.0f} | 1.00 | {med([c['peak_rss_mb'] for c in copies]):,.0f} MB |")
-        print(f"| SNIS loader: parse + dlt (Arrow -> CSV -> COPY, merge) | {lo_rps:,.0f} | {med(ratios):.2f} | {med([x['peak_rss_mb'] for x in loaders]):,.0f} MB |")
+        print(
+            f"| raw COPY FROM STDIN (csv) of the parsed rows | {co_rps:,.0f} | 1.00 | {med([c['peak_rss_mb'] for c in copies]):,.0f} MB |"
+        )
+        print(
+            f"| SNIS loader: parse + dlt (Arrow -> CSV -> COPY, merge) | {lo_rps:,.0f} | {med(ratios):.2f} | {med([x['peak_rss_mb'] for x in loaders]):,.0f} MB |"
+        )
         peak = max(x["peak_rss_mb"] for x in loaders)
         print(f"target: loader >= 0.7x COPY rows/s -> {'met' if med(ratios) >= 0.7 else 'NOT met'}")
-        print(f"loader peak RSS (highest of {args.repeat} rounds): {peak:,.0f} MB; target < {PEAK_RSS_TARGET_MB:,} MB "
-              f"-> {'met' if peak < PEAK_RSS_TARGET_MB else 'NOT met'}")
+        print(
+            f"loader peak RSS (highest of {args.repeat} rounds): {peak:,.0f} MB; target < {PEAK_RSS_TARGET_MB:,} MB "
+            f"-> {'met' if peak < PEAK_RSS_TARGET_MB else 'NOT met'}"
+        )
         return 0
     finally:
         if started:

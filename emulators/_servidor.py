@@ -14,17 +14,29 @@ class LoopbackServer:
 
     name = "emulator"
 
-    def _serve(self, host: str, port: int, handler: type[BaseHTTPRequestHandler],
-               generator_interval: float | None = None) -> None:
+    def _serve(
+        self,
+        host: str,
+        port: int,
+        handler: type[BaseHTTPRequestHandler],
+        generator_interval: float | None = None,
+    ) -> None:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._server.serve_forever, name=f"{self.name}-emulator",
-                                          daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name=f"{self.name}-emulator", daemon=True)
+        ]
         if generator_interval:
-            self._threads.append(threading.Thread(target=self._generate, args=(generator_interval,),
-                                                  name=f"{self.name}-generator", daemon=True))
+            self._threads.append(
+                threading.Thread(
+                    target=self._generate,
+                    args=(generator_interval,),
+                    name=f"{self.name}-generator",
+                    daemon=True,
+                )
+            )
         for t in self._threads:
             t.start()
 

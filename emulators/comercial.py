@@ -30,12 +30,33 @@ from pathlib import Path
 
 #: Censo 2022 population per UF (IBGE, "Panorama do Censo 2022")
 POPULACAO_UF = {
-    "SP": 44_411_238, "MG": 20_538_718, "RJ": 16_054_524, "BA": 14_141_626, "PR": 11_444_380,
-    "RS": 10_882_965, "PE": 9_058_931, "CE": 8_794_957, "PA": 8_120_131, "SC": 7_610_361,
-    "GO": 7_056_495, "MA": 6_776_699, "PB": 3_974_687, "AM": 3_941_613, "ES": 3_833_712,
-    "MT": 3_658_649, "RN": 3_302_729, "PI": 3_271_199, "AL": 3_127_683, "DF": 2_817_381,
-    "MS": 2_757_013, "SE": 2_210_004, "RO": 1_581_196, "TO": 1_511_460, "AC": 830_018,
-    "AP": 733_759, "RR": 636_707,
+    "SP": 44_411_238,
+    "MG": 20_538_718,
+    "RJ": 16_054_524,
+    "BA": 14_141_626,
+    "PR": 11_444_380,
+    "RS": 10_882_965,
+    "PE": 9_058_931,
+    "CE": 8_794_957,
+    "PA": 8_120_131,
+    "SC": 7_610_361,
+    "GO": 7_056_495,
+    "MA": 6_776_699,
+    "PB": 3_974_687,
+    "AM": 3_941_613,
+    "ES": 3_833_712,
+    "MT": 3_658_649,
+    "RN": 3_302_729,
+    "PI": 3_271_199,
+    "AL": 3_127_683,
+    "DF": 2_817_381,
+    "MS": 2_757_013,
+    "SE": 2_210_004,
+    "RO": 1_581_196,
+    "TO": 1_511_460,
+    "AC": 830_018,
+    "AP": 733_759,
+    "RR": 636_707,
 }
 
 #: sales modality -> (share of orders, weekday weights Monday..Sunday)
@@ -47,23 +68,47 @@ MODALIDADES = {
 }
 
 #: month -> demand factor (1.0 = average month)
-SAZONALIDADE = {1: 0.75, 2: 0.8, 3: 0.95, 4: 0.95, 5: 1.1, 6: 0.95, 7: 0.95, 8: 1.0, 9: 0.95,
-                10: 1.0, 11: 1.35, 12: 1.45}
+SAZONALIDADE = {
+    1: 0.75,
+    2: 0.8,
+    3: 0.95,
+    4: 0.95,
+    5: 1.1,
+    6: 0.95,
+    7: 0.95,
+    8: 1.0,
+    9: 0.95,
+    10: 1.0,
+    11: 1.35,
+    12: 1.45,
+}
 
 #: (family, description, price in BRL) of the catalogue
 CATALOGO = [
-    ("Informática", "Notebook 14 polegadas", "3899.00"), ("Informática", "Monitor 24 polegadas", "899.90"),
-    ("Informática", "Teclado sem fio", "129.90"), ("Informática", "Mouse óptico", "49.90"),
-    ("Informática", "Impressora multifuncional", "1199.00"), ("Informática", "SSD 1 TB", "459.90"),
-    ("Escritório", "Cadeira ergonômica", "1290.00"), ("Escritório", "Mesa de escritório", "849.00"),
-    ("Escritório", "Resma de papel A4", "32.90"), ("Escritório", "Caneta esferográfica (cx 50)", "54.90"),
-    ("Escritório", "Arquivo de aço 4 gavetas", "1150.00"), ("Escritório", "Grampeador", "39.90"),
-    ("Limpeza", "Detergente 5 L", "28.50"), ("Limpeza", "Papel toalha (fardo)", "74.90"),
-    ("Limpeza", "Álcool 70% 5 L", "45.00"), ("Limpeza", "Saco de lixo 100 L (pct 100)", "59.90"),
-    ("Copa", "Café torrado 1 kg", "42.90"), ("Copa", "Açúcar refinado 5 kg", "24.90"),
-    ("Copa", "Copo descartável (cx 2500)", "119.00"), ("Copa", "Garrafa térmica 1,8 L", "89.90"),
-    ("Eletro", "Ar-condicionado split 12000 BTU", "2599.00"), ("Eletro", "Frigobar 80 L", "1349.00"),
-    ("Eletro", "Micro-ondas 30 L", "749.00"), ("Eletro", "Bebedouro de pressão", "699.00"),
+    ("Informática", "Notebook 14 polegadas", "3899.00"),
+    ("Informática", "Monitor 24 polegadas", "899.90"),
+    ("Informática", "Teclado sem fio", "129.90"),
+    ("Informática", "Mouse óptico", "49.90"),
+    ("Informática", "Impressora multifuncional", "1199.00"),
+    ("Informática", "SSD 1 TB", "459.90"),
+    ("Escritório", "Cadeira ergonômica", "1290.00"),
+    ("Escritório", "Mesa de escritório", "849.00"),
+    ("Escritório", "Resma de papel A4", "32.90"),
+    ("Escritório", "Caneta esferográfica (cx 50)", "54.90"),
+    ("Escritório", "Arquivo de aço 4 gavetas", "1150.00"),
+    ("Escritório", "Grampeador", "39.90"),
+    ("Limpeza", "Detergente 5 L", "28.50"),
+    ("Limpeza", "Papel toalha (fardo)", "74.90"),
+    ("Limpeza", "Álcool 70% 5 L", "45.00"),
+    ("Limpeza", "Saco de lixo 100 L (pct 100)", "59.90"),
+    ("Copa", "Café torrado 1 kg", "42.90"),
+    ("Copa", "Açúcar refinado 5 kg", "24.90"),
+    ("Copa", "Copo descartável (cx 2500)", "119.00"),
+    ("Copa", "Garrafa térmica 1,8 L", "89.90"),
+    ("Eletro", "Ar-condicionado split 12000 BTU", "2599.00"),
+    ("Eletro", "Frigobar 80 L", "1349.00"),
+    ("Eletro", "Micro-ondas 30 L", "749.00"),
+    ("Eletro", "Bebedouro de pressão", "699.00"),
 ]
 
 #: recurring services: (description, monthly price in BRL)
@@ -80,13 +125,61 @@ HORIZONTE_DIAS = 730
 
 ETAPAS_NEGOCIO = ("Prospecção", "Qualificação", "Proposta", "Negociação", "Fechamento")
 
-_NOMES = ("Silva", "Souza", "Oliveira", "Santos", "Pereira", "Costa", "Ferreira", "Rodrigues", "Almeida",
-          "Nascimento", "Lima", "Araújo", "Carvalho", "Gomes", "Ribeiro", "Martins", "Rocha", "Barbosa")
-_RAMOS = ("Comércio", "Distribuidora", "Serviços", "Indústria", "Atacadista", "Clínica", "Escola",
-          "Construtora", "Supermercado", "Farmácia", "Transportes", "Contabilidade")
+_NOMES = (
+    "Silva",
+    "Souza",
+    "Oliveira",
+    "Santos",
+    "Pereira",
+    "Costa",
+    "Ferreira",
+    "Rodrigues",
+    "Almeida",
+    "Nascimento",
+    "Lima",
+    "Araújo",
+    "Carvalho",
+    "Gomes",
+    "Ribeiro",
+    "Martins",
+    "Rocha",
+    "Barbosa",
+)
+_RAMOS = (
+    "Comércio",
+    "Distribuidora",
+    "Serviços",
+    "Indústria",
+    "Atacadista",
+    "Clínica",
+    "Escola",
+    "Construtora",
+    "Supermercado",
+    "Farmácia",
+    "Transportes",
+    "Contabilidade",
+)
 _SUFIXOS = ("Ltda", "ME", "EIRELI", "S.A.", "Ltda - EPP")
-_PRIMEIROS = ("Ana", "Bruno", "Carla", "Diego", "Eduarda", "Fábio", "Gabriela", "Heitor", "Isabela",
-              "João", "Karina", "Lucas", "Mariana", "Nelson", "Patrícia", "Rafael", "Sabrina", "Tiago")
+_PRIMEIROS = (
+    "Ana",
+    "Bruno",
+    "Carla",
+    "Diego",
+    "Eduarda",
+    "Fábio",
+    "Gabriela",
+    "Heitor",
+    "Isabela",
+    "João",
+    "Karina",
+    "Lucas",
+    "Mariana",
+    "Nelson",
+    "Patrícia",
+    "Rafael",
+    "Sabrina",
+    "Tiago",
+)
 
 
 def _brl(value: Decimal | float | str) -> Decimal:
@@ -97,7 +190,7 @@ def cnpj_valido(base12: str) -> str:
     """A CNPJ (14 digits) with the two check digits computed for its first 12 digits."""
     digits = [int(c) for c in base12]
     for weights in ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)):
-        s = sum(d * w for d, w in zip(digits, weights))
+        s = sum(d * w for d, w in zip(digits, weights, strict=False))
         r = s % 11
         digits.append(0 if r < 2 else 11 - r)
     return "".join(map(str, digits))
@@ -126,11 +219,11 @@ def municipios_por_uf(reference: Path | None = None) -> dict[str, list[tuple[str
 
 @dataclass(frozen=True)
 class Cliente:
-    codigo: str            # ERP CardCode, e.g. C00042
-    id_crm: int            # CRM Contact Id
+    codigo: str  # ERP CardCode, e.g. C00042
+    id_crm: int  # CRM Contact Id
     razao_social: str
     cnpj: str
-    contato: str           # the buyer's name (a person: personal data, hashed before marts)
+    contato: str  # the buyer's name (a person: personal data, hashed before marts)
     email: str
     telefone: str
     id_municipio: str
@@ -152,7 +245,7 @@ class Linha:
     num: int
     produto: Produto
     quantidade: int
-    preco: Decimal         # unit price after discount
+    preco: Decimal  # unit price after discount
 
     @property
     def total(self) -> Decimal:
@@ -168,8 +261,8 @@ class Pedido:
     modalidade: str
     vendedor: int
     linhas: tuple[Linha, ...]
-    cancelado_em: date | None = None     # set when the order is cancelled later
-    contrato: int | None = None          # recurring contract billed by this order
+    cancelado_em: date | None = None  # set when the order is cancelled later
+    contrato: int | None = None  # recurring contract billed by this order
 
     @property
     def total(self) -> Decimal:
@@ -192,7 +285,7 @@ class Negocio:
     cliente: Cliente
     criado_em: datetime
     valor: Decimal
-    fecha_em: date | None    # day the deal is won or lost (None: stays open)
+    fecha_em: date | None  # day the deal is won or lost (None: stays open)
     ganho: bool
 
     def status(self, hoje: date) -> str:
@@ -219,8 +312,8 @@ class Contrato:
     cliente: Cliente
     servico: str
     valor_mensal: Decimal
-    inicio: date             # first day of the first billed month
-    fim: date | None         # first month no longer billed (cancelled), None = active
+    inicio: date  # first day of the first billed month
+    fim: date | None  # first month no longer billed (cancelled), None = active
 
 
 @dataclass
@@ -231,8 +324,8 @@ class Mundo:
     inicio: date = date(2025, 1, 1)
     hoje: date = date(2025, 12, 31)
     n_clientes: int = 1500
-    pedidos_dia: float = 40.0      # average orders per day before seasonality
-    negocios_dia: float = 12.0     # average new deals per day
+    pedidos_dia: float = 40.0  # average orders per day before seasonality
+    negocios_dia: float = 12.0  # average new deals per day
     reference: Path | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -258,15 +351,26 @@ class Mundo:
             nome = f"{rng.choice(_RAMOS)} {rng.choice(_NOMES)} {rng.choice(_SUFIXOS)}"
             pessoa = f"{rng.choice(_PRIMEIROS)} {rng.choice(_NOMES)}"
             # a third of the customers exist before the window, the rest arrive along it
-            criado = self.inicio - timedelta(days=365) if i % 3 == 0 else self.inicio + timedelta(
-                days=rng.randrange(dias))
-            out.append(Cliente(
-                codigo=f"C{i + 1:05d}", id_crm=100_000 + i, razao_social=nome,
-                cnpj=cnpj_valido(f"{rng.randrange(10**7, 10**8)}0001"), contato=pessoa,
-                email=f"{pessoa.split()[0].lower()}.{i}@cliente{i}.com.br",
-                telefone=f"+55 {rng.randint(11, 99)} 9{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
-                id_municipio=id_mun, cidade=cidade, sigla_uf=uf, criado_em=criado,
-            ))
+            criado = (
+                self.inicio - timedelta(days=365)
+                if i % 3 == 0
+                else self.inicio + timedelta(days=rng.randrange(dias))
+            )
+            out.append(
+                Cliente(
+                    codigo=f"C{i + 1:05d}",
+                    id_crm=100_000 + i,
+                    razao_social=nome,
+                    cnpj=cnpj_valido(f"{rng.randrange(10**7, 10**8)}0001"),
+                    contato=pessoa,
+                    email=f"{pessoa.split()[0].lower()}.{i}@cliente{i}.com.br",
+                    telefone=f"+55 {rng.randint(11, 99)} 9{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+                    id_municipio=id_mun,
+                    cidade=cidade,
+                    sigla_uf=uf,
+                    criado_em=criado,
+                )
+            )
         return out
 
     def clientes_em(self, dia: date) -> list[Cliente]:
@@ -306,15 +410,22 @@ class Mundo:
                 if ct.inicio <= dia and (ct.fim is None or dia < ct.fim):
                     codigo = [s[0] for s in SERVICOS_RECORRENTES].index(ct.servico) + 1
                     servico = Produto(f"S{codigo:03d}", ct.servico, "Serviços", ct.valor_mensal)
-                    out.append(Pedido(
-                        doc_entry=base + len(out) + 1, data=dia,
-                        criado_em=datetime.combine(dia, time(6, 0)), cliente=ct.cliente,
-                        modalidade="representante", vendedor=1 + ct.id % 12,
-                        linhas=(Linha(0, servico, 1, ct.valor_mensal),), contrato=ct.id))
+                    out.append(
+                        Pedido(
+                            doc_entry=base + len(out) + 1,
+                            data=dia,
+                            criado_em=datetime.combine(dia, time(6, 0)),
+                            cliente=ct.cliente,
+                            modalidade="representante",
+                            vendedor=1 + ct.id % 12,
+                            linhas=(Linha(0, servico, 1, ct.valor_mensal),),
+                            contrato=ct.id,
+                        )
+                    )
         for modalidade, (share, semana) in MODALIDADES.items():
             media = self.pedidos_dia * share * SAZONALIDADE[dia.month] * semana[dia.weekday()]
             if (dia.month, dia.day) >= (11, 24) and (dia.month, dia.day) <= (11, 30):
-                media *= 2.5 if modalidade == "online" else 1.5   # Black Friday week
+                media *= 2.5 if modalidade == "online" else 1.5  # Black Friday week
             for _ in range(_poisson(rng, media)):
                 if not clientes:
                     break
@@ -322,16 +433,26 @@ class Mundo:
                 linhas = []
                 for n, produto in enumerate(rng.sample(self.produtos, rng.choice((1, 1, 2, 2, 3, 4)))):
                     desconto = Decimal(rng.choice((0, 0, 0, 5, 10))) / 100
-                    linhas.append(Linha(n, produto, rng.choice((1, 1, 2, 3, 5, 10)),
-                                        _brl(produto.preco * (1 - desconto))))
+                    linhas.append(
+                        Linha(
+                            n, produto, rng.choice((1, 1, 2, 3, 5, 10)), _brl(produto.preco * (1 - desconto))
+                        )
+                    )
                 cancelado = None
                 if rng.random() < 0.04:
                     cancelado = dia + timedelta(days=rng.randint(1, 10))
-                out.append(Pedido(
-                    doc_entry=base + len(out) + 1, data=dia,
-                    criado_em=datetime.combine(dia, time(rng.randint(8, 20), rng.randint(0, 59))),
-                    cliente=cliente, modalidade=modalidade, vendedor=rng.randint(1, 12),
-                    linhas=tuple(linhas), cancelado_em=cancelado))
+                out.append(
+                    Pedido(
+                        doc_entry=base + len(out) + 1,
+                        data=dia,
+                        criado_em=datetime.combine(dia, time(rng.randint(8, 20), rng.randint(0, 59))),
+                        cliente=cliente,
+                        modalidade=modalidade,
+                        vendedor=rng.randint(1, 12),
+                        linhas=tuple(linhas),
+                        cancelado_em=cancelado,
+                    )
+                )
         self._cache[key] = out
         return out
 
@@ -349,10 +470,17 @@ class Mundo:
             sorte = rng.random()
             fecha = dia + timedelta(days=rng.randint(3, 60)) if sorte < 0.75 else None
             valor = _brl(rng.choice((1500, 3000, 5000, 8000, 12000, 25000, 50000)) * rng.uniform(0.8, 1.2))
-            out.append(Negocio(
-                id=dia.toordinal() * 100 + n, titulo=f"{cliente.razao_social}: proposta {n + 1}",
-                cliente=cliente, criado_em=datetime.combine(dia, time(rng.randint(8, 18), rng.randint(0, 59))),
-                valor=valor, fecha_em=fecha, ganho=sorte < 0.30))
+            out.append(
+                Negocio(
+                    id=dia.toordinal() * 100 + n,
+                    titulo=f"{cliente.razao_social}: proposta {n + 1}",
+                    cliente=cliente,
+                    criado_em=datetime.combine(dia, time(rng.randint(8, 18), rng.randint(0, 59))),
+                    valor=valor,
+                    fecha_em=fecha,
+                    ganho=sorte < 0.30,
+                )
+            )
         self._cache[key] = out
         return out
 
@@ -381,7 +509,7 @@ def _poisson(rng: random.Random, media: float) -> int:
     if media <= 0:
         return 0
     if media > 30:
-        return max(0, round(rng.gauss(media, media ** 0.5)))
+        return max(0, round(rng.gauss(media, media**0.5)))
     import math
 
     limite, k, p = math.exp(-media), 0, 1.0

@@ -51,16 +51,17 @@ import re
 import signal
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from time import monotonic
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from mirante.emulators.comercial import ETAPAS_NEGOCIO, Cliente, Mundo, Negocio, _SUFIXOS
 from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators.comercial import _SUFIXOS, ETAPAS_NEGOCIO, Cliente, Mundo, Negocio
 
 #: emulator default credential (override with --user-key or MIRANTE_CRM_USER_KEY)
 DEFAULT_USER_KEY = "mirante-emulator-crm-user-key"
@@ -75,12 +76,44 @@ EXPANDABLE = {"Contacts": {"Phones", "City"}, "Deals": {"Stage"}, "Interactions"
 
 #: properties of each entity (navigation properties included)
 FIELDS = {
-    "Contacts": {"Id", "Name", "LegalName", "Register", "TypeId", "Email", "Phones", "CityId", "City",
-                 "OwnerId", "CreateDate", "LastUpdateDate"},
-    "Deals": {"Id", "Title", "ContactId", "PipelineId", "StageId", "Stage", "StatusId", "Amount",
-              "CreateDate", "FinishDate", "OwnerId", "LastUpdateDate"},
-    "Interactions": {"Id", "ContactId", "DealId", "Date", "TypeId", "Content", "CreateDate",
-                     "LastUpdateDate"},
+    "Contacts": {
+        "Id",
+        "Name",
+        "LegalName",
+        "Register",
+        "TypeId",
+        "Email",
+        "Phones",
+        "CityId",
+        "City",
+        "OwnerId",
+        "CreateDate",
+        "LastUpdateDate",
+    },
+    "Deals": {
+        "Id",
+        "Title",
+        "ContactId",
+        "PipelineId",
+        "StageId",
+        "Stage",
+        "StatusId",
+        "Amount",
+        "CreateDate",
+        "FinishDate",
+        "OwnerId",
+        "LastUpdateDate",
+    },
+    "Interactions": {
+        "Id",
+        "ContactId",
+        "DealId",
+        "Date",
+        "TypeId",
+        "Content",
+        "CreateDate",
+        "LastUpdateDate",
+    },
 }
 
 PIPELINE_ID = 1
@@ -115,8 +148,10 @@ def _ufs_and_cities(mundo: Mundo) -> tuple[dict[str, dict], dict[str, int]]:
 
     reference = mundo.reference or shared_data_dir() / "reference"
     with open(reference / "estados.csv", encoding="utf-8-sig", newline="") as fh:
-        states = {r["uf"]: {"Id": int(r["codigo_uf"]), "Short": r["uf"], "Name": r["nome"]}
-                  for r in csv.DictReader(fh)}
+        states = {
+            r["uf"]: {"Id": int(r["codigo_uf"]), "Short": r["uf"], "Name": r["nome"]}
+            for r in csv.DictReader(fh)
+        }
     with open(reference / "municipios.csv", encoding="utf-8", newline="") as fh:
         codes = sorted(r["codigo_ibge"] for r in csv.DictReader(fh))
     return states, {code: i + 1 for i, code in enumerate(codes)}
@@ -146,8 +181,12 @@ def contact(cliente: Cliente, states: dict[str, dict], city_ids: dict[str, int])
         "Email": cliente.email,
         "Phones": [{"PhoneNumber": cliente.telefone, "TypeId": 1}],
         "CityId": city_ids[cliente.id_municipio],
-        "City": {"Id": city_ids[cliente.id_municipio], "Name": cliente.cidade,
-                 "IBGECode": int(cliente.id_municipio), "State": states[cliente.sigla_uf]},
+        "City": {
+            "Id": city_ids[cliente.id_municipio],
+            "Name": cliente.cidade,
+            "IBGECode": int(cliente.id_municipio),
+            "State": states[cliente.sigla_uf],
+        },
         "OwnerId": _owner(cliente),
         "CreateDate": iso(criado),
         "LastUpdateDate": iso(criado),
@@ -201,16 +240,21 @@ def interactions_of(negocio: Negocio, seed: int) -> list[tuple[datetime, dict]]:
         quando = max(quando, inicio)
         tipo = rng.choice(tuple(TIPOS_INTERACAO))
         nome, assuntos = TIPOS_INTERACAO[tipo]
-        out.append((quando, {
-            "Id": negocio.id * 10 + k + 1,
-            "ContactId": negocio.cliente.id_crm,
-            "DealId": negocio.id,
-            "Date": iso(quando),
-            "TypeId": tipo,
-            "Content": f"{nome}: {rng.choice(assuntos)}",
-            "CreateDate": iso(quando),
-            "LastUpdateDate": iso(quando),
-        }))
+        out.append(
+            (
+                quando,
+                {
+                    "Id": negocio.id * 10 + k + 1,
+                    "ContactId": negocio.cliente.id_crm,
+                    "DealId": negocio.id,
+                    "Date": iso(quando),
+                    "TypeId": tipo,
+                    "Content": f"{nome}: {rng.choice(assuntos)}",
+                    "CreateDate": iso(quando),
+                    "LastUpdateDate": iso(quando),
+                },
+            )
+        )
     return out
 
 
@@ -221,14 +265,21 @@ def build_records(mundo: Mundo, entity: str, hoje: date, refs: tuple[dict, dict]
     elif entity == "Deals":
         rows = [deal(n, hoje) for d in mundo.dias(hoje) for n in mundo.negocios_do_dia(d)]
     else:
-        rows = [r for d in mundo.dias(hoje) for n in mundo.negocios_do_dia(d)
-                for quando, r in interactions_of(n, mundo.seed) if quando.date() <= hoje]
+        rows = [
+            r
+            for d in mundo.dias(hoje)
+            for n in mundo.negocios_do_dia(d)
+            for quando, r in interactions_of(n, mundo.seed)
+            if quando.date() <= hoje
+        ]
     rows.sort(key=lambda r: r["Id"])
-    dup = next((a["Id"] for a, b in zip(rows, rows[1:]) if a["Id"] == b["Id"]), None)
+    dup = next((a["Id"] for a, b in zip(rows, rows[1:], strict=False) if a["Id"] == b["Id"]), None)
     if dup is not None:
         # Mundo numbers a day's deals ordinal*100 + n: 100 deals on one day run into the next day
-        raise ValueError(f"{entity} Id {dup} is not unique: this Mundo (negocios_dia="
-                         f"{mundo.negocios_dia:g}) opens 100 or more deals on some day")
+        raise ValueError(
+            f"{entity} Id {dup} is not unique: this Mundo (negocios_dia="
+            f"{mundo.negocios_dia:g}) opens 100 or more deals on some day"
+        )
     return rows
 
 
@@ -238,7 +289,8 @@ class ODataError(ValueError):
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
     "gt": lambda a, b: a is not None and b is not None and a > b,
     "ge": lambda a, b: a is not None and b is not None and a >= b,
     "lt": lambda a, b: a is not None and b is not None and a < b,
@@ -294,8 +346,10 @@ def parse_filter(text: str, fields: set[str]) -> Callable[[dict], bool]:
     for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
         m = _CLAUSE.match(part)
         if not m:
-            raise ODataError(f"unsupported $filter clause {part!r}: use '<Field> eq|ne|gt|ge|lt|le <value>'"
-                             " joined by 'and'")
+            raise ODataError(
+                f"unsupported $filter clause {part!r}: use '<Field> eq|ne|gt|ge|lt|le <value>'"
+                " joined by 'and'"
+            )
         name, op, raw = m.group(1), m.group(2).lower(), m.group(3)
         if name not in fields:
             raise ODataError(f"unknown property {name!r} in $filter")
@@ -340,8 +394,10 @@ def parse_expand(text: str, entity: str) -> dict[str, set[str]]:
     for part in _split_top_level(text):
         m = re.fullmatch(r"(\w+)(?:\(\$expand=(\w+)\))?", part)
         if not m or m.group(1) not in EXPANDABLE[entity]:
-            raise ODataError(f"cannot expand {part!r} on {entity}: expandable are "
-                             f"{', '.join(sorted(EXPANDABLE[entity])) or 'none'}")
+            raise ODataError(
+                f"cannot expand {part!r} on {entity}: expandable are "
+                f"{', '.join(sorted(EXPANDABLE[entity])) or 'none'}"
+            )
         nested = {m.group(2)} if m.group(2) else set()
         if nested and (m.group(1), m.group(2)) != ("City", "State"):
             raise ODataError(f"cannot expand {part!r} on {entity}")
@@ -391,7 +447,7 @@ class RequestRecord:
     params: dict[str, str]
     status: int
     rows: int = 0
-    at: float = field(default_factory=monotonic)   # arrival, for checking waits between retries
+    at: float = field(default_factory=monotonic)  # arrival, for checking waits between retries
 
 
 @dataclass
@@ -413,8 +469,15 @@ class CrmEmulator(LoopbackServer):
 
     name = "crm"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, mundo: Mundo,
-                 user_key: str = DEFAULT_USER_KEY, generator_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        mundo: Mundo,
+        user_key: str = DEFAULT_USER_KEY,
+        generator_interval: float | None = None,
+    ) -> None:
         self._state = _State(mundo=mundo, user_key=user_key)
         self.user_key = user_key
         self.mundo = mundo
@@ -490,9 +553,12 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
             params = dict(parse_qsl(url.query, keep_blank_values=True))
             if path == "/_emulator/state":
                 with state.lock:
-                    body = {"hoje": state.mundo.hoje.isoformat(), "requests": len(state.log),
-                            "rows": sum(r.rows for r in state.log),
-                            "faults": [f.__dict__ for f in state.faults]}
+                    body = {
+                        "hoje": state.mundo.hoje.isoformat(),
+                        "requests": len(state.log),
+                        "rows": sum(r.rows for r in state.log),
+                        "faults": [f.__dict__ for f in state.faults],
+                    }
                 return self._send(HTTPStatus.OK, body)
             entity = path.lstrip("/")
             if entity not in ENTITIES:
@@ -509,15 +575,19 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 return self._send(fault.status, _error(fault.status, reason), headers)
             if self.headers.get("User-Key") != state.user_key:
                 record.status = 401
-                return self._send(HTTPStatus.UNAUTHORIZED,
-                                  _error(401, "Authorization has been denied for this request: "
-                                              "missing or invalid User-Key header."))
+                return self._send(
+                    HTTPStatus.UNAUTHORIZED,
+                    _error(
+                        401,
+                        "Authorization has been denied for this request: missing or invalid User-Key header.",
+                    ),
+                )
             try:
                 body, record.rows = _page(state, entity, hoje, params)
             except ODataError as exc:
                 record.status = 400
                 return self._send(HTTPStatus.BAD_REQUEST, _error(400, str(exc)))
-            except ValueError as exc:   # a world the emulator cannot serve faithfully
+            except ValueError as exc:  # a world the emulator cannot serve faithfully
                 record.status = 500
                 return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, _error(500, str(exc)))
             record.status = 200
@@ -549,8 +619,13 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
                             if not (status == 429 or 500 <= status < 600):
                                 raise ValueError("status must be 429 or 5xx")
                             retry_after = spec.get("retry_after")
-                            state.faults.append(Fault(status, int(spec.get("count", 1)),
-                                                      None if retry_after is None else int(retry_after)))
+                            state.faults.append(
+                                Fault(
+                                    status,
+                                    int(spec.get("count", 1)),
+                                    None if retry_after is None else int(retry_after),
+                                )
+                            )
                         pending = [f.__dict__ for f in state.faults]
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     return self._send(HTTPStatus.BAD_REQUEST, _error(400, f"bad fault spec: {exc}"))
@@ -593,8 +668,12 @@ def _take_fault(state: _State) -> Fault | None:
 
 
 def _page(state: _State, entity: str, hoje: date, params: dict[str, str]) -> tuple[dict, int]:
-    unknown = sorted(k for k in params if k.startswith("$") and k not in
-                     ("$top", "$skip", "$filter", "$orderby", "$expand", "$select", "$count"))
+    unknown = sorted(
+        k
+        for k in params
+        if k.startswith("$")
+        and k not in ("$top", "$skip", "$filter", "$orderby", "$expand", "$select", "$count")
+    )
     if unknown:
         raise ODataError(f"unsupported query option {', '.join(unknown)}")
     top = min(_int_option(params, "$top", MAX_TOP), MAX_TOP)
@@ -607,7 +686,7 @@ def _page(state: _State, entity: str, hoje: date, params: dict[str, str]) -> tup
         missing = [s for s in select if s not in FIELDS[entity]]
         if missing:
             raise ODataError(f"unknown property {missing[0]!r} in $select")
-    page = rows[skip: skip + top]
+    page = rows[skip : skip + top]
     body: dict[str, Any] = {"@odata.context": f"{state.base_url}/$metadata#{entity}"}
     if params.get("$count", "").lower() == "true":
         body["@odata.count"] = len(rows)
@@ -618,9 +697,16 @@ def _page(state: _State, entity: str, hoje: date, params: dict[str, str]) -> tup
     return body, len(page)
 
 
-def start(host: str = "127.0.0.1", port: int = 0, seed: int = 42, hoje: date | None = None,
-          generator_interval: float | None = None, *, user_key: str = DEFAULT_USER_KEY,
-          mundo: Mundo | None = None) -> CrmEmulator:
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 42,
+    hoje: date | None = None,
+    generator_interval: float | None = None,
+    *,
+    user_key: str = DEFAULT_USER_KEY,
+    mundo: Mundo | None = None,
+) -> CrmEmulator:
     """Serve the world of `Mundo(seed)` as seen on `hoje` (default: the Mundo's) in daemon threads.
     `mundo` replaces seed/hoje with a world built by the caller (e.g. a larger one for the bench)."""
     if mundo is None:
@@ -638,22 +724,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hoje", type=date.fromisoformat, help="the emulated today (YYYY-MM-DD)")
     parser.add_argument("--clientes", type=int, help="number of customers (default: the Mundo's)")
     parser.add_argument("--negocios-dia", type=float, help="average new deals per weekday")
-    parser.add_argument("--generator", type=float, metavar="SECONDS",
-                        help="advance the clock one day every SECONDS")
-    parser.add_argument("--user-key", default=os.environ.get("MIRANTE_CRM_USER_KEY") or DEFAULT_USER_KEY,
-                        help="User-Key to accept (default: MIRANTE_CRM_USER_KEY, else the emulator default)")
+    parser.add_argument(
+        "--generator", type=float, metavar="SECONDS", help="advance the clock one day every SECONDS"
+    )
+    parser.add_argument(
+        "--user-key",
+        default=os.environ.get("MIRANTE_CRM_USER_KEY") or DEFAULT_USER_KEY,
+        help="User-Key to accept (default: MIRANTE_CRM_USER_KEY, else the emulator default)",
+    )
     args = parser.parse_args(argv)
 
     kwargs: dict[str, Any] = {"seed": args.seed}
-    for name, value in (("inicio", args.inicio), ("hoje", args.hoje), ("n_clientes", args.clientes),
-                        ("negocios_dia", args.negocios_dia)):
+    for name, value in (
+        ("inicio", args.inicio),
+        ("hoje", args.hoje),
+        ("n_clientes", args.clientes),
+        ("negocios_dia", args.negocios_dia),
+    ):
         if value is not None:
             kwargs[name] = value
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    with start(args.host, args.port, generator_interval=args.generator, user_key=args.user_key,
-               mundo=Mundo(**kwargs)) as emu:
+    with start(
+        args.host, args.port, generator_interval=args.generator, user_key=args.user_key, mundo=Mundo(**kwargs)
+    ) as emu:
         print(emu.base_url, flush=True)
         stopping.wait()
 

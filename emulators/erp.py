@@ -60,8 +60,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from mirante.emulators.comercial import Mundo, Pedido
 from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators.comercial import Mundo, Pedido
 
 PREFIX = "/b1s/v1"
 
@@ -191,7 +191,7 @@ def build_documents(mundo: Mundo, memo: dict | None = None) -> dict[str, list[di
     memo = {} if memo is None else memo
     hoje = mundo.hoje
     orders, faturaveis = [], []
-    for n, p in enumerate(mundo.pedidos()):         # oldest first = DocEntry order
+    for n, p in enumerate(mundo.pedidos()):  # oldest first = DocEntry order
         key = ("order", p.doc_entry, p.cancelado(hoje))
         doc = memo.get(key)
         if doc is None:
@@ -214,6 +214,7 @@ def build_documents(mundo: Mundo, memo: dict | None = None) -> dict[str, list[di
 
 # -- OData query options ---------------------------------------------------------------------
 
+
 class ODataError(ValueError):
     """A query the emulator (like the Service Layer) rejects with 400."""
 
@@ -223,8 +224,12 @@ _CLAUSE = re.compile(
     re.IGNORECASE,
 )
 _OPS = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
 }
 _DATE_FIELDS = {"DocDate", "DocDueDate", "CreationDate", "UpdateDate"}
 
@@ -240,7 +245,7 @@ def parse_filter(expr: str) -> list[tuple[str, str, Any]]:
         if raw.startswith("'"):
             value: Any = raw[1:-1].replace("''", "'")
             if field in _DATE_FIELDS:
-                try:       # dates may come as 'YYYY-MM-DD' or with a time part
+                try:  # dates may come as 'YYYY-MM-DD' or with a time part
                     value = date.fromisoformat(value[:10]).isoformat()
                 except ValueError:
                     raise ODataError(f"invalid date in $filter: {raw}") from None
@@ -281,6 +286,7 @@ def _check_fields(fields: list[str], known: set[str], option: str) -> None:
 
 # -- state shared by the request threads ------------------------------------------------------
 
+
 @dataclass
 class _Fault:
     after: int
@@ -293,16 +299,23 @@ class _Fault:
 class ErpState:
     """The world, its documents, sessions, pending faults and counters, behind one lock."""
 
-    def __init__(self, mundo: Mundo, company_db: str, username: str, password: str,
-                 session_timeout: int) -> None:
+    def __init__(
+        self, mundo: Mundo, company_db: str, username: str, password: str, session_timeout: int
+    ) -> None:
         self.mundo = mundo
         self.credentials = (company_db, username, password)
         self.session_timeout = session_timeout
         self.lock = threading.RLock()
-        self.sessions: dict[str, float] = {}        # session id -> last use (monotonic seconds)
+        self.sessions: dict[str, float] = {}  # session id -> last use (monotonic seconds)
         self.faults: list[_Fault] = []
-        self.stats = {"logins": 0, "logins_failed": 0, "logouts": 0, "data_requests": 0,
-                      "invalid_session": 0, "faults_served": 0}
+        self.stats = {
+            "logins": 0,
+            "logins_failed": 0,
+            "logouts": 0,
+            "data_requests": 0,
+            "invalid_session": 0,
+            "faults_served": 0,
+        }
         self._docs: tuple[date, dict[str, list[dict]]] | None = None
         self._memo: dict = {}
         self._queries: dict[tuple, list[dict]] = {}
@@ -334,14 +347,16 @@ class ErpState:
                 for f, _, v in clauses:
                     sample = next((d[f] for d in docs if d[f] is not None), None)
                     if isinstance(sample, (dict, list)) or (
-                            sample is not None and isinstance(sample, str) != isinstance(v, str)):
+                        sample is not None and isinstance(sample, str) != isinstance(v, str)
+                    ):
                         raise ODataError(f"$filter compares {f} with a value of another type: {v!r}")
             if clauses:
-                rows = [d for d in rows if all(
-                    d[f] is not None and _OPS[op](d[f], v) for f, op, v in clauses)]
+                rows = [
+                    d for d in rows if all(d[f] is not None and _OPS[op](d[f], v) for f, op, v in clauses)
+                ]
             if keys:
                 rows.sort(key=lambda d: d["DocEntry"])
-                for field, desc in reversed(keys):   # stable sorts, last key first
+                for field, desc in reversed(keys):  # stable sorts, last key first
                     rows.sort(key=lambda d, f=field: (d[f] is not None, d[f]), reverse=desc)
             self._queries[key] = rows
             return rows
@@ -394,8 +409,14 @@ class ErpState:
                 if not 400 <= status <= 599:
                     raise ValueError("status must be an HTTP error status (400-599)")
                 retry_after = spec.get("retry_after")
-                self.faults.append(_Fault(after=after, count=int(spec.get("count", 1)), status=status,
-                                          retry_after=None if retry_after is None else int(retry_after)))
+                self.faults.append(
+                    _Fault(
+                        after=after,
+                        count=int(spec.get("count", 1)),
+                        status=status,
+                        retry_after=None if retry_after is None else int(retry_after),
+                    )
+                )
             else:
                 raise ValueError('expected {"status": N, "count": N} or {"expire_sessions": true}')
 
@@ -423,9 +444,14 @@ class ErpState:
     def snapshot(self) -> dict:
         with self.lock:
             docs = self.documents()
-            return {"hoje": self.mundo.hoje.isoformat(), "orders": len(docs["Orders"]),
-                    "invoices": len(docs["Invoices"]), "open_sessions": len(self.sessions),
-                    "pending_faults": len(self.faults), **self.stats}
+            return {
+                "hoje": self.mundo.hoje.isoformat(),
+                "orders": len(docs["Orders"]),
+                "invoices": len(docs["Invoices"]),
+                "open_sessions": len(self.sessions),
+                "pending_faults": len(self.faults),
+                **self.stats,
+            }
 
 
 def _json(body: object) -> bytes:
@@ -496,8 +522,10 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
                 return
             sid = state.login(creds)
             if sid is None:
-                self._send(HTTPStatus.UNAUTHORIZED,
-                           sap_error(-304, "Login failed: invalid company, user name or password"))
+                self._send(
+                    HTTPStatus.UNAUTHORIZED,
+                    sap_error(-304, "Login failed: invalid company, user name or password"),
+                )
                 return
             payload = {
                 "odata.metadata": f"{self._root()}/$metadata#B1Sessions/@Element",
@@ -513,13 +541,17 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
             if doc is None:
                 self._send(HTTPStatus.NOT_FOUND, sap_error(-2028, "No matching records found (ODBC -2028)"))
             else:
-                self._send(HTTPStatus.OK, {"odata.metadata": f"{self._root()}/$metadata#{entity}/@Element",
-                                           **doc})
+                self._send(
+                    HTTPStatus.OK, {"odata.metadata": f"{self._root()}/$metadata#{entity}/@Element", **doc}
+                )
 
         def _collection(self, entity: str, raw_query: str) -> None:
             query = dict(parse_qsl(raw_query, keep_blank_values=True))
-            unknown = [k for k in query if k.startswith("$") and k not in
-                       ("$filter", "$select", "$orderby", "$top", "$skip")]
+            unknown = [
+                k
+                for k in query
+                if k.startswith("$") and k not in ("$filter", "$select", "$orderby", "$top", "$skip")
+            ]
             if unknown:
                 raise ODataError(f"unsupported query option: {', '.join(unknown)}")
             rows = state.query(entity, query.get("$filter") or None, query.get("$orderby") or None)
@@ -540,8 +572,9 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
                 if top is not None:
                     nxt["$top"] = str(end - stop)
                 nxt["$skip"] = str(stop)
-                body["odata.nextLink"] = entity + "?" + "&".join(
-                    f"{k}={quote(v, safe=chr(39) + ',()')}" for k, v in nxt.items())
+                body["odata.nextLink"] = (
+                    entity + "?" + "&".join(f"{k}={quote(v, safe=chr(39) + ',()')}" for k, v in nxt.items())
+                )
             extra = [("Preference-Applied", f"odata.maxpagesize={page_size}")] if self._prefer() else []
             self._send(HTTPStatus.OK, body, headers=extra)
 
@@ -573,7 +606,7 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
 
         # -- helpers ------------------------------------------------------------------------
         def _root(self) -> str:
-            host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             return f"http://{host}{PREFIX}"
 
         def _prefer(self) -> str | None:
@@ -596,12 +629,18 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send(self, status: HTTPStatus, body: dict, cookies: list[str] = (),
-                  headers: list[tuple[str, str]] = ()) -> None:
+        def _send(
+            self, status: HTTPStatus, body: dict, cookies: list[str] = (), headers: list[tuple[str, str]] = ()
+        ) -> None:
             self._send_bytes(status, _json(body), cookies, headers)
 
-        def _send_bytes(self, status: HTTPStatus, body: bytes, cookies: list[str] = (),
-                        headers: list[tuple[str, str]] = ()) -> None:
+        def _send_bytes(
+            self,
+            status: HTTPStatus,
+            body: bytes,
+            cookies: list[str] = (),
+            headers: list[tuple[str, str]] = (),
+        ) -> None:
             self.send_response(status)
             if status != HTTPStatus.NO_CONTENT:
                 self.send_header("Content-Type", CONTENT_TYPE)
@@ -626,13 +665,20 @@ class ErpEmulator(LoopbackServer):
 
     name = "erp"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, mundo: Mundo | None = None,
-                 company_db: str = EMULATOR_COMPANY_DB, username: str = EMULATOR_USERNAME,
-                 password: str = EMULATOR_PASSWORD, session_timeout: int = SESSION_TIMEOUT_MIN,
-                 generator_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mundo: Mundo | None = None,
+        company_db: str = EMULATOR_COMPANY_DB,
+        username: str = EMULATOR_USERNAME,
+        password: str = EMULATOR_PASSWORD,
+        session_timeout: int = SESSION_TIMEOUT_MIN,
+        generator_interval: float | None = None,
+    ) -> None:
         self.mundo = mundo or Mundo()
         self.state = ErpState(self.mundo, company_db, username, password, session_timeout)
-        self.state.documents()                      # build before the first request
+        self.state.documents()  # build before the first request
         self._serve(host, port, _handler(self.state), generator_interval)
         self.root_url = f"http://{host}:{self.port}"
         self.base_url = f"{self.root_url}{PREFIX}"
@@ -647,9 +693,16 @@ class ErpEmulator(LoopbackServer):
         return self.state.advance(dias)
 
 
-def start(host: str = "127.0.0.1", port: int = 0, seed: int = 42, hoje: date | None = None,
-          generator_interval: float | None = None, *, mundo: Mundo | None = None,
-          **kwargs: Any) -> ErpEmulator:
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 42,
+    hoje: date | None = None,
+    generator_interval: float | None = None,
+    *,
+    mundo: Mundo | None = None,
+    **kwargs: Any,
+) -> ErpEmulator:
     """Serve the world of `seed` seen on `hoje` (default: the world's default clock) in daemon
     threads; `mundo` replaces seed/hoje with a world of your own (e.g. a bigger one for a bench).
     Other keyword arguments: company_db, username, password, session_timeout (minutes)."""
@@ -660,27 +713,38 @@ def start(host: str = "127.0.0.1", port: int = 0, seed: int = 42, hoje: date | N
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m mirante.emulators.erp",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mirante.emulators.erp", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--hoje", type=date.fromisoformat, help="the world's clock (default 2025-12-31)")
     parser.add_argument("--inicio", type=date.fromisoformat, help="first day with sales (default 2025-01-01)")
-    parser.add_argument("--pedidos-dia", type=float, help="average orders per day (default 40; bigger worlds)")
-    parser.add_argument("--generator", type=float, metavar="SECONDS",
-                        help="advance the clock one day every SECONDS")
+    parser.add_argument(
+        "--pedidos-dia", type=float, help="average orders per day (default 40; bigger worlds)"
+    )
+    parser.add_argument(
+        "--generator", type=float, metavar="SECONDS", help="advance the clock one day every SECONDS"
+    )
     args = parser.parse_args(argv)
-    world = {k: v for k, v in (("inicio", args.inicio), ("hoje", args.hoje),
-                                ("pedidos_dia", args.pedidos_dia)) if v is not None}
+    world = {
+        k: v
+        for k, v in (("inicio", args.inicio), ("hoje", args.hoje), ("pedidos_dia", args.pedidos_dia))
+        if v is not None
+    }
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    with start(args.host, args.port, mundo=Mundo(seed=args.seed, **world),
-               generator_interval=args.generator) as emu:
-        print(f"{emu.base_url} (CompanyDB {EMULATOR_COMPANY_DB}, UserName {EMULATOR_USERNAME}; "
-              f"emulator credentials)", flush=True)
+    with start(
+        args.host, args.port, mundo=Mundo(seed=args.seed, **world), generator_interval=args.generator
+    ) as emu:
+        print(
+            f"{emu.base_url} (CompanyDB {EMULATOR_COMPANY_DB}, UserName {EMULATOR_USERNAME}; "
+            f"emulator credentials)",
+            flush=True,
+        )
         stopping.wait()
 
 

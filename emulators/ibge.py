@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 from mirante.emulators._servidor import LoopbackServer
 
-
 PREFIX = "/api/v1/localidades"
 
 #: the five macro-regions with IBGE's ids, keyed by the name used in estados.csv

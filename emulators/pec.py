@@ -82,9 +82,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-from psycopg import sql
-
 from mirante.emulators import pec_data as D
+from psycopg import sql
 
 #: the login role the loader reads every PEC database with (CONNECT + SELECT only)
 SOURCE_ROLE = "pec_leitura"
@@ -234,7 +233,7 @@ def gerar_cpf(rng: random.Random, regiao_fiscal: int | None = None) -> str:
 
 def _gerar_nis(rng: random.Random) -> str:
     d = [rng.choice((1, 2))] + rng.choices(range(10), k=9)
-    r = sum(x * w for x, w in zip(d, (3, 2, 9, 8, 7, 6, 5, 4, 3, 2))) % 11
+    r = sum(x * w for x, w in zip(d, (3, 2, 9, 8, 7, 6, 5, 4, 3, 2), strict=False)) % 11
     return "".join(map(str, d)) + str(0 if r < 2 else 11 - r)
 
 
@@ -391,8 +390,9 @@ def build_world(id_municipio: str, seed: int) -> Mundo:
     cnes_seen: set[str] = set()
 
     def prof(cbo: str, equipe: int, micro_area: str | None = None) -> Profissional:
-        p = Profissional(len(profs) + 1, gerar_cns(rng), _nome_pessoa(rng, rng.choice((1, 2))), cbo,
-                         equipe, micro_area)
+        p = Profissional(
+            len(profs) + 1, gerar_cns(rng), _nome_pessoa(rng, rng.choice((1, 2))), cbo, equipe, micro_area
+        )
         profs.append(p)
         return p
 
@@ -442,12 +442,23 @@ def _dimension_rows(w: Mundo) -> dict[str, list[tuple]]:
     """Rows of every dimension but tb_dim_tempo."""
     mun = w.municipio
     return {
-        "tb_dim_uf": [(i, e["codigo_uf"], e["nome"], e["uf"], 1, _filtro(e["nome"], e["uf"]))
-                      for i, e in enumerate(_estados(), 1)],
-        "tb_dim_municipio": [(w.co_dim_municipio, mun["nome"], mun["codigo_ibge"], w.co_dim_uf, 1,
-                              _filtro(mun["nome"], w.uf["uf"], mun["codigo_ibge"]))],
-        "tb_dim_unidade_saude": [(u.id, u.cnes, u.nome, u.bairro, 1, _filtro(u.cnes, u.nome))
-                                 for u in w.unidades.values()],
+        "tb_dim_uf": [
+            (i, e["codigo_uf"], e["nome"], e["uf"], 1, _filtro(e["nome"], e["uf"]))
+            for i, e in enumerate(_estados(), 1)
+        ],
+        "tb_dim_municipio": [
+            (
+                w.co_dim_municipio,
+                mun["nome"],
+                mun["codigo_ibge"],
+                w.co_dim_uf,
+                1,
+                _filtro(mun["nome"], w.uf["uf"], mun["codigo_ibge"]),
+            )
+        ],
+        "tb_dim_unidade_saude": [
+            (u.id, u.cnes, u.nome, u.bairro, 1, _filtro(u.cnes, u.nome)) for u in w.unidades.values()
+        ],
         "tb_dim_equipe": [(e.id, e.ine, e.nome, 1, _filtro(e.ine, e.nome)) for e in w.equipes.values()],
         "tb_dim_profissional": [(p.id, p.cns, p.nome, 1, _filtro(p.cns, p.nome)) for p in w.profissionais],
         "tb_dim_cbo": [(w.cbo_ids[c], c, n, 1, _filtro(c, n)) for c, n in D.CBOS],
@@ -558,10 +569,15 @@ def _perfil(seed: int, cid: int) -> Perfil:
     mae, pai = r.sample(D.SOBRENOMES, 2), r.sample(D.SOBRENOMES, 2)
     nome = _nome_pessoa(r, sexo, [mae[-1], pai[-1]] if r.random() < 0.7 else [mae[-1]])
     return Perfil(
-        sexo=sexo, nome=nome, nome_mae=_nome_pessoa(r, D.FEMININO, mae),
-        nome_pai=_nome_pessoa(r, D.MASCULINO, pai), desconhece_pai=r.random() < 0.1,
-        nis=_gerar_nis(r) if r.random() < 0.6 else None, email=r.random() < 0.2,
-        raca=_weighted(r, D.RACAS_COR)[0], escolaridade=r.choice(D.ESCOLARIDADES),
+        sexo=sexo,
+        nome=nome,
+        nome_mae=_nome_pessoa(r, D.FEMININO, mae),
+        nome_pai=_nome_pessoa(r, D.MASCULINO, pai),
+        desconhece_pai=r.random() < 0.1,
+        nis=_gerar_nis(r) if r.random() < 0.6 else None,
+        email=r.random() < 0.2,
+        raca=_weighted(r, D.RACAS_COR)[0],
+        escolaridade=r.choice(D.ESCOLARIDADES),
         trabalho=_weighted(r, D.SITUACOES_TRABALHO)[0],
     )
 
@@ -569,8 +585,9 @@ def _perfil(seed: int, cid: int) -> Perfil:
 class Gerador:
     """Makes the rows of one municipality, day after day, continuing given sequence values."""
 
-    def __init__(self, mundo: Mundo, cidadaos: Iterable[Cidadao] = (),
-                 next_ids: dict[str, int] | None = None):
+    def __init__(
+        self, mundo: Mundo, cidadaos: Iterable[Cidadao] = (), next_ids: dict[str, int] | None = None
+    ):
         self.w = mundo
         self.cidadaos: list[Cidadao] = list(cidadaos)
         self.cns_usados = {c.cns for c in self.cidadaos if c.cns} | {p.cns for p in mundo.profissionais}
@@ -648,27 +665,56 @@ class Gerador:
             self.cpf_usados.add(cpf)
         telefone = None
         if _idade(nascimento, dia) >= 14 and rng.random() < 0.8:
-            telefone = (f"({self.w.ddd}) 9{rng.randint(6, 9)}{rng.randrange(1000):03d}-"
-                        f"{rng.randrange(10000):04d}")
+            telefone = (
+                f"({self.w.ddd}) 9{rng.randint(6, 9)}{rng.randrange(1000):03d}-{rng.randrange(10000):04d}"
+            )
         equipe = self.w.equipes[rng.choice(list(self.w.equipes))]
-        c = Cidadao(cid, self.w.offset_cidadao + cid, nome, sexo, nascimento, cns, cpf, telefone,
-                    equipe.unidade, equipe.id)
+        c = Cidadao(
+            cid,
+            self.w.offset_cidadao + cid,
+            nome,
+            sexo,
+            nascimento,
+            cns,
+            cpf,
+            telefone,
+            equipe.unidade,
+            equipe.id,
+        )
         self.tempo.add(_tempo_key(nascimento))
-        self._row("tb_fat_cidadao_pec", {
-            "co_seq_fat_cidadao_pec": cid, "co_cidadao": c.co_cidadao, "nu_cns": cns,
-            "no_cidadao": nome, "no_social_cidadao": None,
-            "co_dim_tempo_nascimento": _tempo_key(nascimento), "co_dim_sexo": sexo,
-            "co_dim_identidade_genero": None, "nu_telefone_celular": telefone, "st_faleceu": 0,
-            "st_lookup_etl": 0, "st_deletar": 0, "nu_cpf_cidadao": cpf,
-            "co_dim_unidade_saude_vinc": c.unidade, "co_dim_equipe_vinc": c.equipe,
-        })
+        self._row(
+            "tb_fat_cidadao_pec",
+            {
+                "co_seq_fat_cidadao_pec": cid,
+                "co_cidadao": c.co_cidadao,
+                "nu_cns": cns,
+                "no_cidadao": nome,
+                "no_social_cidadao": None,
+                "co_dim_tempo_nascimento": _tempo_key(nascimento),
+                "co_dim_sexo": sexo,
+                "co_dim_identidade_genero": None,
+                "nu_telefone_celular": telefone,
+                "st_faleceu": 0,
+                "st_lookup_etl": 0,
+                "st_deletar": 0,
+                "nu_cpf_cidadao": cpf,
+                "co_dim_unidade_saude_vinc": c.unidade,
+                "co_dim_equipe_vinc": c.equipe,
+            },
+        )
         self.cidadaos.append(c)
         self.cad_individual(rng, dia, c)
         return c
 
     def _responsavel(self, rng: random.Random, c: Cidadao, dia: date) -> Cidadao | None:
-        adultos = [a for a in self.cidadaos if a.equipe == c.equipe and a.sexo == D.FEMININO
-                   and 18 <= _idade(a.nascimento, dia) <= 50 and a is not c]
+        adultos = [
+            a
+            for a in self.cidadaos
+            if a.equipe == c.equipe
+            and a.sexo == D.FEMININO
+            and 18 <= _idade(a.nascimento, dia) <= 50
+            and a is not c
+        ]
         return rng.choice(adultos) if adultos else None
 
     def cad_individual(self, rng: random.Random, dia: date, c: Cidadao) -> None:
@@ -693,76 +739,134 @@ class Gerador:
         gestante = _flag(rng, 0.05) if c.sexo == D.FEMININO and 15 <= idade <= 45 else 0
         internacao = _flag(rng, 0.05)
         planta = _flag(rng, 0.08)
-        defi = rng.choice(("st_defi_auditiva", "st_defi_intelectual_cognitiva", "st_defi_outra",
-                           "st_defi_visual", "st_defi_fisica"))
+        defi = rng.choice(
+            (
+                "st_defi_auditiva",
+                "st_defi_intelectual_cognitiva",
+                "st_defi_outra",
+                "st_defi_visual",
+                "st_defi_fisica",
+            )
+        )
         v = self._base("tb_fat_cad_individual")
         # fields of the street-population block and of children's care stay NULL when not applicable
-        for col in ("st_recebe_beneficio", "st_referencia_familiar", "st_orig_alimen_restaurante_pop",
-                    "st_orig_alimen_doacao_reli", "st_orig_alimen_doacao_rest",
-                    "st_orig_alimen_doacao_popular", "st_orig_alimen_outros",
-                    "st_acompanhado_instituicao", "st_visita_familiar_frequente",
-                    "st_higiene_pessoal_acesso", "st_hig_pess_banho", "st_hig_pess_sanitario",
-                    "st_hig_pess_higiene_bucal", "st_hig_pess_outros"):
+        for col in (
+            "st_recebe_beneficio",
+            "st_referencia_familiar",
+            "st_orig_alimen_restaurante_pop",
+            "st_orig_alimen_doacao_reli",
+            "st_orig_alimen_doacao_rest",
+            "st_orig_alimen_doacao_popular",
+            "st_orig_alimen_outros",
+            "st_acompanhado_instituicao",
+            "st_visita_familiar_frequente",
+            "st_higiene_pessoal_acesso",
+            "st_hig_pess_banho",
+            "st_hig_pess_sanitario",
+            "st_hig_pess_higiene_bucal",
+            "st_hig_pess_outros",
+        ):
             v[col] = None
-        crianca = {"st_respons_crianca_adulto_resp", "st_respons_crianca_outra_crian",
-                   "st_respons_crianca_adolescente", "st_respons_crianca_sozinha",
-                   "st_respons_crianca_creche", "st_respons_crianca_outro"}
+        crianca = {
+            "st_respons_crianca_adulto_resp",
+            "st_respons_crianca_outra_crian",
+            "st_respons_crianca_adolescente",
+            "st_respons_crianca_sozinha",
+            "st_respons_crianca_creche",
+            "st_respons_crianca_outro",
+        }
         for col in crianca:
             v[col] = None
         if idade < 10:
             v.update(dict.fromkeys(crianca, 0))
             v["st_respons_crianca_adulto_resp" if rng.random() < 0.85 else "st_respons_crianca_creche"] = 1
-        v.update({
-            "co_seq_fat_cad_individual": cad_id, "nu_uuid_ficha": uuid_ficha,
-            "nu_uuid_ficha_origem": c.uuid_cad, "nu_cns": c.cns, "dt_nascimento": c.nascimento,
-            "co_dim_profissional": acs.id, "co_dim_tipo_ficha": D.TIPO_FICHA["cad_individual"],
-            "co_dim_municipio": self.w.co_dim_municipio, "co_dim_unidade_saude": c.unidade,
-            "co_dim_equipe": c.equipe, "co_dim_tempo": self._tk(dia), "co_dim_sexo": c.sexo,
-            "co_dim_raca_cor": perfil.raca, "co_dim_nacionalidade": 1, "co_dim_pais_nascimento": 1,
-            "co_dim_municipio_cidadao": self.w.co_dim_municipio,
-            "nu_cns_responsavel": resp.cns if resp else None,
-            "st_responsavel_familiar": _flag(rng, 0.4) if adulto else 0,
-            "st_frequenta_creche": _flag(rng, 0.35) if idade <= 5 else 0,
-            "st_participa_grupo_comunitario": _flag(rng, 0.05),
-            "st_plano_saude_privado": _flag(rng, 0.2), "st_comunidade_tradicional": _flag(rng, 0.01),
-            "st_deficiencia": deficiencia, defi: deficiencia, "st_gestante": gestante,
-            "st_doenca_respiratoria": respiratoria, "st_doenca_respira_asma": respiratoria,
-            "st_fumante": _flag(rng, 0.1) if adulto else 0, "st_alcool": _flag(rng, 0.06) if adulto else 0,
-            "st_outra_droga": _flag(rng, 0.01) if adulto else 0,
-            "st_hipertensao_arterial": hipertensao,
-            "st_diabete": _flag(rng, 0.16 if idade >= 60 else 0.07 if idade >= 40 else 0.01),
-            "st_avc": _flag(rng, 0.02) if idoso else 0, "st_infarto": _flag(rng, 0.02) if idoso else 0,
-            "st_tuberculose": _flag(rng, 0.001), "st_cancer": _flag(rng, 0.01 + 0.02 * idoso),
-            "st_internacao_12": internacao, "st_tratamento_psiquiatra": _flag(rng, 0.03),
-            "st_acamado": _flag(rng, 0.02) if idoso else 0,
-            "st_domiciliado": _flag(rng, 0.04) if idoso else 0,
-            "st_usa_planta_medicinal": planta, "st_doenca_cardiaca": cardiaca,
-            "st_doenca_card_insuficiencia": cardiaca, "st_problema_rins": rins,
-            "st_problema_rins_insuficiencia": rins,
-            "co_dim_tipo_parentesco": D.PARENTESCO_FILHO if idade < 18 else rng.choice(D.PARENTESCOS_ADULTO),
-            "co_dim_cbo": self.w.cbo_ids[D.ACS],
-            "co_dim_tipo_escolaridade": perfil.escolaridade if idade >= 4 else None,
-            "co_dim_situacao_trabalho": perfil.trabalho if idade >= 16 else None,
-            "co_dim_tipo_condicao_peso": rng.choice((1, 2, 2, 2, 3)),
-            "co_dim_faixa_etaria": _faixa(idade),
-            "st_desconhece_pai": int(perfil.desconhece_pai), "st_informar_orientacao_sexual": 0,
-            "st_informar_identidade_genero": 0, "nu_micro_area": acs.micro_area,
-            "st_processo_linha_tempo": 1, "st_processo_cidadao": 1,
-            "no_nome": c.nome, "no_nome_mae": perfil.nome_mae,
-            "no_nome_pai": None if perfil.desconhece_pai else perfil.nome_pai,
-            "nu_nis": perfil.nis, "nu_celular": c.telefone,
-            "no_email": (f"{_sem_acento(c.nome.split()[0]).lower()}.{_sem_acento(c.nome.split()[-1]).lower()}"
-                         f"{c.id}@exemplo.com.br") if perfil.email and adulto else None,
-            "no_maternidade_referencia": "MATERNIDADE MUNICIPAL" if gestante else None,
-            "no_causa_internacao12": rng.choice(D.CAUSAS_INTERNACAO) if internacao else None,
-            "no_plantas_medicinais": rng.choice(D.PLANTAS_MEDICINAIS) if planta else None,
-            "nu_uuid_dado_transp": uuid_ficha,
-            "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_APP_TERRITORIO,
-            "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_APP_TERRITORIO,
-            "st_gerado_automaticamente": 0, "st_ficha_inativa": 0, "co_fat_cidadao_pec": c.id,
-            "co_fat_cidadao_pec_responsvl": resp.id if resp else None, "st_proc_operacionais": 0,
-            "nu_cpf_cidadao": c.cpf, "nu_cpf_responsavel": resp.cpf if resp else None,
-        })
+        v.update(
+            {
+                "co_seq_fat_cad_individual": cad_id,
+                "nu_uuid_ficha": uuid_ficha,
+                "nu_uuid_ficha_origem": c.uuid_cad,
+                "nu_cns": c.cns,
+                "dt_nascimento": c.nascimento,
+                "co_dim_profissional": acs.id,
+                "co_dim_tipo_ficha": D.TIPO_FICHA["cad_individual"],
+                "co_dim_municipio": self.w.co_dim_municipio,
+                "co_dim_unidade_saude": c.unidade,
+                "co_dim_equipe": c.equipe,
+                "co_dim_tempo": self._tk(dia),
+                "co_dim_sexo": c.sexo,
+                "co_dim_raca_cor": perfil.raca,
+                "co_dim_nacionalidade": 1,
+                "co_dim_pais_nascimento": 1,
+                "co_dim_municipio_cidadao": self.w.co_dim_municipio,
+                "nu_cns_responsavel": resp.cns if resp else None,
+                "st_responsavel_familiar": _flag(rng, 0.4) if adulto else 0,
+                "st_frequenta_creche": _flag(rng, 0.35) if idade <= 5 else 0,
+                "st_participa_grupo_comunitario": _flag(rng, 0.05),
+                "st_plano_saude_privado": _flag(rng, 0.2),
+                "st_comunidade_tradicional": _flag(rng, 0.01),
+                "st_deficiencia": deficiencia,
+                defi: deficiencia,
+                "st_gestante": gestante,
+                "st_doenca_respiratoria": respiratoria,
+                "st_doenca_respira_asma": respiratoria,
+                "st_fumante": _flag(rng, 0.1) if adulto else 0,
+                "st_alcool": _flag(rng, 0.06) if adulto else 0,
+                "st_outra_droga": _flag(rng, 0.01) if adulto else 0,
+                "st_hipertensao_arterial": hipertensao,
+                "st_diabete": _flag(rng, 0.16 if idade >= 60 else 0.07 if idade >= 40 else 0.01),
+                "st_avc": _flag(rng, 0.02) if idoso else 0,
+                "st_infarto": _flag(rng, 0.02) if idoso else 0,
+                "st_tuberculose": _flag(rng, 0.001),
+                "st_cancer": _flag(rng, 0.01 + 0.02 * idoso),
+                "st_internacao_12": internacao,
+                "st_tratamento_psiquiatra": _flag(rng, 0.03),
+                "st_acamado": _flag(rng, 0.02) if idoso else 0,
+                "st_domiciliado": _flag(rng, 0.04) if idoso else 0,
+                "st_usa_planta_medicinal": planta,
+                "st_doenca_cardiaca": cardiaca,
+                "st_doenca_card_insuficiencia": cardiaca,
+                "st_problema_rins": rins,
+                "st_problema_rins_insuficiencia": rins,
+                "co_dim_tipo_parentesco": D.PARENTESCO_FILHO
+                if idade < 18
+                else rng.choice(D.PARENTESCOS_ADULTO),
+                "co_dim_cbo": self.w.cbo_ids[D.ACS],
+                "co_dim_tipo_escolaridade": perfil.escolaridade if idade >= 4 else None,
+                "co_dim_situacao_trabalho": perfil.trabalho if idade >= 16 else None,
+                "co_dim_tipo_condicao_peso": rng.choice((1, 2, 2, 2, 3)),
+                "co_dim_faixa_etaria": _faixa(idade),
+                "st_desconhece_pai": int(perfil.desconhece_pai),
+                "st_informar_orientacao_sexual": 0,
+                "st_informar_identidade_genero": 0,
+                "nu_micro_area": acs.micro_area,
+                "st_processo_linha_tempo": 1,
+                "st_processo_cidadao": 1,
+                "no_nome": c.nome,
+                "no_nome_mae": perfil.nome_mae,
+                "no_nome_pai": None if perfil.desconhece_pai else perfil.nome_pai,
+                "nu_nis": perfil.nis,
+                "nu_celular": c.telefone,
+                "no_email": (
+                    f"{_sem_acento(c.nome.split()[0]).lower()}.{_sem_acento(c.nome.split()[-1]).lower()}"
+                    f"{c.id}@exemplo.com.br"
+                )
+                if perfil.email and adulto
+                else None,
+                "no_maternidade_referencia": "MATERNIDADE MUNICIPAL" if gestante else None,
+                "no_causa_internacao12": rng.choice(D.CAUSAS_INTERNACAO) if internacao else None,
+                "no_plantas_medicinais": rng.choice(D.PLANTAS_MEDICINAIS) if planta else None,
+                "nu_uuid_dado_transp": uuid_ficha,
+                "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_APP_TERRITORIO,
+                "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_APP_TERRITORIO,
+                "st_gerado_automaticamente": 0,
+                "st_ficha_inativa": 0,
+                "co_fat_cidadao_pec": c.id,
+                "co_fat_cidadao_pec_responsvl": resp.id if resp else None,
+                "st_proc_operacionais": 0,
+                "nu_cpf_cidadao": c.cpf,
+                "nu_cpf_responsavel": resp.cpf if resp else None,
+            }
+        )
         self._row("tb_fat_cad_individual", v)
 
     # -- facts --------------------------------------------------------------------------------
@@ -806,14 +910,25 @@ class Gerador:
             escolhidos = {D.CID_PRE_NATAL}
             semanas = rng.randrange(6, 40)
             dum = dia - timedelta(days=semanas * 7 + rng.randrange(7))
-            v.update({"co_dim_tempo_dum": self._tk(dum), "st_gravidez_planejada": _flag(rng, 0.45),
-                      "nu_idade_gestacional_semanas": semanas,
-                      "nu_gestas_previas": rng.choice((0, 0, 1, 1, 2, 3)),
-                      "nu_partos": 0})
+            v.update(
+                {
+                    "co_dim_tempo_dum": self._tk(dum),
+                    "st_gravidez_planejada": _flag(rng, 0.45),
+                    "nu_idade_gestacional_semanas": semanas,
+                    "nu_gestas_previas": rng.choice((0, 0, 1, 1, 2, 3)),
+                    "nu_partos": 0,
+                }
+            )
             v["nu_partos"] = min(v["nu_gestas_previas"], rng.randrange(3))
         else:
-            v.update({"st_gravidez_planejada": None, "nu_idade_gestacional_semanas": None,
-                      "nu_gestas_previas": None, "nu_partos": None})
+            v.update(
+                {
+                    "st_gravidez_planejada": None,
+                    "nu_idade_gestacional_semanas": None,
+                    "nu_gestas_previas": None,
+                    "nu_partos": None,
+                }
+            )
         cids = "|" + "|".join(sorted(c_ for c_, _ in escolhidos)) + "|"
         ciaps = "|" + "|".join(sorted(ci for _, ci in escolhidos)) + "|"
         procs = [D.PROC_CONSULTA_MEDICA if medico else D.PROC_CONSULTA_NIVEL_SUPERIOR]
@@ -822,45 +937,76 @@ class Gerador:
         cronico = any(ci in ("K86", "T90", "T93") for _, ci in escolhidos)
         if cronico and rng.random() < 0.4:
             procs.append(D.PROC_GLICEMIA_CAPILAR)
-        solicitados = (rng.sample(D.EXAMES_SOLICITADOS, rng.randint(1, 3))
-                       if (cronico or gestante) and rng.random() < 0.5 else [])
+        solicitados = (
+            rng.sample(D.EXAMES_SOLICITADOS, rng.randint(1, 3))
+            if (cronico or gestante) and rng.random() < 0.5
+            else []
+        )
         conduta = rng.choices(
-            ("st_conduta_alta_episodio", "st_conduta_cuidd_conti_program", "st_conduta_consulta_agendada",
-             "st_encaminhamento_serv_special", "st_conduta_agendamento_grupos", "st_conduta_agendamento_nasf",
-             "st_encaminhamento_urgencia", "st_encaminhamento_caps", "st_encaminhamento_intern_hospi",
-             "st_encaminhamento_interno_dia"),
-            weights=(40, 28, 14, 8, 3, 2, 1, 1, 0.5, 2.5))[0]
+            (
+                "st_conduta_alta_episodio",
+                "st_conduta_cuidd_conti_program",
+                "st_conduta_consulta_agendada",
+                "st_encaminhamento_serv_special",
+                "st_conduta_agendamento_grupos",
+                "st_conduta_agendamento_nasf",
+                "st_encaminhamento_urgencia",
+                "st_encaminhamento_caps",
+                "st_encaminhamento_intern_hospi",
+                "st_encaminhamento_interno_dia",
+            ),
+            weights=(40, 28, 14, 8, 3, 2, 1, 1, 0.5, 2.5),
+        )[0]
         peso = altura = perimetro = None
         if rng.random() < 0.7 or idade < 2:
             peso, altura, perimetro = self._antropometria(rng, c, dia)
         fim = inicio + timedelta(minutes=rng.randint(8, 40))
-        v.update({
-            "co_seq_fat_atd_ind": self._id("tb_fat_atendimento_individual"),
-            "co_dim_municipio": self.w.co_dim_municipio,
-            "co_dim_tipo_ficha": D.TIPO_FICHA["atendimento_individual"],
-            "co_dim_profissional_1": prof.id, "co_dim_cbo_1": self.w.cbo_ids[prof.cbo],
-            "co_dim_unidade_saude_1": c.unidade, "co_dim_equipe_1": c.equipe,
-            "co_dim_tempo": self._tk(dia), "co_dim_racionalidade_saude": None,
-            "nu_uuid_ficha": self._ficha(rng, c.equipe), "nu_atendimento": 1, "nu_cns": c.cns,
-            "dt_nascimento": c.nascimento, "co_dim_faixa_etaria": _faixa(idade), "co_dim_sexo": c.sexo,
-            "co_dim_turno": self._turno(inicio),
-            "co_dim_local_atendimento": D.LOCAL_DOMICILIO if rng.random() < 0.04 else D.LOCAL_UBS,
-            "co_dim_tipo_atendimento": _weighted(rng, D.TIPOS_ATENDIMENTO)[0],
-            "nu_peso": peso, "nu_altura": altura, "nu_perimetro_cefalico": perimetro,
-            "st_vacinacao_em_dia": _flag(rng, 0.85) if idade < 10 else None,
-            "co_dim_aleitamento": rng.randint(1, 4) if idade < 2 else None,
-            "st_ficou_em_observacao": _flag(rng, 0.02), conduta: 1,
-            "ds_filtro_cids": cids if medico else None,
-            "ds_filtro_ciaps": ciaps if (not medico or rng.random() < 0.3) else None,
-            "ds_filtro_proced_avaliados": "|" + "|".join(procs) + "|",
-            "ds_filtro_proced_solicitados": "|" + "|".join(solicitados) + "|" if solicitados else None,
-            "nu_prontuario": str(c.co_cidadao), "nu_uuid_dado_transp": None,
-            "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_PEC, "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_PEC,
-            "co_fat_cidadao_pec": c.id, "dt_inicial_atendimento": inicio, "dt_final_atendimento": fim,
-            "nu_cpf_cidadao": c.cpf,
-        })
-        for col in ("st_nasf_avaliacao_diagnostico", "st_nasf_proce_clin_terapeutico",
-                    "st_nasf_prescricao_terapeutica"):
+        v.update(
+            {
+                "co_seq_fat_atd_ind": self._id("tb_fat_atendimento_individual"),
+                "co_dim_municipio": self.w.co_dim_municipio,
+                "co_dim_tipo_ficha": D.TIPO_FICHA["atendimento_individual"],
+                "co_dim_profissional_1": prof.id,
+                "co_dim_cbo_1": self.w.cbo_ids[prof.cbo],
+                "co_dim_unidade_saude_1": c.unidade,
+                "co_dim_equipe_1": c.equipe,
+                "co_dim_tempo": self._tk(dia),
+                "co_dim_racionalidade_saude": None,
+                "nu_uuid_ficha": self._ficha(rng, c.equipe),
+                "nu_atendimento": 1,
+                "nu_cns": c.cns,
+                "dt_nascimento": c.nascimento,
+                "co_dim_faixa_etaria": _faixa(idade),
+                "co_dim_sexo": c.sexo,
+                "co_dim_turno": self._turno(inicio),
+                "co_dim_local_atendimento": D.LOCAL_DOMICILIO if rng.random() < 0.04 else D.LOCAL_UBS,
+                "co_dim_tipo_atendimento": _weighted(rng, D.TIPOS_ATENDIMENTO)[0],
+                "nu_peso": peso,
+                "nu_altura": altura,
+                "nu_perimetro_cefalico": perimetro,
+                "st_vacinacao_em_dia": _flag(rng, 0.85) if idade < 10 else None,
+                "co_dim_aleitamento": rng.randint(1, 4) if idade < 2 else None,
+                "st_ficou_em_observacao": _flag(rng, 0.02),
+                conduta: 1,
+                "ds_filtro_cids": cids if medico else None,
+                "ds_filtro_ciaps": ciaps if (not medico or rng.random() < 0.3) else None,
+                "ds_filtro_proced_avaliados": "|" + "|".join(procs) + "|",
+                "ds_filtro_proced_solicitados": "|" + "|".join(solicitados) + "|" if solicitados else None,
+                "nu_prontuario": str(c.co_cidadao),
+                "nu_uuid_dado_transp": None,
+                "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_PEC,
+                "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_PEC,
+                "co_fat_cidadao_pec": c.id,
+                "dt_inicial_atendimento": inicio,
+                "dt_final_atendimento": fim,
+                "nu_cpf_cidadao": c.cpf,
+            }
+        )
+        for col in (
+            "st_nasf_avaliacao_diagnostico",
+            "st_nasf_proce_clin_terapeutico",
+            "st_nasf_prescricao_terapeutica",
+        ):
             v[col] = None
         v["nu_uuid_dado_transp"] = v["nu_uuid_ficha"]
         self._row("tb_fat_atendimento_individual", v)
@@ -893,44 +1039,72 @@ class Gerador:
         tk = self._tk(dia)
         gestante = _flag(rng, 0.06) if c.sexo == D.FEMININO and 15 <= idade <= 45 else 0
         comum = {
-            "co_dim_tipo_ficha": D.TIPO_FICHA["vacinacao"], "co_dim_municipio": self.w.co_dim_municipio,
-            "co_dim_profissional": prof.id, "co_dim_cbo": self.w.cbo_ids[prof.cbo],
-            "co_dim_unidade_saude": c.unidade, "co_dim_equipe": c.equipe, "co_dim_tempo": tk,
-            "nu_uuid_ficha": uuid_ficha, "nu_atendimento": 1, "nu_uuid_dado_transp": uuid_ficha,
-            "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_PEC, "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_PEC,
+            "co_dim_tipo_ficha": D.TIPO_FICHA["vacinacao"],
+            "co_dim_municipio": self.w.co_dim_municipio,
+            "co_dim_profissional": prof.id,
+            "co_dim_cbo": self.w.cbo_ids[prof.cbo],
+            "co_dim_unidade_saude": c.unidade,
+            "co_dim_equipe": c.equipe,
+            "co_dim_tempo": tk,
+            "nu_uuid_ficha": uuid_ficha,
+            "nu_atendimento": 1,
+            "nu_uuid_dado_transp": uuid_ficha,
+            "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_PEC,
+            "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_PEC,
         }
         lotes = []
         for sigla, dose, estrategia in doses:
             fabricantes = next(v[3] for v in D.VACINAS if v[0] == sigla)
             lote, fabricante = _lote(self.w.seed, sigla, dia.year, (dia.month - 1) // 3, fabricantes)
             lotes.append((lote, fabricante))
-            self._row("tb_fat_vacinacao_vacina", comum | {
-                "co_seq_fat_vacinacao_vacina": self._id("tb_fat_vacinacao_vacina"),
-                "co_fat_vacinacao": vac_id, "co_dim_imunobiologico": self.w.vacina_ids[sigla],
-                "co_dim_estrategia_vacinacao": estrategia,
-                "co_dim_dose_imunobiologico": self.w.dose_ids[dose],
-                "no_lote": lote, "no_fabricante": fabricante, "co_dim_grupo_atendimento": None,
-                "st_registro_anterior": 0, "co_dim_tempo_vacina_aplicada": tk,
-            })
+            self._row(
+                "tb_fat_vacinacao_vacina",
+                comum
+                | {
+                    "co_seq_fat_vacinacao_vacina": self._id("tb_fat_vacinacao_vacina"),
+                    "co_fat_vacinacao": vac_id,
+                    "co_dim_imunobiologico": self.w.vacina_ids[sigla],
+                    "co_dim_estrategia_vacinacao": estrategia,
+                    "co_dim_dose_imunobiologico": self.w.dose_ids[dose],
+                    "no_lote": lote,
+                    "no_fabricante": fabricante,
+                    "co_dim_grupo_atendimento": None,
+                    "st_registro_anterior": 0,
+                    "co_dim_tempo_vacina_aplicada": tk,
+                },
+            )
 
         def filtro(values: Iterable[object]) -> str:
             return "|" + "|".join(dict.fromkeys(str(x) for x in values)) + "|"
 
-        self._row("tb_fat_vacinacao", comum | {
-            "co_seq_fat_vacinacao": vac_id, "co_dim_faixa_etaria": _faixa(idade),
-            "co_dim_turno": self._turno(inicio), "nu_prontuario": str(c.co_cidadao), "nu_cns": c.cns,
-            "dt_nascimento": c.nascimento, "co_dim_sexo": c.sexo, "co_dim_local_atendimento": D.LOCAL_UBS,
-            "st_viajante": _flag(rng, 0.01), "st_comunicante_hanseniase": 0, "st_gestante": gestante,
-            "st_puerpera": 0,
-            "ds_filtro_imunobiologico": filtro(self.w.vacina_ids[s] for s, _, _ in doses),
-            "ds_filtro_estrategia_vacinacao": filtro(e for _, _, e in doses),
-            "ds_filtro_dose_imunobiologico": filtro(self.w.dose_ids[d] for _, d, _ in doses),
-            "ds_filtro_lote": filtro(lote for lote, _ in lotes),
-            "ds_filtro_fabricante": filtro(f for _, f in lotes),
-            "co_fat_cidadao_pec": c.id, "dt_inicial_atendimento": inicio,
-            "dt_final_atendimento": inicio + timedelta(minutes=rng.randint(4, 15)),
-            "nu_cpf_cidadao": c.cpf, "ds_filtro_grupo_atendimento": None,
-        })
+        self._row(
+            "tb_fat_vacinacao",
+            comum
+            | {
+                "co_seq_fat_vacinacao": vac_id,
+                "co_dim_faixa_etaria": _faixa(idade),
+                "co_dim_turno": self._turno(inicio),
+                "nu_prontuario": str(c.co_cidadao),
+                "nu_cns": c.cns,
+                "dt_nascimento": c.nascimento,
+                "co_dim_sexo": c.sexo,
+                "co_dim_local_atendimento": D.LOCAL_UBS,
+                "st_viajante": _flag(rng, 0.01),
+                "st_comunicante_hanseniase": 0,
+                "st_gestante": gestante,
+                "st_puerpera": 0,
+                "ds_filtro_imunobiologico": filtro(self.w.vacina_ids[s] for s, _, _ in doses),
+                "ds_filtro_estrategia_vacinacao": filtro(e for _, _, e in doses),
+                "ds_filtro_dose_imunobiologico": filtro(self.w.dose_ids[d] for _, d, _ in doses),
+                "ds_filtro_lote": filtro(lote for lote, _ in lotes),
+                "ds_filtro_fabricante": filtro(f for _, f in lotes),
+                "co_fat_cidadao_pec": c.id,
+                "dt_inicial_atendimento": inicio,
+                "dt_final_atendimento": inicio + timedelta(minutes=rng.randint(4, 15)),
+                "nu_cpf_cidadao": c.cpf,
+                "ds_filtro_grupo_atendimento": None,
+            },
+        )
 
     def visita(self, rng: random.Random, dia: date, c: Cidadao) -> None:
         acs = self._acs(c)
@@ -940,15 +1114,31 @@ class Gerador:
         peso = altura = None
         pressao = glicemia = None
         if desfecho == D.REALIZADA:
-            motivo = rng.choices(("st_mot_vis_visita_periodica", "st_mot_vis_cad_att",
-                                  "st_mot_vis_busca_ativa",
-                                  "st_mot_vis_acompanhamento", "st_mot_vis_ctrl_ambnte_vetor",
-                                  "st_mot_vis_orintacao_prevncao", "st_mot_vis_egresso_internacao",
-                                  "st_mot_vis_outros"), weights=(45, 10, 10, 25, 4, 3, 1, 2))[0]
+            motivo = rng.choices(
+                (
+                    "st_mot_vis_visita_periodica",
+                    "st_mot_vis_cad_att",
+                    "st_mot_vis_busca_ativa",
+                    "st_mot_vis_acompanhamento",
+                    "st_mot_vis_ctrl_ambnte_vetor",
+                    "st_mot_vis_orintacao_prevncao",
+                    "st_mot_vis_egresso_internacao",
+                    "st_mot_vis_outros",
+                ),
+                weights=(45, 10, 10, 25, 4, 3, 1, 2),
+            )[0]
             v[motivo] = 1
             if motivo == "st_mot_vis_busca_ativa":
-                v[rng.choice(("st_busca_ativa_consulta", "st_busca_ativa_exame", "st_busca_ativa_vacina",
-                              "st_busca_ativa_bolsa_familia"))] = 1
+                v[
+                    rng.choice(
+                        (
+                            "st_busca_ativa_consulta",
+                            "st_busca_ativa_exame",
+                            "st_busca_ativa_vacina",
+                            "st_busca_ativa_bolsa_familia",
+                        )
+                    )
+                ] = 1
             elif motivo == "st_mot_vis_acompanhamento":
                 if idade < 2:
                     v["st_acomp_recem_nascido" if idade == 0 else "st_acomp_crianca"] = 1
@@ -957,41 +1147,81 @@ class Gerador:
                 elif idade < 12:
                     v["st_acomp_crianca"] = 1
                 elif idade >= 40:
-                    v[rng.choice(("st_acomp_pessoa_hipertensao", "st_acomp_pessoa_hipertensao",
-                                  "st_acomp_pessoa_diabetes", "st_acomp_pessoa_doenca_cronica",
-                                  "st_acomp_domiciliados_acamados"))] = 1
+                    v[
+                        rng.choice(
+                            (
+                                "st_acomp_pessoa_hipertensao",
+                                "st_acomp_pessoa_hipertensao",
+                                "st_acomp_pessoa_diabetes",
+                                "st_acomp_pessoa_doenca_cronica",
+                                "st_acomp_domiciliados_acamados",
+                            )
+                        )
+                    ] = 1
                 else:
-                    v[rng.choice(("st_acomp_condi_bolsa_familia", "st_acomp_saude_mental",
-                                  "st_acomp_tabagista", "st_acomp_condi_vulnerab_social"))] = 1
+                    v[
+                        rng.choice(
+                            (
+                                "st_acomp_condi_bolsa_familia",
+                                "st_acomp_saude_mental",
+                                "st_acomp_tabagista",
+                                "st_acomp_condi_vulnerab_social",
+                            )
+                        )
+                    ] = 1
             elif motivo == "st_mot_vis_ctrl_ambnte_vetor":
-                v[rng.choice(("st_ctrl_amb_vet_acao_educativa", "st_ctrl_amb_vet_imovel_foco",
-                              "st_ctrl_amb_vet_acao_mecanica", "st_ctrl_amb_vet_tratamnt_focal"))] = 1
+                v[
+                    rng.choice(
+                        (
+                            "st_ctrl_amb_vet_acao_educativa",
+                            "st_ctrl_amb_vet_imovel_foco",
+                            "st_ctrl_amb_vet_acao_mecanica",
+                            "st_ctrl_amb_vet_tratamnt_focal",
+                        )
+                    )
+                ] = 1
             if idade >= 40 and rng.random() < 0.15:
                 pressao = f"{rng.randrange(110, 165, 5)}/{rng.randrange(70, 100, 5)}"
             if idade >= 40 and rng.random() < 0.05:
                 glicemia = str(rng.randrange(80, 220))
         uuid_ficha = self._ficha(rng, c.equipe)
-        v.update({
-            "co_seq_fat_visita_domiciliar": self._id("tb_fat_visita_domiciliar"), "nu_uuid_ficha": uuid_ficha,
-            "co_dim_tipo_ficha": D.TIPO_FICHA["visita_domiciliar"],
-            "co_dim_municipio": self.w.co_dim_municipio, "co_dim_profissional": acs.id,
-            "co_dim_cbo": self.w.cbo_ids[D.ACS], "co_dim_unidade_saude": c.unidade,
-            "co_dim_equipe": c.equipe, "co_dim_tempo": self._tk(dia),
-            "co_dim_tipo_imovel": D.TIPO_IMOVEL_DOMICILIO,
-            "co_dim_turno": D.TURNO_MANHA if rng.random() < 0.6 else D.TURNO_TARDE, "co_dim_sexo": c.sexo,
-            "nu_micro_area": acs.micro_area, "nu_peso": peso, "nu_altura": altura, "nu_cns": c.cns,
-            "dt_nascimento": c.nascimento, "co_dim_faixa_etaria": _faixa(idade),
-            "st_visita_compartilhada": _flag(rng, 0.03), "co_dim_desfecho_visita": desfecho,
-            "nu_uuid_dado_transp": uuid_ficha, "nu_prontuario": None,
-            "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_APP_TERRITORIO,
-            "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_APP_TERRITORIO, "co_fat_cidadao_pec": c.id,
-            "nu_cpf_cidadao": c.cpf, "co_dim_tipo_glicemia": 1 if glicemia else None,
-            "nu_medicao_pressao_arterial": pressao, "nu_medicao_temperatura": None,
-            "nu_medicao_glicemia": glicemia,
-            "nu_latitude": round(self.w.lat + rng.uniform(-0.02, 0.02), 6),
-            "nu_longitude": round(self.w.lon + rng.uniform(-0.02, 0.02), 6),
-            "co_uuid_origem_fcd": None,
-        })
+        v.update(
+            {
+                "co_seq_fat_visita_domiciliar": self._id("tb_fat_visita_domiciliar"),
+                "nu_uuid_ficha": uuid_ficha,
+                "co_dim_tipo_ficha": D.TIPO_FICHA["visita_domiciliar"],
+                "co_dim_municipio": self.w.co_dim_municipio,
+                "co_dim_profissional": acs.id,
+                "co_dim_cbo": self.w.cbo_ids[D.ACS],
+                "co_dim_unidade_saude": c.unidade,
+                "co_dim_equipe": c.equipe,
+                "co_dim_tempo": self._tk(dia),
+                "co_dim_tipo_imovel": D.TIPO_IMOVEL_DOMICILIO,
+                "co_dim_turno": D.TURNO_MANHA if rng.random() < 0.6 else D.TURNO_TARDE,
+                "co_dim_sexo": c.sexo,
+                "nu_micro_area": acs.micro_area,
+                "nu_peso": peso,
+                "nu_altura": altura,
+                "nu_cns": c.cns,
+                "dt_nascimento": c.nascimento,
+                "co_dim_faixa_etaria": _faixa(idade),
+                "st_visita_compartilhada": _flag(rng, 0.03),
+                "co_dim_desfecho_visita": desfecho,
+                "nu_uuid_dado_transp": uuid_ficha,
+                "nu_prontuario": None,
+                "co_dim_tipo_origem_dado_transp": D.TIPO_ORIGEM_APP_TERRITORIO,
+                "co_dim_cds_tipo_origem": D.TIPO_ORIGEM_APP_TERRITORIO,
+                "co_fat_cidadao_pec": c.id,
+                "nu_cpf_cidadao": c.cpf,
+                "co_dim_tipo_glicemia": 1 if glicemia else None,
+                "nu_medicao_pressao_arterial": pressao,
+                "nu_medicao_temperatura": None,
+                "nu_medicao_glicemia": glicemia,
+                "nu_latitude": round(self.w.lat + rng.uniform(-0.02, 0.02), 6),
+                "nu_longitude": round(self.w.lon + rng.uniform(-0.02, 0.02), 6),
+                "co_uuid_origem_fcd": None,
+            }
+        )
         self._row("tb_fat_visita_domiciliar", v)
 
     # -- days ---------------------------------------------------------------------------------
@@ -1048,8 +1278,14 @@ def initial_population(mundo: Mundo, per_day: float) -> int:
     return int(70 * per_day) + random.Random(f"{mundo.seed}/populacao").randrange(60)
 
 
-def generate(id_municipio: str, *, days: int = 730, end: date | None = None, per_day: float | None = None,
-             seed: int | None = None) -> tuple[dict[str, list[tuple]], dict]:
+def generate(
+    id_municipio: str,
+    *,
+    days: int = 730,
+    end: date | None = None,
+    per_day: float | None = None,
+    seed: int | None = None,
+) -> tuple[dict[str, list[tuple]], dict]:
     """All rows of a new PEC database (no database involved): {table: rows}, and the metadata."""
     id_municipio = _check_id(id_municipio)
     if days < 1:
@@ -1084,8 +1320,11 @@ def connection_url(srv, id_municipio: str, password: str) -> str:
     against the server's CA as for every other connection to it)."""
     from mirante import config
 
-    return config.with_params(f"postgresql://{SOURCE_ROLE}:{quote(password, safe='')}@{srv.host}:{srv.port}/"
-                              f"{database_name(id_municipio)}", config.esus_ssl(srv.host, srv.port, srv))
+    return config.with_params(
+        f"postgresql://{SOURCE_ROLE}:{quote(password, safe='')}@{srv.host}:{srv.port}/"
+        f"{database_name(id_municipio)}",
+        config.esus_ssl(srv.host, srv.port, srv),
+    )
 
 
 def _admin(srv, database: str = "postgres", **kw) -> psycopg.Connection:
@@ -1097,15 +1336,18 @@ def ensure_source_role(conn: psycopg.Connection, password: str) -> None:
     if not password:
         raise ValueError(f"a password for role {SOURCE_ROLE} is required")
     exists = conn.execute("select 1 from pg_roles where rolname = %s", (SOURCE_ROLE,)).fetchone()
-    conn.execute(sql.SQL("{} role {} login nosuperuser nocreatedb nocreaterole noreplication "
-                         "password {}").format(sql.SQL("alter" if exists else "create"), I(SOURCE_ROLE),
-                                               sql.Literal(password)))
+    conn.execute(
+        sql.SQL("{} role {} login nosuperuser nocreatedb nocreaterole noreplication password {}").format(
+            sql.SQL("alter" if exists else "create"), I(SOURCE_ROLE), sql.Literal(password)
+        )
+    )
     conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(I(SOURCE_ROLE)))
 
 
 def _db_comment(conn: psycopg.Connection, name: str) -> str | None:
-    row = conn.execute("select shobj_description(oid, 'pg_database') from pg_database where datname = %s",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", (name,)
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -1118,8 +1360,9 @@ def ensure_template(srv) -> None:
             if _db_comment(conn, TEMPLATE_DB) == tag:
                 return
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(I(TEMPLATE_DB)))
-            conn.execute(sql.SQL("create database {} template template0 encoding 'UTF8'")
-                         .format(I(TEMPLATE_DB)))
+            conn.execute(
+                sql.SQL("create database {} template template0 encoding 'UTF8'").format(I(TEMPLATE_DB))
+            )
             conn.execute(sql.SQL("revoke all on database {} from public").format(I(TEMPLATE_DB)))
             with _admin(srv, TEMPLATE_DB) as tconn:
                 tconn.execute(ddl())
@@ -1132,7 +1375,8 @@ def _copy(conn: psycopg.Connection, table: str, rows: Sequence[tuple]) -> None:
     if not rows:
         return
     stmt = sql.SQL("copy {} ({}) from stdin").format(
-        I(table), sql.SQL(", ").join(map(I, COLUMN_NAMES[table])))
+        I(table), sql.SQL(", ").join(map(I, COLUMN_NAMES[table]))
+    )
     with conn.cursor() as cur, cur.copy(stmt) as cp:
         for row in rows:
             cp.write_row(row)
@@ -1144,9 +1388,16 @@ def _setval(conn: psycopg.Connection, next_ids: dict[str, int]) -> None:
             conn.execute("select setval(%s, %s, true)", (f"seq_{table}", nxt - 1))
 
 
-def create_municipio(srv, id_municipio: str, password: str | None, *, days: int = 730,
-                     end: date | None = None, per_day: float | None = None,
-                     seed: int | None = None) -> dict[str, int]:
+def create_municipio(
+    srv,
+    id_municipio: str,
+    password: str | None,
+    *,
+    days: int = 730,
+    end: date | None = None,
+    per_day: float | None = None,
+    seed: int | None = None,
+) -> dict[str, int]:
     """(Re)create pec_<id> from the template, grant the source role, fill it; rows per table.
 
     `password` (re)sets the source role's password; None leaves the role as it is (it must exist).
@@ -1170,8 +1421,9 @@ def _write_database(srv, id_municipio: str, rows: dict[str, list[tuple]], meta: 
     with _admin(srv) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(I(name)))
         conn.execute(sql.SQL("create database {} template {}").format(I(name), I(TEMPLATE_DB)))
-        conn.execute(sql.SQL("comment on database {} is {}").format(
-            I(name), sql.Literal(f"{_TAG} {json.dumps(meta)}")))
+        conn.execute(
+            sql.SQL("comment on database {} is {}").format(I(name), sql.Literal(f"{_TAG} {json.dumps(meta)}"))
+        )
         conn.execute(sql.SQL("revoke all on database {} from public").format(I(name)))
         conn.execute(sql.SQL("grant connect on database {} to {}").format(I(name), I(SOURCE_ROLE)))
     with psycopg.connect(srv.admin(name)) as conn:
@@ -1194,12 +1446,13 @@ def create_many(srv, ids: Sequence[str], password: str | None, **kw) -> dict[str
 
 
 def _meta(conn: psycopg.Connection) -> dict:
-    row = conn.execute("select shobj_description(oid, 'pg_database') from pg_database "
-                       "where datname = current_database()").fetchone()
+    row = conn.execute(
+        "select shobj_description(oid, 'pg_database') from pg_database where datname = current_database()"
+    ).fetchone()
     comment = (row and row[0]) or ""
     if comment.startswith(_TAG + " "):
         try:
-            return json.loads(comment[len(_TAG) + 1:])
+            return json.loads(comment[len(_TAG) + 1 :])
         except ValueError:
             pass
     return {}
@@ -1218,21 +1471,38 @@ def _load_citizens(conn: psycopg.Connection) -> list[Cidadao]:
                on cad.co_fat_cidadao_pec = c.co_seq_fat_cidadao_pec
         where c.st_deletar = 0 and c.st_faleceu = 0
         order by c.co_seq_fat_cidadao_pec""").fetchall()
-    return [Cidadao(r[0], r[1], r[2], r[3], date(r[4] // 10000, r[4] // 100 % 100, r[4] % 100), r[5], r[6],
-                    r[7], r[8], r[9], r[10], r[11]) for r in rows]
+    return [
+        Cidadao(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            date(r[4] // 10000, r[4] // 100 % 100, r[4] % 100),
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+        )
+        for r in rows
+    ]
 
 
 def _next_ids(conn: psycopg.Connection) -> dict[str, int]:
     out = {}
     for table in FACT_TABLES:
-        last, called = conn.execute(sql.SQL("select last_value, is_called from {}").format(
-            I(f"seq_{table}"))).fetchone()
+        last, called = conn.execute(
+            sql.SQL("select last_value, is_called from {}").format(I(f"seq_{table}"))
+        ).fetchone()
         out[table] = last + 1 if called else last
     return out
 
 
-def _day(conn: psycopg.Connection, id_municipio: str, day: date, per_day: float | None
-         ) -> tuple[Gerador, list[tuple]]:
+def _day(
+    conn: psycopg.Connection, id_municipio: str, day: date, per_day: float | None
+) -> tuple[Gerador, list[tuple]]:
     """A day's generator run against the database's current state, and the tb_dim_tempo rows the
     day needs that the database lacks (the caller holds the per-database lock)."""
     meta = _meta(conn)
@@ -1240,26 +1510,40 @@ def _day(conn: psycopg.Connection, id_municipio: str, day: date, per_day: float 
     if per_day is None:
         per_day = meta.get("per_day", default_per_day(id_municipio))
     key = _tempo_key(day)
-    batch = sum(conn.execute(sql.SQL("select count(*) from {} where co_dim_tempo = %s").format(I(t)),
-                             (key,)).fetchone()[0]
-                for t in FACT_TABLES if t != "tb_fat_cidadao_pec")
+    batch = sum(
+        conn.execute(
+            sql.SQL("select count(*) from {} where co_dim_tempo = %s").format(I(t)), (key,)
+        ).fetchone()[0]
+        for t in FACT_TABLES
+        if t != "tb_fat_cidadao_pec"
+    )
     g = Gerador(build_world(id_municipio, seed), _load_citizens(conn), _next_ids(conn))
     g.dia(_day_rng(seed, day, batch), day, per_day)
-    known = {r[0] for r in conn.execute(
-        "select co_seq_dim_tempo from tb_dim_tempo where co_seq_dim_tempo = any(%s)", (sorted(g.tempo),))}
+    known = {
+        r[0]
+        for r in conn.execute(
+            "select co_seq_dim_tempo from tb_dim_tempo where co_seq_dim_tempo = any(%s)", (sorted(g.tempo),)
+        )
+    }
     return g, [_tempo_row(k) for k in sorted(g.tempo - known)]
 
 
 def _apply_updates(conn: psycopg.Connection, updates: list[tuple[str, int, dict]]) -> None:
     for table, key, values in updates:
-        conn.execute(sql.SQL("update {} set {} where {} = %s").format(
-            I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))),
-            [*values.values(), key])
+        conn.execute(
+            sql.SQL("update {} set {} where {} = %s").format(
+                I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))
+            ),
+            [*values.values(), key],
+        )
 
 
 def _counts(g: Gerador, novos_tempo: list[tuple]) -> dict[str, int]:
-    return ({"tb_dim_tempo": len(novos_tempo)} | {t: len(g.rows[t]) for t in FACT_TABLES}
-            | {"atualizacoes": len(g.updates)})
+    return (
+        {"tb_dim_tempo": len(novos_tempo)}
+        | {t: len(g.rows[t]) for t in FACT_TABLES}
+        | {"atualizacoes": len(g.updates)}
+    )
 
 
 def add_day(srv, id_municipio: str, day: date, per_day: float | None = None) -> dict[str, int]:
@@ -1321,23 +1605,28 @@ def update_rows(srv, id_municipio: str, table: str, keys: Sequence[int], **value
     if table not in TABLES or not set(values) <= _COLUMN_SETS[table]:
         raise ValueError(f"unknown table or columns: {table} {sorted(values)}")
     with psycopg.connect(srv.admin(database_name(_check_id(id_municipio)))) as conn:
-        return conn.execute(sql.SQL("update {} set {} where {} = any(%s)").format(
-            I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))),
-            [*values.values(), list(keys)]).rowcount
+        return conn.execute(
+            sql.SQL("update {} set {} where {} = any(%s)").format(
+                I(table), sql.SQL(", ").join(sql.SQL("{} = %s").format(I(c)) for c in values), I(_pk(table))
+            ),
+            [*values.values(), list(keys)],
+        ).rowcount
 
 
 def list_municipios(srv) -> list[str]:
     """IBGE codes of the existing pec_<id> databases."""
     with _admin(srv) as conn:
         rows = conn.execute(
-            "select datname from pg_database where datname ~ '^pec_[0-9]+$' order by 1").fetchall()
-    return [r[0][len(DB_PREFIX):] for r in rows]
+            "select datname from pg_database where datname ~ '^pec_[0-9]+$' order by 1"
+        ).fetchall()
+    return [r[0][len(DB_PREFIX) :] for r in rows]
 
 
 def drop_municipio(srv, id_municipio: str) -> None:
     with _admin(srv) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)")
-                     .format(I(database_name(str(id_municipio)))))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(I(database_name(str(id_municipio))))
+        )
 
 
 def drop_all(srv, *, template: bool = True, role: bool = True) -> list[str]:
@@ -1362,13 +1651,15 @@ def _ids_arg(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mirante.emulators.pec",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mirante.emulators.pec", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("create", help="(re)create PEC databases")
     which = c.add_mutually_exclusive_group(required=True)
-    which.add_argument("--n", type=int,
-                       help="the first N of the fixed selection (capitals by population first)")
+    which.add_argument(
+        "--n", type=int, help="the first N of the fixed selection (capitals by population first)"
+    )
     which.add_argument("--ids", type=_ids_arg, help="comma-separated IBGE codes")
     c.add_argument("--days", type=int, default=730)
     c.add_argument("--end", type=date.fromisoformat, help="last day of the window (default yesterday)")
@@ -1393,15 +1684,27 @@ def main(argv: list[str] | None = None) -> int:
         if not password:
             parser.error(f"set {PASSWORD_ENV} to the password of role {SOURCE_ROLE}")
         ids = args.ids or selection(args.n)
-        kw = {k: v for k, v in (("days", args.days), ("end", args.end), ("per_day", args.per_day),
-                                ("seed", args.seed)) if v is not None}
+        kw = {
+            k: v
+            for k, v in (
+                ("days", args.days),
+                ("end", args.end),
+                ("per_day", args.per_day),
+                ("seed", args.seed),
+            )
+            if v is not None
+        }
         t0 = time.perf_counter()
         result = create_many(srv, ids, password, **kw)
         for i, counts in result.items():
-            print(f"{database_name(i)}: {sum(counts.values())} rows "
-                  f"({', '.join(f'{t}={n}' for t, n in counts.items() if t in FACT_TABLES)})")
-        print(f"{len(result)} databases in {time.perf_counter() - t0:.1f}s; loader URLs: "
-              f"postgresql://{SOURCE_ROLE}:${PASSWORD_ENV}@{srv.host}:{srv.port}/{DB_PREFIX}<id>")
+            print(
+                f"{database_name(i)}: {sum(counts.values())} rows "
+                f"({', '.join(f'{t}={n}' for t, n in counts.items() if t in FACT_TABLES)})"
+            )
+        print(
+            f"{len(result)} databases in {time.perf_counter() - t0:.1f}s; loader URLs: "
+            f"postgresql://{SOURCE_ROLE}:${PASSWORD_ENV}@{srv.host}:{srv.port}/{DB_PREFIX}<id>"
+        )
     elif args.cmd == "add-day":
         ids = args.ids or list_municipios(srv)
         for i in ids:

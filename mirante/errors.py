@@ -13,15 +13,16 @@ database names.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from mirante import config
 
 MASK = "***"
 #: a password inside a URL's user info, and `password=value` / `password: value` pairs
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<tail>@)", re.IGNORECASE)
-_PASSWORD_PAIR = re.compile(r"(?P<head>\b(?:password|passwd|pwd|senha)\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|\S+)",
-                            re.IGNORECASE)
+_PASSWORD_PAIR = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|senha)\s*[=:]\s*)(?P<value>'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE
+)
 
 
 def causes(exc: BaseException | None, limit: int = 10) -> Iterator[BaseException]:

@@ -21,9 +21,9 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import dlt
 import psycopg
@@ -59,13 +59,19 @@ def _holders(conn: psycopg.Connection, key: int) -> list[str]:
         """select a.pid, a.application_name, a.backend_start from pg_locks l
            join pg_stat_activity a on a.pid = l.pid
            where l.locktype = 'advisory' and l.granted and l.classid = %s and l.objid = %s and l.objsubid = 2""",
-        (LOCK_NAMESPACE, key)).fetchall()
+        (LOCK_NAMESPACE, key),
+    ).fetchall()
     return [f"pid {pid} ({app or 'no name'}, connected {start:%H:%M:%S})" for pid, app, start in rows]
 
 
 @contextmanager
-def exclusive(*names: str, srv: config.Server | None = None, role: str = "loader",
-              timeout_s: float | None = None, on_wait: Callable[[str], None] | None = None) -> Iterator[Held]:
+def exclusive(
+    *names: str,
+    srv: config.Server | None = None,
+    role: str = "loader",
+    timeout_s: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[Held]:
     """Hold the named locks (in the order given: callers name them in one fixed order) for the
     duration of the block; wait for whoever holds one of them, at most `timeout_s` (default
     MIRANTE_DLT_LOCK_TIMEOUT_S), reporting the wait through `on_wait` (default: this module's
@@ -85,8 +91,9 @@ def exclusive(*names: str, srv: config.Server | None = None, role: str = "loader
     srv = srv or db.server()
     timeout_s = config.dlt_lock_timeout() if timeout_s is None else timeout_s
     on_wait = on_wait or log.warning
-    conn = psycopg.connect(srv.url(role), autocommit=True,
-                           application_name=f"mirante-lock {' '.join(needed)}"[:63])
+    conn = psycopg.connect(
+        srv.url(role), autocommit=True, application_name=f"mirante-lock {' '.join(needed)}"[:63]
+    )
     t0 = time.monotonic()
     blocked_by: list[str] = []
     blocked = False
@@ -98,8 +105,10 @@ def exclusive(*names: str, srv: config.Server | None = None, role: str = "loader
                 blocked = True
                 holders = _holders(conn, key)
                 blocked_by += holders
-                on_wait(f"waiting for lock {name!r} (held by {', '.join(holders) or 'another session'}), "
-                        f"at most {timeout_s:.0f} s")
+                on_wait(
+                    f"waiting for lock {name!r} (held by {', '.join(holders) or 'another session'}), "
+                    f"at most {timeout_s:.0f} s"
+                )
                 conn.execute("select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
         waited = time.monotonic() - t0 if blocked else 0.0
         if blocked:
@@ -133,6 +142,7 @@ def _guard(pipeline: dlt.Pipeline, srv: config.Server | None) -> dlt.Pipeline:
 
         setattr(pipeline, step, locked)
     return pipeline
+
 
 #: the schema contract of every raw table: new tables and columns may appear (dlt adds them; the
 #: drift shows in the schema and the load info), a column changing type fails the load
@@ -172,8 +182,9 @@ def make_pipeline(pipeline_name: str, dataset_name: str, srv: config.Server | No
     return _guard(pipeline, srv)
 
 
-def retrying_session(*, max_attempts: int, backoff_factor: float, max_retry_delay: float,
-                     request_timeout: float):
+def retrying_session(
+    *, max_attempts: int, backoff_factor: float, max_retry_delay: float, request_timeout: float
+):
     """dlt's retrying `requests` session for the REST sources: 429, 5xx and connection errors
     retried with exponential backoff (`backoff_factor * 2**n`, at most `max_retry_delay` s),
     Retry-After honoured; other errors are left to the caller (the REST client's response hooks
@@ -241,12 +252,18 @@ def _settle(pipeline: dlt.Pipeline, policy: str) -> None:
     for load_id in normalized:
         info = pipeline.get_load_package_info(load_id)
         if PackageStorage.is_package_partially_loaded(info) or any(
-                info.jobs[s] for s in ("started_jobs", "completed_jobs", "failed_jobs")):
+            info.jobs[s] for s in ("started_jobs", "completed_jobs", "failed_jobs")
+        ):
             begun.append(load_id)
     action = "dropping" if policy == DROP or begun else "resuming"
     logging.getLogger(__name__).warning(
         "pipeline %s: %s the packages of an interrupted run (extracted %s, normalized %s, load begun %s)",
-        pipeline.pipeline_name, action, extracted, normalized, begun)
+        pipeline.pipeline_name,
+        action,
+        extracted,
+        normalized,
+        begun,
+    )
     if action == "dropping":
         pipeline.abort_packages()
     else:

@@ -6,7 +6,7 @@ clock: a clock started it while a long pull was still loading (docs/concurrency.
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetSelection,
@@ -21,7 +21,6 @@ from dagster import (
     in_process_executor,
     sensor,
 )
-
 from mirante.orchestration.defs import atencao_primaria, comercial, saneamento, transform
 from mirante.orchestration.resources import resources
 
@@ -35,8 +34,10 @@ AFTER_TAG = "mirante/apos_execucao"
 #: the main job: every asset of every domain but the per-municipality PEC pulls, which run as one
 #: partition each (job `esus_pull`) before it
 all_assets = define_asset_job(
-    "mirante_all", selection=AssetSelection.all() - AssetSelection.assets(atencao_primaria.raw_esus_pec),
-    description="Every asset of every domain, sources to marts (PEC pulls run per municipality).")
+    "mirante_all",
+    selection=AssetSelection.all() - AssetSelection.assets(atencao_primaria.raw_esus_pec),
+    description="Every asset of every domain, sources to marts (PEC pulls run per municipality).",
+)
 
 
 #: run storages keep some update times to the second: look this far back and skip the runs seen
@@ -45,19 +46,28 @@ _MARGIN = timedelta(seconds=5)
 
 def _finished_pulls(instance, since: datetime):
     return instance.get_run_records(
-        filters=RunsFilter(job_name=atencao_primaria.esus_pull_job.name, updated_after=since - _MARGIN,
-                           statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]),
-        order_by="update_timestamp", ascending=True)
+        filters=RunsFilter(
+            job_name=atencao_primaria.esus_pull_job.name,
+            updated_after=since - _MARGIN,
+            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+        ),
+        order_by="update_timestamp",
+        ascending=True,
+    )
 
 
-@sensor(job=all_assets, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Rebuilds everything (mirante_all) once an e-SUS pull has finished: on success, or on a "
-                    "failure that still loaded some municipalities. Turn it on with the esus_daily schedule.")
+@sensor(
+    job=all_assets,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Rebuilds everything (mirante_all) once an e-SUS pull has finished: on success, or on a "
+    "failure that still loaded some municipalities. Turn it on with the esus_daily schedule.",
+)
 def mirante_all_after_esus_pull(context: SensorEvaluationContext):
     """Cursor: the update time of the latest pull run seen and the runs seen around it. An empty
     cursor starts from now, so turning the sensor on never replays past pulls."""
     if not context.cursor:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         seen = [r.dagster_run.run_id for r in _finished_pulls(context.instance, now)]
         context.update_cursor(json.dumps({"desde": now.isoformat(), "vistos": seen}))
         return SkipReason("started: waiting for the next e-SUS pull to finish")
@@ -70,8 +80,12 @@ def mirante_all_after_esus_pull(context: SensorEvaluationContext):
         context.update_cursor(json.dumps({"desde": since.isoformat(), "vistos": sorted(seen)}))
     finished = [r.dagster_run for r in records if r.dagster_run.tags.get(ORIGIN_TAG) != INLINE_ORIGIN]
     # a failed pull names the municipalities that failed; the ones that loaded still get their marts
-    ready = [run for run in finished if run.status == DagsterRunStatus.SUCCESS
-             or context.instance.get_run_stats(run.run_id).materializations > 0]
+    ready = [
+        run
+        for run in finished
+        if run.status == DagsterRunStatus.SUCCESS
+        or context.instance.get_run_stats(run.run_id).materializations > 0
+    ]
     if not ready:
         return SkipReason("no e-SUS pull finished since the last rebuild request")
     last = ready[-1]
@@ -85,6 +99,10 @@ defs = Definitions.merge(
     comercial.defs,
     transform.defs,
     # in-process: one code import per run instead of one per step (6-8 s each here)
-    Definitions(jobs=[all_assets], sensors=[mirante_all_after_esus_pull], resources=resources(),
-                executor=in_process_executor),
+    Definitions(
+        jobs=[all_assets],
+        sensors=[mirante_all_after_esus_pull],
+        resources=resources(),
+        executor=in_process_executor,
+    ),
 )

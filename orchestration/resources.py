@@ -17,8 +17,12 @@ DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 #: profile values dbt needs only to parse (no connection is made by `dbt parse`)
-_PARSE_ENV = {"MIRANTE_PG_HOST": "127.0.0.1", "MIRANTE_PG_PORT": "5432", "MIRANTE_DB": "mirante",
-              "MIRANTE_TRANSFORMER_PASSWORD": "parse-only"}
+_PARSE_ENV = {
+    "MIRANTE_PG_HOST": "127.0.0.1",
+    "MIRANTE_PG_PORT": "5432",
+    "MIRANTE_DB": "mirante",
+    "MIRANTE_TRANSFORMER_PASSWORD": "parse-only",
+}
 
 
 def dbt_manifest() -> Path:
@@ -26,9 +30,18 @@ def dbt_manifest() -> Path:
     if not DBT_MANIFEST.exists():
         env = {**_PARSE_ENV, **os.environ}
         subprocess.run(
-            [str(DBT_EXECUTABLE), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR)],
-            check=True, env=env, cwd=DBT_PROJECT_DIR,
+            [
+                str(DBT_EXECUTABLE),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+            ],
+            check=True,
+            env=env,
+            cwd=DBT_PROJECT_DIR,
         )
     return DBT_MANIFEST
 

@@ -21,7 +21,9 @@ def _count_tables(conn: psycopg.Connection, schemas: tuple[str, ...]) -> list[tu
     tables = conn.execute(
         """select table_schema, table_name from information_schema.tables
            where table_schema = any(%s) and table_type = 'BASE TABLE' and table_name not like '\\_dlt%%'
-           order by 1, 2""", (list(schemas),)).fetchall()
+           order by 1, 2""",
+        (list(schemas),),
+    ).fetchall()
     return [(f"{s}.{t}", conn.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
 
 
@@ -29,41 +31,57 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
     lines = []
     with psycopg.connect(srv.url("transformer")) as conn:
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
-            status = dict(conn.execute(
-                """select id_municipio, bool_and(status = 'sucesso') from raw_esus.execucoes
-                   where id_execucao = any(%s) group by 1""", ([r.run_id for r in pulls.values()],)).fetchall())
+            status = dict(
+                conn.execute(
+                    """select id_municipio, bool_and(status = 'sucesso') from raw_esus.execucoes
+                   where id_execucao = any(%s) group by 1""",
+                    ([r.run_id for r in pulls.values()],),
+                ).fetchall()
+            )
             failed = sorted(i for i, ok in status.items() if not ok)
-            lines.append(f"e-SUS PEC pulls: {len(status) - len(failed)}/{len(status)} municipalities loaded"
-                         + (f" (failed: {', '.join(failed)})" if failed else ""))
+            lines.append(
+                f"e-SUS PEC pulls: {len(status) - len(failed)}/{len(status)} municipalities loaded"
+                + (f" (failed: {', '.join(failed)})" if failed else "")
+            )
         lines.append("rows per raw table:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, config.RAW_SCHEMAS)]
         lines.append("rows per mart:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, (config.MARTS_SCHEMA,))]
         quarantined = 0
         if conn.execute("select to_regclass('raw_snis.quarentena')").fetchone()[0]:
-            quarantined = conn.execute("select count(distinct (arquivo, linha)) from raw_snis.quarentena").fetchone()[0]
+            quarantined = conn.execute(
+                "select count(distinct (arquivo, linha)) from raw_snis.quarentena"
+            ).fetchone()[0]
         lines.append(f"rows quarantined: {quarantined:,}")
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
-            lines.append("e-SUS run log of this run (municipality: status, fact rows written / read, attempts, "
-                         "reconciliation, error):")
+            lines.append(
+                "e-SUS run log of this run (municipality: status, fact rows written / read, attempts, "
+                "reconciliation, error):"
+            )
             for row in conn.execute(
-                    """select id_municipio, min(status), sum(linhas) filter (where tabela like 'tb_fat%%'),
+                """select id_municipio, min(status), sum(linhas) filter (where tabela like 'tb_fat%%'),
                               sum(linhas_lidas) filter (where tabela like 'tb_fat%%'), max(tentativas),
                               count(*) filter (where reconciliacao = 'ok'), count(reconciliacao),
                               max(codigo_erro), max(erro)
                        from raw_esus.execucoes where id_execucao = any(%s)
-                       group by 1 order by 1""", ([r.run_id for r in pulls.values()],)):
+                       group by 1 order by 1""",
+                ([r.run_id for r in pulls.values()],),
+            ):
                 ident, status, written, read, attempts, ok, checked, code, error = row
-                lines.append(f"  {ident}  {status:<8} {written or 0:>7,} / {read or 0:>7,} rows  {attempts} attempt(s)"
-                             f"  reconciled {ok}/{checked}" + (f"  {code}: {error}" if code else ""))
+                lines.append(
+                    f"  {ident}  {status:<8} {written or 0:>7,} / {read or 0:>7,} rows  {attempts} attempt(s)"
+                    f"  reconciled {ok}/{checked}" + (f"  {code}: {error}" if code else "")
+                )
         lines += _comercial_summary(conn)
         lines.append("reconciliation with each file's footer (columns matching / columns with a footer):")
         for arquivo, ok, n, rows in conn.execute(
-                """select arquivo, count(*) filter (where status = 'ok'), count(*), max(linhas_carregadas)
-                   from raw_snis.reconciliacao group by 1 order by 1"""):
+            """select arquivo, count(*) filter (where status = 'ok'), count(*), max(linhas_carregadas)
+                   from raw_snis.reconciliacao group by 1 order by 1"""
+        ):
             lines.append(f"  {arquivo:<45} {ok}/{n} ({rows:,} rows loaded){'' if ok == n else '  DIVERGES'}")
     evaluations = result.get_asset_check_evaluations() + [
-        e for r in (pulls or {}).values() for e in r.get_asset_check_evaluations()]
+        e for r in (pulls or {}).values() for e in r.get_asset_check_evaluations()
+    ]
     passed = sum(1 for e in evaluations if e.passed)
     lines.append(f"checks: {passed} passed, {len(evaluations) - passed} failed")
     for e in evaluations:
@@ -134,13 +152,15 @@ def close_dead_runs(instance) -> list[str]:
 
     from dagster import RunsFilter
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
 
     host = socket.gethostname()
     closed = []
-    for run in instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES,
-                                                    tags={ORIGIN_TAG: INLINE_ORIGIN, HOST_TAG: host})):
+    for run in instance.get_runs(
+        filters=RunsFilter(
+            statuses=IN_PROGRESS_RUN_STATUSES, tags={ORIGIN_TAG: INLINE_ORIGIN, HOST_TAG: host}
+        )
+    ):
         pid = run.tags.get(PID_TAG, "")
         if not pid.isdigit() or _alive(int(pid)):
             continue
@@ -155,8 +175,8 @@ def materialize(instance, log_config: dict | None = None):
     """The daily e-SUS pull (one run over every partition, as the `esus_daily` schedule launches
     it; a failure stays in its municipality), then the `mirante_all` job.
     Returns ({"esus_pull": pull run result}, main result)."""
-    from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG, defs
+    from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
 
     run_config = log_config if log_config is not None else LOG_INFO
     import socket
@@ -167,16 +187,22 @@ def materialize(instance, log_config: dict | None = None):
     # tagged: this function rebuilds right after its pull, the sensor that chains them must not;
     # the process and host let the next call close these runs if this process is killed
     origin = {ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    pulls = {"esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
-        instance=instance, tags={**all_partitions_tags(), **origin}, raise_on_error=False, run_config=run_config)}
+    pulls = {
+        "esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
+            instance=instance,
+            tags={**all_partitions_tags(), **origin},
+            raise_on_error=False,
+            run_config=run_config,
+        )
+    }
     main = defs.resolve_job_def("mirante_all").execute_in_process(
-        instance=instance, tags=origin, raise_on_error=False, run_config=run_config)
+        instance=instance, tags=origin, raise_on_error=False, run_config=run_config
+    )
     return pulls, main
 
 
 def run_all(stop_server: bool = True) -> int:
     from dagster import DagsterInstance
-
     from mirante.emulators import world
     from mirante.orchestration import instance as dagster_instance
 

@@ -7,11 +7,10 @@ import socket
 from urllib.parse import urlencode
 
 import psycopg
-from psycopg import sql
-
 from mirante.emulators import pec
 from mirante.loaders.esus.registry import Municipio
 from mirante.loaders.esus.settings import TABLES, primary_key
+from psycopg import sql
 
 PASSWORD = "pec-source-test"
 
@@ -35,9 +34,12 @@ def _digest(conn: psycopg.Connection, relation: sql.Composable, table: str, wher
     """(rows, distinct keys, md5 of the pulled columns of every row in key order)."""
     cols = sql.SQL(", ").join(map(sql.Identifier, TABLES[table]))
     key = sql.Identifier(primary_key(table))
-    return conn.execute(sql.SQL(
-        "select count(*), count(distinct {k}), md5(coalesce(string_agg(r::text, '|' order by r.{k}), '')) "
-        "from (select {c} from {t}{w}) r").format(k=key, c=cols, t=relation, w=where)).fetchone()
+    return conn.execute(
+        sql.SQL(
+            "select count(*), count(distinct {k}), md5(coalesce(string_agg(r::text, '|' order by r.{k}), '')) "
+            "from (select {c} from {t}{w}) r"
+        ).format(k=key, c=cols, t=relation, w=where)
+    ).fetchone()
 
 
 def differences(server, ident: str, tables=TABLES, database: str | None = None) -> dict[str, tuple]:
@@ -45,12 +47,18 @@ def differences(server, ident: str, tables=TABLES, database: str | None = None) 
     digest, raw digest)}; empty when raw = source. Duplicated keys in raw show as a difference too
     (rows != distinct keys)."""
     out = {}
-    with psycopg.connect(server.admin(pec.database_name(ident))) as src, \
-            psycopg.connect(server.admin(database)) as raw:
+    with (
+        psycopg.connect(server.admin(pec.database_name(ident))) as src,
+        psycopg.connect(server.admin(database)) as raw,
+    ):
         for table in tables:
             a = _digest(src, sql.Identifier(table), table, sql.SQL(""))
-            b = _digest(raw, sql.Identifier("raw_esus", table), table,
-                        sql.SQL(" where id_municipio = {}").format(sql.Literal(ident)))
+            b = _digest(
+                raw,
+                sql.Identifier("raw_esus", table),
+                table,
+                sql.SQL(" where id_municipio = {}").format(sql.Literal(ident)),
+            )
             if a != b or b[0] != b[1]:
                 out[table] = (a, b)
     return out
@@ -60,18 +68,30 @@ def key_gaps(server, ident: str, table: str, database: str | None = None) -> tup
     """(source keys missing from raw, raw keys with no source row or duplicated) for one table."""
     key = primary_key(table)
     with psycopg.connect(server.admin(pec.database_name(ident))) as src:
-        source = [r[0] for r in src.execute(sql.SQL("select {} from {}").format(sql.Identifier(key),
-                                                                               sql.Identifier(table)))]
+        source = [
+            r[0]
+            for r in src.execute(
+                sql.SQL("select {} from {}").format(sql.Identifier(key), sql.Identifier(table))
+            )
+        ]
     with psycopg.connect(server.admin(database)) as conn:
-        raw = [r[0] for r in conn.execute(
-            sql.SQL("select {} from raw_esus.{} where id_municipio = %s").format(sql.Identifier(key),
-                                                                               sql.Identifier(table)), (ident,))]
+        raw = [
+            r[0]
+            for r in conn.execute(
+                sql.SQL("select {} from raw_esus.{} where id_municipio = %s").format(
+                    sql.Identifier(key), sql.Identifier(table)
+                ),
+                (ident,),
+            )
+        ]
     missing = len(set(source) - set(raw))
     extra = len(set(raw) - set(source)) + (len(raw) - len(set(raw)))
     return missing, extra
 
 
-def run_log(server, run_id: str | None = None, ident: str | None = None, database: str | None = None) -> list[tuple]:
+def run_log(
+    server, run_id: str | None = None, ident: str | None = None, database: str | None = None
+) -> list[tuple]:
     """(id_execucao, id_municipio, status, tipo_erro, codigo_erro, erro, tentativas, sum(linhas))
     per run and municipality, oldest first."""
     where, params = [], []
@@ -87,7 +107,9 @@ def run_log(server, run_id: str | None = None, ident: str | None = None, databas
             f"""select id_execucao, id_municipio, min(status), min(tipo_erro), min(codigo_erro), min(erro),
                        max(tentativas), sum(linhas)
                 from raw_esus.execucoes{clause}
-                group by id_execucao, id_municipio order by min(inicio), id_municipio""", params).fetchall()
+                group by id_execucao, id_municipio order by min(inicio), id_municipio""",
+            params,
+        ).fetchall()
 
 
 class StallProxy:
@@ -118,7 +140,9 @@ class StallProxy:
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, self.stall_after), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self.stall_after), daemon=True
+            ).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
         sent = 0
@@ -153,9 +177,14 @@ def make_templates(server, ids, days: int, end) -> None:
     for ident in ids:
         pec.create_municipio(server, ident, PASSWORD, days=days, end=end)
         with psycopg.connect(server.admin("postgres"), autocommit=True) as conn:
-            conn.execute(_sql.SQL("drop database if exists {} with (force)").format(_sql.Identifier(_template(ident))))
-            conn.execute(_sql.SQL("alter database {} rename to {}").format(
-                _sql.Identifier(pec.database_name(ident)), _sql.Identifier(_template(ident))))
+            conn.execute(
+                _sql.SQL("drop database if exists {} with (force)").format(_sql.Identifier(_template(ident)))
+            )
+            conn.execute(
+                _sql.SQL("alter database {} rename to {}").format(
+                    _sql.Identifier(pec.database_name(ident)), _sql.Identifier(_template(ident))
+                )
+            )
 
 
 def _template(ident: str) -> str:
@@ -169,10 +198,15 @@ def clone_sources(server, ids) -> None:
         for ident in ids:
             name = _sql.Identifier(pec.database_name(ident))
             conn.execute(_sql.SQL("drop database if exists {} with (force)").format(name))
-            conn.execute(_sql.SQL("create database {} template {} strategy file_copy").format(
-                name, _sql.Identifier(_template(ident))))
+            conn.execute(
+                _sql.SQL("create database {} template {} strategy file_copy").format(
+                    name, _sql.Identifier(_template(ident))
+                )
+            )
             conn.execute(_sql.SQL("revoke all on database {} from public").format(name))
-            conn.execute(_sql.SQL("grant connect on database {} to {}").format(name, _sql.Identifier(pec.SOURCE_ROLE)))
+            conn.execute(
+                _sql.SQL("grant connect on database {} to {}").format(name, _sql.Identifier(pec.SOURCE_ROLE))
+            )
 
 
 def drop_sources(server, ids, templates: bool = False) -> None:
@@ -182,4 +216,6 @@ def drop_sources(server, ids, templates: bool = False) -> None:
         for ident in ids:
             names = [pec.database_name(ident)] + ([_template(ident)] if templates else [])
             for name in names:
-                conn.execute(_sql.SQL("drop database if exists {} with (force)").format(_sql.Identifier(name)))
+                conn.execute(
+                    _sql.SQL("drop database if exists {} with (force)").format(_sql.Identifier(name))
+                )

@@ -70,7 +70,7 @@ def _json(value):
 def sql_rows(admin, query: str, params=()) -> list[dict]:
     cur = admin.execute(query, params)
     names = [d.name for d in cur.description]
-    return [{n: _json(v) for n, v in zip(names, row)} for row in cur.fetchall()]
+    return [{n: _json(v) for n, v in zip(names, row, strict=False)} for row in cur.fetchall()]
 
 
 def count(admin, query: str, params=()) -> int:
@@ -91,9 +91,13 @@ def test_health(api):
 
 
 def test_marts_lists_every_mart(api, admin):
-    expected = {r[0] for r in admin.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' "
-        "and position('__dbt_' in table_name) = 0")}
+    expected = {
+        r[0]
+        for r in admin.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' "
+            "and position('__dbt_' in table_name) = 0"
+        )
+    }
     marts = {m["name"]: m for m in ok(api.get("/v1/marts"))["data"]}
     assert set(marts) == expected and {UF_ANO, VACINA, VOLUME, ATEND} <= expected
     assert marts[UF_ANO]["path"] == f"/v1/{UF_ANO}"
@@ -118,20 +122,28 @@ def test_sigla_uf_filter_matches_sql(api, admin):
 
 
 def test_id_municipio_filter_on_primary_care(api, admin):
-    muni, n = admin.execute(f"select id_municipio, count(*) from marts.{VACINA} group by 1 order by 1 limit 1").fetchone()
+    muni, n = admin.execute(
+        f"select id_municipio, count(*) from marts.{VACINA} group by 1 order by 1 limit 1"
+    ).fetchone()
     body = ok(api.get(f"/v1/{VACINA}", id_municipio=muni, limit=1000))
     assert body["pagination"]["total"] == n > 0
     assert {r["id_municipio"] for r in body["data"]} == {muni}
     assert body["data"] == sql_rows(
-        admin, f"select * from marts.{VACINA} where id_municipio = %s "
-               "order by id_municipio, ano, mes, sigla_imunobiologico limit 1000", (muni,))
+        admin,
+        f"select * from marts.{VACINA} where id_municipio = %s "
+        "order by id_municipio, ano, mes, sigla_imunobiologico limit 1000",
+        (muni,),
+    )
 
 
 def test_ano_mes_filters(api, admin):
     ano, mes = admin.execute(f"select ano, mes from marts.{VISITA} order by ano, mes limit 1").fetchone()
     body = ok(api.get(f"/v1/{VISITA}", ano=ano, mes=mes))
-    assert body["pagination"]["total"] == count(
-        admin, f"select count(*) from marts.{VISITA} where ano = %s and mes = %s", (ano, mes)) > 0
+    assert (
+        body["pagination"]["total"]
+        == count(admin, f"select count(*) from marts.{VISITA} where ano = %s and mes = %s", (ano, mes))
+        > 0
+    )
     assert {(r["ano"], r["mes"]) for r in body["data"]} == {(ano, mes)}
     only_year = ok(api.get(f"/v1/{VISITA}", ano=ano))["pagination"]["total"]
     assert only_year == count(admin, f"select count(*) from marts.{VISITA} where ano = %s", (ano,))
@@ -139,29 +151,40 @@ def test_ano_mes_filters(api, admin):
     # a daily mart without ano/mes columns: both are taken from its date column
     day = admin.execute(f"select max(data) from marts.{VOLUME}").fetchone()[0]
     body = ok(api.get(f"/v1/{VOLUME}", ano=day.year, mes=day.month, limit=1000))
-    assert body["pagination"]["total"] == count(
-        admin, f"select count(*) from marts.{VOLUME} where extract(year from data) = %s "
-               "and extract(month from data) = %s", (day.year, day.month)) > 0
+    assert (
+        body["pagination"]["total"]
+        == count(
+            admin,
+            f"select count(*) from marts.{VOLUME} where extract(year from data) = %s "
+            "and extract(month from data) = %s",
+            (day.year, day.month),
+        )
+        > 0
+    )
     assert {r["data"][:7] for r in body["data"]} == {f"{day.year}-{day.month:02d}"}
     by_month = ok(api.get(f"/v1/{VOLUME}", mes=day.month))["pagination"]["total"]
-    assert by_month == count(admin, f"select count(*) from marts.{VOLUME} "
-                                    "where extract(month from data) = %s", (day.month,))
+    assert by_month == count(
+        admin, f"select count(*) from marts.{VOLUME} where extract(month from data) = %s", (day.month,)
+    )
 
 
 def test_date_range_filter(api, admin):
     first = admin.execute(f"select min(data_atendimento) from marts.{ATEND}").fetchone()[0]
     inicio, fim = first + timedelta(days=5), first + timedelta(days=12)
     body = ok(api.get(f"/v1/{ATEND}", data_inicio=inicio.isoformat(), data_fim=fim.isoformat(), limit=1000))
-    expected = count(admin, f"select count(*) from marts.{ATEND} where data_atendimento between %s and %s",
-                     (inicio, fim))
+    expected = count(
+        admin, f"select count(*) from marts.{ATEND} where data_atendimento between %s and %s", (inicio, fim)
+    )
     assert body["pagination"]["total"] == expected > 0
     assert all(inicio.isoformat() <= r["data_atendimento"] <= fim.isoformat() for r in body["data"])
     # one bound only, combined with another filter
     muni = body["data"][0]["id_municipio"]
     body = ok(api.get(f"/v1/{ATEND}", data_inicio=fim.isoformat(), id_municipio=muni))
     assert body["pagination"]["total"] == count(
-        admin, f"select count(*) from marts.{ATEND} where data_atendimento >= %s and id_municipio = %s",
-        (fim, muni))
+        admin,
+        f"select count(*) from marts.{ATEND} where data_atendimento >= %s and id_municipio = %s",
+        (fim, muni),
+    )
     # a single day
     day = ok(api.get(f"/v1/{ATEND}", data_inicio=inicio.isoformat(), data_fim=inicio.isoformat()))
     assert {r["data_atendimento"] for r in day["data"]} <= {inicio.isoformat()}
@@ -184,7 +207,9 @@ def test_pagination_walks_every_row_once(api, admin):
     keys = [(r["id_municipio"], r["data"]) for r in seen]
     assert len(keys) == len(set(keys)) == total
     assert keys == sorted(keys), "pages follow the key order"
-    assert seen == sql_rows(admin, f"select * from marts.{VOLUME} where id_municipio = %s order by data", (muni,))
+    assert seen == sql_rows(
+        admin, f"select * from marts.{VOLUME} where id_municipio = %s order by data", (muni,)
+    )
     # past the end: an empty page, the total still right, no next
     body = ok(api.get(f"/v1/{VOLUME}", id_municipio=muni, offset=total + 5))
     assert body["data"] == [] and body["pagination"]["total"] == total and body["pagination"]["next"] is None
@@ -199,7 +224,10 @@ BAD = [
     (f"/v1/{UF_ANO}?sigla_uf=XX", "sigla_uf"),
     (f"/v1/{VACINA}?id_municipio=123", "id_municipio"),
     (f"/v1/{VACINA}?id_municipio=35503080", "id_municipio"),
-    (f"/v1/{VACINA}?id_municipio=%D9%A3%D9%A5%D9%A5%D9%A0%D9%A3%D9%A0%D9%A8", "id_municipio"),  # Arabic-Indic digits
+    (
+        f"/v1/{VACINA}?id_municipio=%D9%A3%D9%A5%D9%A5%D9%A0%D9%A3%D9%A0%D9%A8",
+        "id_municipio",
+    ),  # Arabic-Indic digits
     (f"/v1/{VISITA}?ano=%D9%A2%D9%A0%D9%A2%D9%A1", "ano"),
     (f"/v1/{ATEND}?data_inicio=2025-02-01&data_fim=2025-01-31", "data_inicio"),
     (f"/v1/{ATEND}?data_inicio=2025-02-30", "data_inicio"),
@@ -234,10 +262,17 @@ def test_bad_parameters_are_clear_4xx(api, path, names):
     assert not any(w in detail.lower() for w in ("to_json", "count(*)", "order by", "psycopg", "syntax"))
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/nao_existe", f"/v1/{UF_ANO};drop%20table%20marts.{UF_ANO}", "/v1/raw_snis.agua_esgoto_agregado",
-    "/v1/pg_catalog.pg_authid", "/v1/%27%20or%201=1--", "/v1/marts/../raw_snis",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/nao_existe",
+        f"/v1/{UF_ANO};drop%20table%20marts.{UF_ANO}",
+        "/v1/raw_snis.agua_esgoto_agregado",
+        "/v1/pg_catalog.pg_authid",
+        "/v1/%27%20or%201=1--",
+        "/v1/marts/../raw_snis",
+    ],
+)
 def test_unknown_marts_are_404(api, path):
     resp = api.url(path)
     assert resp.status_code == 404, resp.text
@@ -270,7 +305,6 @@ def test_openapi_lists_each_mart_with_its_filters(api):
     assert "/v1/{mart}" not in doc["paths"]
 
 
-
 def test_docs_page_works_offline(api):
     """/docs loads swagger-ui from the app itself (pip package swagger-ui-bundle), not from a CDN."""
     page = requests.get(api.base_url + "/docs", timeout=30)
@@ -288,7 +322,8 @@ def test_runs_as_api_role_that_cannot_read_raw(api, admin):
     with pool.connection() as conn:
         user, read_only, timeout = conn.execute(
             "select current_user, current_setting('transaction_read_only'), "
-            "current_setting('statement_timeout')").fetchone()
+            "current_setting('statement_timeout')"
+        ).fetchone()
         assert (user, read_only, timeout) == ("mirante_api", "on", "5s")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             with conn.transaction():
@@ -296,8 +331,10 @@ def test_runs_as_api_role_that_cannot_read_raw(api, admin):
         with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)):
             with conn.transaction():
                 conn.execute(f"delete from marts.{UF_ANO}")
-    users = admin.execute("select usename from pg_stat_activity where application_name = 'mirante-api' "
-                          "and datname = current_database()").fetchall()
+    users = admin.execute(
+        "select usename from pg_stat_activity where application_name = 'mirante-api' "
+        "and datname = current_database()"
+    ).fetchall()
     assert users and {u[0] for u in users} == {"mirante_api"}
 
 
@@ -305,17 +342,23 @@ def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
     name = "api_teste_mart_novo"
     with psycopg.connect(built.url("transformer"), autocommit=True) as tr:
         tr.execute(f"drop table if exists marts.{name}")
-        tr.execute(f"create table marts.{name} (id_municipio text, ano integer, receita numeric(18,2), "
-                   "primary key (id_municipio, ano))")
-        tr.execute(f"insert into marts.{name} values ('3550308', 2024, 10.50), ('3550308', 2025, 12.25), "
-                   "('3304557', 2025, 7.00)")
+        tr.execute(
+            f"create table marts.{name} (id_municipio text, ano integer, receita numeric(18,2), "
+            "primary key (id_municipio, ano))"
+        )
+        tr.execute(
+            f"insert into marts.{name} values ('3550308', 2024, 10.50), ('3550308', 2025, 12.25), "
+            "('3304557', 2025, 7.00)"
+        )
         service = api.app.state.api
         ttl, service.catalogue_ttl = service.catalogue_ttl, 0  # as if the TTL had run out
         try:
             assert name not in service.marts
             body = ok(api.get(f"/v1/{name}", ano=2025))
-            assert body["data"] == [{"id_municipio": "3304557", "ano": 2025, "receita": 7.0},
-                                    {"id_municipio": "3550308", "ano": 2025, "receita": 12.25}]
+            assert body["data"] == [
+                {"id_municipio": "3304557", "ano": 2025, "receita": 7.0},
+                {"id_municipio": "3550308", "ano": 2025, "receita": 12.25},
+            ]
             assert f"/v1/{name}" in ok(api.get("/openapi.json"))["paths"]
             assert name in {m["name"] for m in ok(api.get("/v1/marts"))["data"]}
             assert api.get(f"/v1/{name}", sigla_uf="SP").status_code == 400
@@ -330,11 +373,15 @@ def test_a_new_mart_appears_and_a_dropped_one_goes(api, built, admin):
 def test_connections_killed_by_the_server_are_replaced(api, admin):
     for _ in range(3):
         ok(api.get(f"/v1/{UF_ANO}"))
-    killed = admin.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                           "where application_name = 'mirante-api' and datname = current_database()").fetchone()[0]
+    killed = admin.execute(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+        "where application_name = 'mirante-api' and datname = current_database()"
+    ).fetchone()[0]
     assert killed >= 1
     body = ok(api.get(f"/v1/{UF_ANO}", sigla_uf="SP"))
-    assert body["pagination"]["total"] == count(admin, f"select count(*) from marts.{UF_ANO} where sigla_uf = 'SP'")
+    assert body["pagination"]["total"] == count(
+        admin, f"select count(*) from marts.{UF_ANO} where sigla_uf = 'SP'"
+    )
 
 
 def test_a_query_over_the_statement_timeout_is_a_503_not_a_500(api, built):
@@ -356,13 +403,20 @@ def test_a_query_over_the_statement_timeout_is_a_503_not_a_500(api, built):
 def test_sales_marts(api, admin):
     """The commercial domain through the same routes: UF and month on vendas_uf, a month of the
     daily KPI mart through its date column."""
-    uf, ano, mes = admin.execute("select sigla_uf, ano, mes from marts.vendas_uf order by receita desc limit 1").fetchone()
+    uf, ano, mes = admin.execute(
+        "select sigla_uf, ano, mes from marts.vendas_uf order by receita desc limit 1"
+    ).fetchone()
     body = ok(api.get("/v1/vendas_uf", sigla_uf=uf, ano=ano, mes=mes))
-    assert body["data"] == sql_rows(admin, "select * from marts.vendas_uf where sigla_uf = %s and ano = %s "
-                                           "and mes = %s", (uf, ano, mes))
+    assert body["data"] == sql_rows(
+        admin, "select * from marts.vendas_uf where sigla_uf = %s and ano = %s and mes = %s", (uf, ano, mes)
+    )
     assert len(body["data"]) == 1 and body["data"][0]["receita"] > 0
     body = ok(api.get("/v1/kpi_comercial_diario", ano=ano, mes=mes))
-    expected = sql_rows(admin, "select * from marts.kpi_comercial_diario where extract(year from data) = %s "
-                               "and extract(month from data) = %s order by data", (ano, mes))
+    expected = sql_rows(
+        admin,
+        "select * from marts.kpi_comercial_diario where extract(year from data) = %s "
+        "and extract(month from data) = %s order by data",
+        (ano, mes),
+    )
     assert body["data"] == expected and len(expected) >= 28
     assert api.get("/v1/kpi_comercial_diario", sigla_uf=uf).status_code == 400

@@ -8,10 +8,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 import requests
-
-from mirante import cli, config
 from mirante.api import keys
 from mirante.api.app import MAX_OFFSET, create_app
+
+from mirante import cli, config
 from tests.test_api import serve
 
 pytestmark = pytest.mark.integration
@@ -20,8 +20,14 @@ VACINA = "agg_vacinacao_dose_mes"
 VOLUME = "agg_esus_volume_diario"
 UF_ANO = "agg_saneamento_uf_ano"
 #: the e-SUS marts (dbt folder marts/atencao_primaria): row-level security by id_municipio
-ESUS_MARTS = ("agg_cidadaos_cadastrados_municipio", "agg_esus_pontualidade_municipio", VOLUME, VACINA,
-              "agg_visita_domiciliar_mes", "fct_atendimento_individual_diario")
+ESUS_MARTS = (
+    "agg_cidadaos_cadastrados_municipio",
+    "agg_esus_pontualidade_municipio",
+    VOLUME,
+    VACINA,
+    "agg_visita_domiciliar_mes",
+    "fct_atendimento_individual_diario",
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +113,9 @@ def test_mart_outside_the_scopes_is_403(site, new_key):
     assert get(site, f"/v1/{UF_ANO}", token, params={"sigla_uf": "SP"}).status_code == 200
     resp = get(site, "/v1/vendas_uf", token)
     assert resp.status_code == 403, resp.text
-    assert resp.json()["detail"] == ("API key 'saneamento' (mrt_{}) may not read mart 'vendas_uf'; its scopes: "
-                                     "agg_saneamento_*").format(token.split("_")[1])
+    assert resp.json()["detail"] == (
+        "API key 'saneamento' (mrt_{}) may not read mart 'vendas_uf'; its scopes: agg_saneamento_*"
+    ).format(token.split("_")[1])
     assert get(site, f"/v1/{VACINA}", token).status_code == 403
     # the list of marts shows only what the key may read; an unknown mart is still a 404
     listed = {m["name"] for m in get(site, "/v1/marts", token).json()["data"]}
@@ -134,7 +141,9 @@ def test_municipality_key_reads_only_its_rows(site, new_key, admin):
     assert body["pagination"]["total"] == 0 and body["data"] == []
     # every e-SUS mart: exactly the municipality's rows
     for mart in ESUS_MARTS:
-        expected = admin.execute(f"select count(*) from marts.{mart} where id_municipio = %s", (muni,)).fetchone()[0]
+        expected = admin.execute(
+            f"select count(*) from marts.{mart} where id_municipio = %s", (muni,)
+        ).fetchone()[0]
         total = get(site, f"/v1/{mart}", token).json()["pagination"]["total"]
         assert total == expected, mart
     # a key of two municipalities sees both; an unrestricted key sees all
@@ -149,7 +158,8 @@ def test_row_level_security_is_in_the_database(built, admin):
     is visible (fail closed), with one municipality only its rows; mirante_reader reads them all."""
     total, muni, own = admin.execute(
         f"select (select count(*) from marts.{VOLUME}), id_municipio, count(*) from marts.{VOLUME} "
-        "group by id_municipio order by id_municipio limit 1").fetchone()
+        "group by id_municipio order by id_municipio limit 1"
+    ).fetchone()
     with psycopg.connect(built.url("api"), autocommit=True) as conn:
         assert conn.execute(f"select count(*) from marts.{VOLUME}").fetchone()[0] == 0
         with conn.transaction():
@@ -164,9 +174,12 @@ def test_row_level_security_is_in_the_database(built, admin):
         assert conn.execute(f"select count(*) from marts.{VOLUME}").fetchone()[0] == total
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select hash from seguranca.chaves_api")
-    enabled = dict(admin.execute(
-        "select c.relname, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = 'marts' and c.relkind = 'r'"))
+    enabled = dict(
+        admin.execute(
+            "select c.relname, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'marts' and c.relkind = 'r'"
+        )
+    )
     assert all(enabled[m] for m in ESUS_MARTS), enabled
     assert not enabled["dim_municipio"] and not enabled[UF_ANO]
 
@@ -184,8 +197,9 @@ def test_pagination_links_ignore_the_host_header(site, new_key, monkeypatch):
     # absolute links on the configured public URL
     monkeypatch.setenv("MIRANTE_API_PUBLIC_URL", "https://dados.mirante.example/api/")
     resp = get(site, "/v1/dim_municipio", token, params=params, headers={"Host": "evil.example"})
-    assert resp.json()["pagination"]["next"] == ("https://dados.mirante.example/api/v1/dim_municipio"
-                                                "?sigla_uf=SP&limit=5&offset=5")
+    assert resp.json()["pagination"]["next"] == (
+        "https://dados.mirante.example/api/v1/dim_municipio?sigla_uf=SP&limit=5&offset=5"
+    )
     # the link works
     monkeypatch.delenv("MIRANTE_API_PUBLIC_URL")
     page2 = get(site, nxt, token).json()
@@ -219,14 +233,30 @@ def test_offset_bound_is_the_documented_one(site, new_key):
 
 
 def test_api_key_commands(site, capsys, admin):
-    assert cli.main(["api-key", "create", "--nome", "cli teste", "--escopo", VACINA,
-                     "--escopo", "dim_*", "--municipio", "2611606"]) == 0
+    assert (
+        cli.main(
+            [
+                "api-key",
+                "create",
+                "--nome",
+                "cli teste",
+                "--escopo",
+                VACINA,
+                "--escopo",
+                "dim_*",
+                "--municipio",
+                "2611606",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     token = out.strip().splitlines()[-1]
     key_id, secret = keys.parse(token)
     assert "shown only now" in out and "municipalities 2611606" in out
-    stored = admin.execute("select hash, escopos, municipios from seguranca.chaves_api where id = %s",
-                           (key_id,)).fetchone()
+    stored = admin.execute(
+        "select hash, escopos, municipios from seguranca.chaves_api where id = %s", (key_id,)
+    ).fetchone()
     assert stored == (keys.digest(secret), [VACINA, "dim_*"], ["2611606"])
     assert secret not in str(stored), "only the hash is stored"
     assert get(site, "/v1/dim_municipio", token).status_code == 200

@@ -105,8 +105,13 @@ def stop_leftovers():
 
 
 def launch(script: str, *args: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     _launched.append(proc)
     return proc
 
@@ -118,21 +123,35 @@ def finish(proc: subprocess.Popen) -> dict:
 
 
 def assert_sample_loaded_once(srv, loads: int):
-    rows, keys, files = q(srv, """select count(*), count(distinct (ano_referencia, codigo_prestador)),
-                                         count(distinct _file_name) from raw_snis.agua_esgoto_agregado""")[0]
+    rows, keys, files = q(
+        srv,
+        """select count(*), count(distinct (ano_referencia, codigo_prestador)),
+                                         count(distinct _file_name) from raw_snis.agua_esgoto_agregado""",
+    )[0]
     assert (rows, keys, files) == (SAMPLE_ROWS, SAMPLE_ROWS, 1)
-    assert q(srv, "select arquivo, linhas_carregadas from raw_snis.arquivos") == [(SNIS_SAMPLE.name, SAMPLE_ROWS)]
+    assert q(srv, "select arquivo, linhas_carregadas from raw_snis.arquivos") == [
+        (SNIS_SAMPLE.name, SAMPLE_ROWS)
+    ]
     # footer reconciliation written once per column, not once per run
-    per_column = q(srv, "select max(n) from (select count(*) as n from raw_snis.reconciliacao group by coluna) c")
+    per_column = q(
+        srv, "select max(n) from (select count(*) as n from raw_snis.reconciliacao group by coluna) c"
+    )
     assert per_column == [(1,)]
     # both runs committed a load package (the second merged the same rows again)
-    assert q(srv, "select count(*), count(*) filter (where status = 0) from raw_snis._dlt_loads") == [(loads, loads)]
+    assert q(srv, "select count(*), count(*) filter (where status = 0) from raw_snis._dlt_loads") == [
+        (loads, loads)
+    ]
 
 
 def waiting_on(srv, name: str) -> int:
     """Sessions waiting for the advisory lock `name`."""
-    return q(srv, """select count(*) from pg_locks where locktype = 'advisory' and not granted
-                     and classid = %s and objid = %s and objsubid = 2""", LOCK_NAMESPACE, lock_key(name))[0][0]
+    return q(
+        srv,
+        """select count(*) from pg_locks where locktype = 'advisory' and not granted
+                     and classid = %s and objid = %s and objsubid = 2""",
+        LOCK_NAMESPACE,
+        lock_key(name),
+    )[0][0]
 
 
 def test_two_loads_of_one_pipeline_run_one_after_the_other(database, tmp_path):
@@ -153,7 +172,6 @@ def test_two_loads_of_one_pipeline_run_one_after_the_other(database, tmp_path):
 
 def test_two_dagster_runs_of_one_dlt_pool_wait_for_the_slot(database, tmp_path, monkeypatch):
     from dagster import DagsterEventType, DagsterInstance
-
     from mirante.orchestration import instance as mirante_instance
     from mirante.orchestration.defs.common import dlt_pool
 
@@ -172,8 +190,11 @@ def test_two_dagster_runs_of_one_dlt_pool_wait_for_the_slot(database, tmp_path, 
         assert storage.claim_concurrency_slot(pool, "test-holder", "held-by-the-test").is_claimed
         procs = [launch(DAGSTER_SCRIPT, SNIS_SAMPLE.name) for _ in range(2)]
         try:
-            wait_until(lambda: storage.get_concurrency_info(pool).pending_step_count == 2,
-                       "both runs' load steps to wait for the pool slot", timeout=90)
+            wait_until(
+                lambda: storage.get_concurrency_info(pool).pending_step_count == 2,
+                "both runs' load steps to wait for the pool slot",
+                timeout=90,
+            )
             assert all(p.poll() is None for p in procs)
             assert q(database, "select to_regclass('raw_snis.agua_esgoto_agregado')") == [(None,)]
         finally:
@@ -192,7 +213,10 @@ def test_two_dagster_runs_of_one_dlt_pool_wait_for_the_slot(database, tmp_path, 
     # each load step started only once the slot was free: after the test let it go, then after
     # the other run's step
     assert released <= first[0] < first[1] <= second[0] < second[1], (
-        datetime.fromtimestamp(released), first, second)
+        datetime.fromtimestamp(released),
+        first,
+        second,
+    )
     assert_sample_loaded_once(database, loads=2)
 
 

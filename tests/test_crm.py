@@ -16,24 +16,47 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
-from requests import HTTPError
-
 from dlt.pipeline.exceptions import PipelineStepFailed
-
-from mirante import config
 from mirante.emulators import crm as emulator
 from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
+from requests import HTTPError
+
+from mirante import config
 from mirante.errors import find_cause
 
 from .conftest import own_database, reset_raw
 
 HOJE = date(2025, 12, 31)
 BAD_KEY = "not-the-crm-key-7f3a91"
-CONTACT_KEYS = {"Id", "Name", "LegalName", "Register", "TypeId", "Email", "Phones", "CityId", "City",
-                "OwnerId", "CreateDate", "LastUpdateDate"}
-DEAL_KEYS = {"Id", "Title", "ContactId", "PipelineId", "StageId", "Stage", "StatusId", "Amount",
-             "CreateDate", "FinishDate", "OwnerId", "LastUpdateDate"}
+CONTACT_KEYS = {
+    "Id",
+    "Name",
+    "LegalName",
+    "Register",
+    "TypeId",
+    "Email",
+    "Phones",
+    "CityId",
+    "City",
+    "OwnerId",
+    "CreateDate",
+    "LastUpdateDate",
+}
+DEAL_KEYS = {
+    "Id",
+    "Title",
+    "ContactId",
+    "PipelineId",
+    "StageId",
+    "Stage",
+    "StatusId",
+    "Amount",
+    "CreateDate",
+    "FinishDate",
+    "OwnerId",
+    "LastUpdateDate",
+}
 INTERACTION_KEYS = {"Id", "ContactId", "DealId", "Date", "TypeId", "Content", "CreateDate", "LastUpdateDate"}
 TABLES = ("contacts", "deals", "interactions")
 ENTITY = {"contacts": "Contacts", "deals": "Deals", "interactions": "Interactions"}
@@ -56,13 +79,18 @@ def get(emu, path: str, params: dict | None = None, key: str | None = "default")
         return json.load(resp)
 
 
-def http_error(emu, path: str, params: dict | None = None, key: str | None = "default",
-               method: str = "GET") -> urllib.error.HTTPError:
+def http_error(
+    emu, path: str, params: dict | None = None, key: str | None = "default", method: str = "GET"
+) -> urllib.error.HTTPError:
     with pytest.raises(urllib.error.HTTPError) as err:
         url = f"{emu.base_url}/{path}" + ("?" + urlencode(params) if params else "")
         headers = {} if key is None else {"User-Key": emu.user_key if key == "default" else key}
-        urllib.request.urlopen(urllib.request.Request(url, headers=headers, method=method,
-                                                      data=b"" if method == "POST" else None), timeout=30)
+        urllib.request.urlopen(
+            urllib.request.Request(
+                url, headers=headers, method=method, data=b"" if method == "POST" else None
+            ),
+            timeout=30,
+        )
     return err.value
 
 
@@ -84,8 +112,12 @@ def expected_counts(mundo: Mundo) -> dict[str, int]:
     return {
         "Contacts": len(mundo.clientes_em(mundo.hoje)),
         "Deals": len(negocios),
-        "Interactions": sum(1 for n in negocios for quando, _ in emulator.interactions_of(n, mundo.seed)
-                            if quando.date() <= mundo.hoje),
+        "Interactions": sum(
+            1
+            for n in negocios
+            for quando, _ in emulator.interactions_of(n, mundo.seed)
+            if quando.date() <= mundo.hoje
+        ),
     }
 
 
@@ -157,7 +189,7 @@ def test_paging_covers_the_world(emu, entity):
     assert len(rows) == expected and len({r["Id"] for r in rows}) == expected
     assert len(pages) == -(-expected // 300)
     assert all(len(p["value"]) == 300 for p in pages[:-1]) and "@odata.nextLink" not in pages[-1]
-    assert [r["Id"] for r in rows] == sorted(r["Id"] for r in rows)   # stable default order
+    assert [r["Id"] for r in rows] == sorted(r["Id"] for r in rows)  # stable default order
 
 
 def test_top_is_capped_at_300_and_count(emu):
@@ -172,12 +204,14 @@ def test_every_uf_in_contacts(emu):
     ufs = {c["City"]["State"]["Short"] for c in contacts}
     assert ufs == set(POPULACAO_UF)
     per_uf = {uf: sum(c["City"]["State"]["Short"] == uf for c in contacts) for uf in ufs}
-    assert per_uf["SP"] > per_uf["MG"] > per_uf["RR"]   # weighted by population
+    assert per_uf["SP"] > per_uf["MG"] > per_uf["RR"]  # weighted by population
 
 
 def test_filter_and_orderby(emu):
     cut = "2025-12-01T00:00:00-03:00"
-    gt, _ = all_pages(emu, "Deals", {"$filter": f"LastUpdateDate gt {cut}", "$orderby": "LastUpdateDate desc"})
+    gt, _ = all_pages(
+        emu, "Deals", {"$filter": f"LastUpdateDate gt {cut}", "$orderby": "LastUpdateDate desc"}
+    )
     assert gt and all(parse(d["LastUpdateDate"]) > parse(cut) for d in gt)
     stamps = [parse(d["LastUpdateDate"]) for d in gt]
     assert stamps == sorted(stamps, reverse=True)
@@ -192,16 +226,19 @@ def test_filter_and_orderby(emu):
     assert won and all(d["StatusId"] == 2 for d in won)
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"$filter": "Foo gt 1"}, "unknown property 'Foo'"),
-    ({"$filter": "LastUpdateDate after 2025-01-01"}, "unsupported $filter clause"),
-    ({"$filter": "LastUpdateDate gt 2025-13-45T00:00:00"}, "cannot read the datetime"),
-    ({"$orderby": "Amount sideways"}, "unsupported $orderby"),
-    ({"$top": "ten"}, "$top must be a whole number"),
-    ({"$skip": "-1"}, "$skip must not be negative"),
-    ({"$expand": "Owner"}, "cannot expand 'Owner'"),
-    ({"$apply": "x"}, "unsupported query option $apply"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"$filter": "Foo gt 1"}, "unknown property 'Foo'"),
+        ({"$filter": "LastUpdateDate after 2025-01-01"}, "unsupported $filter clause"),
+        ({"$filter": "LastUpdateDate gt 2025-13-45T00:00:00"}, "cannot read the datetime"),
+        ({"$orderby": "Amount sideways"}, "unsupported $orderby"),
+        ({"$top": "ten"}, "$top must be a whole number"),
+        ({"$skip": "-1"}, "$skip must not be negative"),
+        ({"$expand": "Owner"}, "cannot expand 'Owner'"),
+        ({"$apply": "x"}, "unsupported query option $apply"),
+    ],
+)
 def test_bad_query_options_are_400(emu, params, message):
     err = http_error(emu, "Deals", params)
     assert err.code == 400
@@ -229,9 +266,14 @@ def test_world_with_colliding_deal_ids_is_refused():
 
 def test_faults_then_recovery():
     with emulator.start(hoje=HOJE) as emu:
-        urllib.request.urlopen(urllib.request.Request(
-            f"{emu.base_url}/_emulator/faults", data=json.dumps({"status": 429, "count": 2, "retry_after": 7}).encode(),
-            method="POST"), timeout=10).close()
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{emu.base_url}/_emulator/faults",
+                data=json.dumps({"status": 429, "count": 2, "retry_after": 7}).encode(),
+                method="POST",
+            ),
+            timeout=10,
+        ).close()
         for _ in range(2):
             err = http_error(emu, "Deals", {"$top": 1})
             assert err.code == 429 and err.headers["Retry-After"] == "7"
@@ -271,13 +313,27 @@ def test_generator_mode_advances_the_clock():
 
 @pytest.mark.timeout(60)
 def test_cli_serves_until_sigterm():
-    proc = subprocess.Popen([sys.executable, "-m", "mirante.emulators.crm", "--port", "0",
-                             "--hoje", "2025-06-30", "--user-key", "cli-test-key"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mirante.emulators.crm",
+            "--port",
+            "0",
+            "--hoje",
+            "2025-06-30",
+            "--user-key",
+            "cli-test-key",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
-        req = urllib.request.Request(f"{base_url}/Deals?$top=1&$count=true", headers={"User-Key": "cli-test-key"})
+        req = urllib.request.Request(
+            f"{base_url}/Deals?$top=1&$count=true", headers={"User-Key": "cli-test-key"}
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert json.load(resp)["@odata.count"] == len(Mundo(hoje=date(2025, 6, 30)).negocios())
         proc.send_signal(signal.SIGTERM)
@@ -289,29 +345,33 @@ def test_cli_serves_until_sigterm():
 
 # -- loader ----------------------------------------------------------------------------------
 def test_source_resources_and_hints():
-    source = crm_source(base_url="http://127.0.0.1:9", user_key=BAD_KEY)   # building makes no request
+    source = crm_source(base_url="http://127.0.0.1:9", user_key=BAD_KEY)  # building makes no request
     assert set(source.resources) == set(TABLES)
     for name in TABLES:
         resource = source.resources[name]
         assert resource.write_disposition == "merge"
         schema = resource.compute_table_schema()
-        assert schema["columns"]["Id"]["primary_key"] is True   # normalized to id on load
+        assert schema["columns"]["Id"]["primary_key"] is True  # normalized to id on load
 
 
 def test_missing_user_key_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("MIRANTE_CRM_USER_KEY", raising=False)
     monkeypatch.setattr(config, "secrets_file", lambda: tmp_path / "secrets.toml")
-    with pytest.raises(RuntimeError, match="no User-Key for the CRM .* at http://127.0.0.1:9.*MIRANTE_CRM_USER_KEY"):
+    with pytest.raises(
+        RuntimeError, match="no User-Key for the CRM .* at http://127.0.0.1:9.*MIRANTE_CRM_USER_KEY"
+    ):
         settings.resolve("http://127.0.0.1:9")
     assert "***" in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
     assert BAD_KEY not in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
 
-    (tmp_path / "secrets.toml").write_text('[sources.crm]\nbase_url = "http://127.0.0.1:8/"\nuser_key = "from-file"\n')
+    (tmp_path / "secrets.toml").write_text(
+        '[sources.crm]\nbase_url = "http://127.0.0.1:8/"\nuser_key = "from-file"\n'
+    )
     monkeypatch.delenv("MIRANTE_CRM_BASE_URL", raising=False)
     resolved = settings.resolve()
     assert (resolved.base_url, resolved.user_key) == ("http://127.0.0.1:8", "from-file")
     monkeypatch.setenv("MIRANTE_CRM_USER_KEY", "from-env")
-    assert settings.resolve().user_key == "from-env"   # the environment wins
+    assert settings.resolve().user_key == "from-env"  # the environment wins
 
 
 def raw_counts(server) -> dict[str, int]:
@@ -319,7 +379,8 @@ def raw_counts(server) -> dict[str, int]:
         out = {}
         for t in (*TABLES, "contacts__phones"):
             n, distinct = conn.execute(
-                f"select count(*), count(distinct {'_dlt_id' if '__' in t else 'id'}) from raw_crm.{t}").fetchone()
+                f"select count(*), count(distinct {'_dlt_id' if '__' in t else 'id'}) from raw_crm.{t}"
+            ).fetchone()
             assert n == distinct, f"duplicates in raw_crm.{t}"
             out[t] = n
         return out
@@ -346,11 +407,16 @@ def test_invalid_user_key_fails_at_once(raw_crm):
         assert "CRM" in message and emu.base_url in message and "401" in message
         text = "".join(traceback.format_exception(err.value)) + repr(err.value)
         assert BAD_KEY not in text and emu.user_key not in text
-        assert [(r.path, r.status) for r in emu.requests()] == [("Contacts", 401)]   # no retry, no other call
+        assert [(r.path, r.status) for r in emu.requests()] == [("Contacts", 401)]  # no retry, no other call
     with psycopg.connect(raw_crm.admin()) as conn:
-        assert conn.execute("select count(*) from information_schema.tables where table_schema = 'raw_crm' "
-                            "and table_name in ('contacts', 'deals', 'interactions')").fetchone()[0] == 0
-    stored = [p for p in (config.home() / "dlt").rglob("*") if p.is_file()]   # dlt state and traces
+        assert (
+            conn.execute(
+                "select count(*) from information_schema.tables where table_schema = 'raw_crm' "
+                "and table_name in ('contacts', 'deals', 'interactions')"
+            ).fetchone()[0]
+            == 0
+        )
+    stored = [p for p in (config.home() / "dlt").rglob("*") if p.is_file()]  # dlt state and traces
     assert not any(BAD_KEY.encode() in p.read_bytes() for p in stored)
 
 
@@ -363,7 +429,7 @@ def test_429_and_503_are_retried_then_load_succeeds(raw_crm):
         load_crm(emu.base_url, emu.user_key, raw_crm)
         first = emu.requests()[:4]
         assert [r.status for r in first] == [429, 429, 503, 200]
-        assert len({json.dumps(r.params, sort_keys=True) for r in first}) == 1   # the same request again
+        assert len({json.dumps(r.params, sort_keys=True) for r in first}) == 1  # the same request again
         # Retry-After (2 s) is waited, not the first backoff step (1 s)
         assert first[1].at - first[0].at >= 2 and first[2].at - first[1].at >= 2
         counts = raw_counts(raw_crm)
@@ -389,15 +455,27 @@ def test_retries_exhausted_fail_then_rerun_recovers(raw_crm):
 
 def deals_in_db(server) -> dict[int, tuple]:
     with psycopg.connect(server.admin()) as conn:
-        return {r[0]: r[1:] for r in conn.execute(
-            "select id, status_id, stage_id, amount, finish_date is not null, last_update_date from raw_crm.deals")}
+        return {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "select id, status_id, stage_id, amount, finish_date is not null, last_update_date from raw_crm.deals"
+            )
+        }
 
 
 def deals_in_emulator(emu) -> dict[int, tuple]:
     from decimal import Decimal
 
-    return {d["Id"]: (d["StatusId"], d["StageId"], Decimal(str(d["Amount"])), d["FinishDate"] is not None,
-                      parse(d["LastUpdateDate"])) for d in emu.records("Deals")}
+    return {
+        d["Id"]: (
+            d["StatusId"],
+            d["StageId"],
+            Decimal(str(d["Amount"])),
+            d["FinishDate"] is not None,
+            parse(d["LastUpdateDate"]),
+        )
+        for d in emu.records("Deals")
+    }
 
 
 @pytest.mark.integration
@@ -419,28 +497,39 @@ def test_incremental_load_merges_new_and_changed(raw_crm):
         assert all("1900" not in r.params["$filter"] for r in second)
         assert sum(r.rows for r in second) < sum(first_counts[t] for t in TABLES) / 10
 
-        counts = raw_counts(raw_crm)   # asserts count(distinct id) = count(*)
+        counts = raw_counts(raw_crm)  # asserts count(distinct id) = count(*)
         expected = expected_counts(emu.mundo)
         assert [counts[t] for t in TABLES] == [expected[ENTITY[t]] for t in TABLES]
         after = deals_in_db(raw_crm)
-        assert after == deals_in_emulator(emu)   # every deal as the CRM shows it now
+        assert after == deals_in_emulator(emu)  # every deal as the CRM shows it now
         new = set(after) - set(before)
         closed = [i for i in before if before[i][0] == 1 and after[i][0] in (2, 3)]
         assert new and closed
-        assert all(after[i][3] for i in closed)   # finish_date set on the merged row
+        assert all(after[i][3] for i in closed)  # finish_date set on the merged row
 
         with psycopg.connect(raw_crm.admin()) as conn:
             orphans, phones, with_uf = conn.execute(
                 """select count(*) filter (where c._dlt_id is null), count(*),
                           count(*) filter (where c.city__state__short is not null)
-                   from raw_crm.contacts__phones p left join raw_crm.contacts c on c._dlt_id = p._dlt_parent_id""").fetchone()
+                   from raw_crm.contacts__phones p left join raw_crm.contacts c on c._dlt_id = p._dlt_parent_id"""
+            ).fetchone()
             assert orphans == 0 and phones == counts["contacts"] == with_uf
-            ibge = conn.execute("select count(*) from raw_crm.contacts where city__ibge_code between 1100000 and 5399999").fetchone()[0]
+            ibge = conn.execute(
+                "select count(*) from raw_crm.contacts where city__ibge_code between 1100000 and 5399999"
+            ).fetchone()[0]
             assert ibge == counts["contacts"]
-            types = dict(((t, c), (d, p, sc)) for t, c, d, p, sc in conn.execute(
-                """select table_name, column_name, data_type, numeric_precision, numeric_scale
-                   from information_schema.columns where table_schema = 'raw_crm'"""))
-        assert types["deals", "amount"] == ("numeric", 18, 2)   # BRL, exact
-        for table, column in (("deals", "finish_date"), ("deals", "last_update_date"),
-                              ("contacts", "create_date"), ("interactions", "date")):
+            types = dict(
+                ((t, c), (d, p, sc))
+                for t, c, d, p, sc in conn.execute(
+                    """select table_name, column_name, data_type, numeric_precision, numeric_scale
+                   from information_schema.columns where table_schema = 'raw_crm'"""
+                )
+            )
+        assert types["deals", "amount"] == ("numeric", 18, 2)  # BRL, exact
+        for table, column in (
+            ("deals", "finish_date"),
+            ("deals", "last_update_date"),
+            ("contacts", "create_date"),
+            ("interactions", "date"),
+        ):
             assert types[table, column][0] == "timestamp with time zone"

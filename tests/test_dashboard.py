@@ -20,23 +20,31 @@ from html.parser import HTMLParser
 import psycopg
 import pytest
 import requests
-
-from mirante import config
 from mirante.api import dashboard, keys
 from mirante.api.app import UFS, create_app
+
+from mirante import config
 
 pytestmark = pytest.mark.integration
 
 SALES_CHARTS = ("receita-mes", "receita-uf", "receita-modalidade", "negocios-dia", "mrr")
-SALES_KPIS = ("leads", "negocios_ganhos", "negocios_perdidos", "taxa_conversao", "valor_medio_negocio",
-              "ticket_medio", "ciclo_vendas_dias", "receita")
+SALES_KPIS = (
+    "leads",
+    "negocios_ganhos",
+    "negocios_perdidos",
+    "taxa_conversao",
+    "valor_medio_negocio",
+    "ticket_medio",
+    "ciclo_vendas_dias",
+    "receita",
+)
 
 
 # ------------------------------------------------------------------------------------------ DOM
 
 
 class Node:
-    def __init__(self, tag: str, attrs: dict[str, str], parent: "Node | None"):
+    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None):
         self.tag, self.attrs, self.parent = tag, attrs, parent
         self.children: list[Node] = []
         self.texts: list[str] = []
@@ -46,7 +54,7 @@ class Node:
         for child in self.children:
             yield from child.iter()
 
-    def all(self, tag: str | None = None, **attrs: str) -> list["Node"]:
+    def all(self, tag: str | None = None, **attrs: str) -> list[Node]:
         """Descendants (and self) with that tag and those attributes (`class_` matches one class)."""
         found = []
         for node in self.iter():
@@ -62,7 +70,7 @@ class Node:
                 found.append(node)
         return found
 
-    def one(self, tag: str | None = None, **attrs: str) -> "Node":
+    def one(self, tag: str | None = None, **attrs: str) -> Node:
         found = self.all(tag, **attrs)
         assert len(found) == 1, f"expected one <{tag} {attrs}>, found {len(found)}"
         return found[0]
@@ -73,7 +81,21 @@ class Node:
 
 
 class _TreeBuilder(HTMLParser):
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -127,8 +149,10 @@ def _install_chromium() -> str | None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
         if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
             return None
     return dashboard.chromium()
@@ -138,8 +162,10 @@ def _install_chromium() -> str | None:
 def browser() -> str:
     exe = dashboard.chromium() or _install_chromium()
     if exe is None:
-        reason = ("headless Chromium not found and not installable here (Debian package `chromium`, "
-                  "installed by `make test` as root; or set MIRANTE_CHROMIUM)")
+        reason = (
+            "headless Chromium not found and not installable here (Debian package `chromium`, "
+            "installed by `make test` as root; or set MIRANTE_CHROMIUM)"
+        )
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -182,7 +208,7 @@ def sales_built(conn: psycopg.Connection) -> bool:
 
 
 def close(a: float, b, places: int = 2) -> bool:
-    return math.isclose(a, float(b), abs_tol=10 ** -places / 2 + 1e-9)
+    return math.isclose(a, float(b), abs_tol=10**-places / 2 + 1e-9)
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -209,15 +235,26 @@ def test_page_and_assets_are_served(site):
 def test_sanitation_renders_with_data(browser, site, db):
     dom = open_page(site)
     ano = db.execute("select max(ano) from marts.agg_saneamento_brasil_ano").fetchone()[0]
-    anos = [str(r[0]) for r in db.execute("select distinct ano from marts.agg_saneamento_brasil_ano order by 1")]
-    ufs = {uf: (agua, esgoto, perdas) for uf, agua, esgoto, perdas in db.execute(
-        """select sigla_uf, indice_atendimento_total_agua, indice_atendimento_total_esgoto,
-                  indice_perda_distribuicao_agua from marts.agg_saneamento_uf_ano where ano = %s""", (ano,))}
-    brasil = db.execute("""select indice_atendimento_total_agua, indice_atendimento_total_esgoto,
+    anos = [
+        str(r[0]) for r in db.execute("select distinct ano from marts.agg_saneamento_brasil_ano order by 1")
+    ]
+    ufs = {
+        uf: (agua, esgoto, perdas)
+        for uf, agua, esgoto, perdas in db.execute(
+            """select sigla_uf, indice_atendimento_total_agua, indice_atendimento_total_esgoto,
+                  indice_perda_distribuicao_agua from marts.agg_saneamento_uf_ano where ano = %s""",
+            (ano,),
+        )
+    }
+    brasil = db.execute(
+        """select indice_atendimento_total_agua, indice_atendimento_total_esgoto,
                                   indice_perda_distribuicao_agua, quantidade_prestadores
-                           from marts.agg_saneamento_brasil_ano where ano = %s""", (ano,)).fetchone()
-    prestadores = db.execute("select count(*) from marts.fct_saneamento_prestador_ano where ano = %s",
-                             (ano,)).fetchone()[0]
+                           from marts.agg_saneamento_brasil_ano where ano = %s""",
+        (ano,),
+    ).fetchone()
+    prestadores = db.execute(
+        "select count(*) from marts.fct_saneamento_prestador_ano where ano = %s", (ano,)
+    ).fetchone()[0]
     assert len(ufs) == 27 and prestadores > 0
 
     # filters: the 27 UFs + Brasil, the years of the data, the latest year chosen by default
@@ -236,8 +273,11 @@ def test_sanitation_renders_with_data(browser, site, db):
     expected |= {("Esgoto", uf): v[1] for uf, v in ufs.items() if v[1] is not None}
     assert bars.attrs["data-state"] == "ok" and bars.attrs["data-series-count"] == "2"
     assert int(bars.attrs["data-points"]) == len(expected) > 27
-    drawn = {(g.attrs["data-series"], r.attrs["data-category"]): float(r.attrs["data-value"])
-             for g in bars.all("g", class_="serie") for r in g.all("rect", class_="barra")}
+    drawn = {
+        (g.attrs["data-series"], r.attrs["data-category"]): float(r.attrs["data-value"])
+        for g in bars.all("g", class_="serie")
+        for r in g.all("rect", class_="barra")
+    }
     assert drawn.keys() == expected.keys()
     assert all(close(drawn[k], v) for k, v in expected.items())
     assert all(r.all("title") and "%" in r.text for r in bars.all("rect", class_="barra"))
@@ -245,8 +285,16 @@ def test_sanitation_renders_with_data(browser, site, db):
     # table of the 27 UFs, national KPI cards equal to agg_saneamento_brasil_ano
     assert dom.one(data_table="saneamento-uf").attrs["data-rows"] == "27"
     assert len(dom.one(data_table="saneamento-uf").all("tbody")[0].all("tr")) == 27
-    for name, value in zip(("indice_atendimento_total_agua", "indice_atendimento_total_esgoto",
-                            "indice_perda_distribuicao_agua", "quantidade_prestadores"), brasil):
+    for name, value in zip(
+        (
+            "indice_atendimento_total_agua",
+            "indice_atendimento_total_esgoto",
+            "indice_perda_distribuicao_agua",
+            "quantidade_prestadores",
+        ),
+        brasil,
+        strict=False,
+    ):
         card = kpi(dom, name)
         assert card.attrs["data-state"] == "ok" and close(float(card.attrs["data-value"]), value), name
         assert re.search(r"\d", card.one(class_="valor").text)
@@ -272,36 +320,54 @@ def test_sales_render_with_data(browser, site, db):
     assert (filtros["data-ano"], filtros["data-mes"]) == (str(ano), str(mes)), "latest month by default"
 
     # revenue per month of the year (Brasil): one point per month, the mart's values
-    meses = db.execute("select mes, receita, pedidos from marts.vendas_ano_mes where ano = %s order by mes",
-                       (ano,)).fetchall()
+    meses = db.execute(
+        "select mes, receita, pedidos from marts.vendas_ano_mes where ano = %s order by mes", (ano,)
+    ).fetchall()
     linha = chart(dom, "receita-mes")
     assert linha.attrs["data-state"] == "ok" and linha.attrs["data-series-count"] == "1"
     assert int(linha.attrs["data-points"]) == len(meses) > 0
-    assert all(close(a, b) for a, b in zip(values(linha, "circle"), [r[1] for r in meses]))
+    assert all(close(a, b) for a, b in zip(values(linha, "circle"), [r[1] for r in meses], strict=False))
 
     # revenue per UF and per modality of the month: one bar per UF / modality with sales
-    por_uf = dict(db.execute("select sigla_uf, sum(receita) from marts.vendas_uf where ano = %s and mes = %s "
-                             "group by 1", (ano, mes)).fetchall())
+    por_uf = dict(
+        db.execute(
+            "select sigla_uf, sum(receita) from marts.vendas_uf where ano = %s and mes = %s group by 1",
+            (ano, mes),
+        ).fetchall()
+    )
     barras = chart(dom, "receita-uf")
     assert barras.attrs["data-state"] == "ok" and int(barras.attrs["data-points"]) == len(por_uf) > 0
-    drawn = {r.attrs["data-category"]: float(r.attrs["data-value"]) for r in barras.all("rect", class_="barra")}
+    drawn = {
+        r.attrs["data-category"]: float(r.attrs["data-value"]) for r in barras.all("rect", class_="barra")
+    }
     assert drawn.keys() == por_uf.keys() and all(close(drawn[u], v) for u, v in por_uf.items())
-    modalidades = dict(db.execute("select modalidade, sum(receita) from marts.vendas_modalidade "
-                                  "where ano = %s and mes = %s group by 1", (ano, mes)).fetchall())
+    modalidades = dict(
+        db.execute(
+            "select modalidade, sum(receita) from marts.vendas_modalidade "
+            "where ano = %s and mes = %s group by 1",
+            (ano, mes),
+        ).fetchall()
+    )
     mod = chart(dom, "receita-modalidade")
     assert mod.attrs["data-state"] == "ok" and int(mod.attrs["data-points"]) == len(modalidades) > 0
     assert {r.attrs["data-category"] for r in mod.all("rect", class_="barra")} == set(modalidades)
     assert dom.one(data_table="modalidade").attrs["data-rows"] == str(len(modalidades))
 
     # KPI cards of the month, recomputed from the daily mart
-    dias = db.execute("""select count(*), sum(leads), sum(negocios_ganhos), sum(negocios_perdidos), sum(receita)
+    dias = db.execute(
+        """select count(*), sum(leads), sum(negocios_ganhos), sum(negocios_perdidos), sum(receita)
                          from marts.kpi_comercial_diario
                          where extract(year from data) = %s and extract(month from data) = %s""",
-                      (ano, mes)).fetchone()
+        (ano, mes),
+    ).fetchone()
     n_dias, leads, ganhos, perdidos, receita = dias
     assert n_dias > 0
-    for name, value in (("leads", leads), ("negocios_ganhos", ganhos), ("negocios_perdidos", perdidos),
-                        ("receita", receita)):
+    for name, value in (
+        ("leads", leads),
+        ("negocios_ganhos", ganhos),
+        ("negocios_perdidos", perdidos),
+        ("receita", receita),
+    ):
         card = kpi(dom, name)
         assert card.attrs["data-state"] == "ok" and close(float(card.attrs["data-value"]), value), name
     if ganhos + perdidos:
@@ -328,8 +394,11 @@ def test_uf_filter_drives_the_queries(browser, site, db):
     dom = open_page(site, "?uf=SP")
     assert dom.one("form", id="filtros").attrs["data-uf"] == "SP"
     ano = int(dom.one("form", id="filtros").attrs["data-ano-saneamento"])
-    agua = db.execute("select indice_atendimento_total_agua from marts.agg_saneamento_uf_ano "
-                      "where sigla_uf = 'SP' and ano = %s", (ano,)).fetchone()[0]
+    agua = db.execute(
+        "select indice_atendimento_total_agua from marts.agg_saneamento_uf_ano "
+        "where sigla_uf = 'SP' and ano = %s",
+        (ano,),
+    ).fetchone()[0]
     assert close(float(kpi(dom, "indice_atendimento_total_agua").attrs["data-value"]), agua)
     destaque = dom.one(data_table="saneamento-uf").all("tr", class_="destaque")
     assert len(destaque) == 1 and destaque[0].all("td")[0].text == "SP"
@@ -339,11 +408,16 @@ def test_uf_filter_drives_the_queries(browser, site, db):
     assert "São Paulo (SP)" in sedes  # head-office names come from dim_municipio
     if sales_built(db):
         ano_v = int(dom.one("form", id="filtros").attrs["data-ano"])
-        receitas = [r[0] for r in db.execute(
-            "select receita from marts.vendas_uf where sigla_uf = 'SP' and ano = %s order by mes", (ano_v,))]
+        receitas = [
+            r[0]
+            for r in db.execute(
+                "select receita from marts.vendas_uf where sigla_uf = 'SP' and ano = %s order by mes",
+                (ano_v,),
+            )
+        ]
         linha = chart(dom, "receita-mes")
         assert int(linha.attrs["data-points"]) == len(receitas) > 0
-        assert all(close(a, b) for a, b in zip(values(linha, "circle"), receitas))
+        assert all(close(a, b) for a, b in zip(values(linha, "circle"), receitas, strict=False))
         assert [t.text for t in chart(dom, "receita-uf").all("text", class_="destaque")] == ["SP"]
 
 
@@ -363,11 +437,15 @@ def test_refreshes_every_minute(browser, site):
 def test_missing_marts_show_sem_dados(browser, site, built):
     """With a key whose scopes are only the sanitation aggregates, the API lists no sales mart and
     no provider fact: those panels say "sem dados", the rest renders and nothing breaks."""
-    chave, token = keys.create(built.admin(), "dashboard restrito", ["agg_saneamento_uf_ano",
-                                                                     "agg_saneamento_brasil_ano"])
+    chave, token = keys.create(
+        built.admin(), "dashboard restrito", ["agg_saneamento_uf_ano", "agg_saneamento_brasil_ano"]
+    )
     try:
         listed = requests.get(f"{site}/v1/marts", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        assert {m["name"] for m in listed.json()["data"]} == {"agg_saneamento_uf_ano", "agg_saneamento_brasil_ano"}
+        assert {m["name"] for m in listed.json()["data"]} == {
+            "agg_saneamento_uf_ano",
+            "agg_saneamento_brasil_ano",
+        }
         dom = open_page(site, key=token)
     finally:
         keys.revoke(built.admin(), chave.id)

@@ -30,19 +30,36 @@ def manifest(tmp_path_factory) -> dict:
     """Manifest of a fresh full parse, written to a temporary target (the project's stays as is)."""
     out = tmp_path_factory.mktemp("dbt")
     result = subprocess.run(
-        [str(DBT), "--no-use-colors", "parse", "--no-partial-parse",
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(out / "target"), "--log-path", str(out / "logs")],
+        [
+            str(DBT),
+            "--no-use-colors",
+            "parse",
+            "--no-partial-parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(out / "target"),
+            "--log-path",
+            str(out / "logs"),
+        ],
         env={**PARSE_ENV, **os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, f"dbt parse failed:\n{result.stdout}\n{result.stderr}"
     return json.loads((out / "target" / "manifest.json").read_text())
 
 
 def project_nodes(manifest: dict, resource_type: str) -> dict[str, dict]:
-    return {uid: n for uid, n in manifest["nodes"].items()
-            if n["resource_type"] == resource_type and n["package_name"] == "mirante"}
+    return {
+        uid: n
+        for uid, n in manifest["nodes"].items()
+        if n["resource_type"] == resource_type and n["package_name"] == "mirante"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +76,12 @@ def undocumented(node: dict) -> list[str]:
 
 def test_parse_finds_the_layers(models):
     assert {n["schema"] for n in models.values()} == {"staging", "intermediate", "marts"}
-    assert {"dim_municipio", "fct_saneamento_prestador_ano", "agg_saneamento_uf_ano",
-            "agg_saneamento_brasil_ano"} <= {n["name"] for n in models.values()}
+    assert {
+        "dim_municipio",
+        "fct_saneamento_prestador_ano",
+        "agg_saneamento_uf_ano",
+        "agg_saneamento_brasil_ano",
+    } <= {n["name"] for n in models.values()}
 
 
 def test_every_model_and_column_is_described(models):
@@ -71,7 +92,13 @@ def test_every_model_and_column_is_described(models):
 
 def test_every_source_table_and_column_is_described(manifest):
     sources = {s["unique_id"]: s for s in manifest["sources"].values() if s["package_name"] == "mirante"}
-    assert {s["source_name"] for s in sources.values()} == {"raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp"}
+    assert {s["source_name"] for s in sources.values()} == {
+        "raw_snis",
+        "raw_ibge",
+        "raw_esus",
+        "raw_crm",
+        "raw_erp",
+    }
     gaps = {}
     for s in sources.values():
         missing = [] if s["description"].strip() and s["source_description"].strip() else ["<table>"]
@@ -105,5 +132,9 @@ def test_the_docs_open_on_the_project_overview(manifest):
     generic welcome page, and it names every mart domain folder."""
     overview = manifest["docs"].get("doc.mirante.__overview__")
     assert overview, "dbt_project/models/overview.md must define {% docs __overview__ %}"
-    domains = {p.name for p in (Path(__file__).resolve().parents[1] / "dbt_project/models/marts").iterdir() if p.is_dir()}
+    domains = {
+        p.name
+        for p in (Path(__file__).resolve().parents[1] / "dbt_project/models/marts").iterdir()
+        if p.is_dir()
+    }
     assert domains and all(f"marts/{d}" in overview["block_contents"] for d in domains)

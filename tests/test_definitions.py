@@ -5,9 +5,7 @@ import json
 import os
 
 import pytest
-
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
-
 from mirante.orchestration.definitions import defs
 from mirante.orchestration.defs.saneamento import SNIS_OP, snis_new_export_sensor
 
@@ -21,10 +19,18 @@ def graph():
 def test_asset_keys_join_dlt_sources_to_dbt_models():
     keys = {k.to_user_string() for k in graph().get_all_asset_keys()}
     for expected in [
-        "raw_snis/agua_esgoto_agregado", "raw_snis/reconciliacao", "raw_snis/quarentena", "raw_snis/arquivos",
-        "raw_ibge/municipios", "raw_ibge/estados", "raw_ibge/regioes",
-        "staging/stg_snis__agua_esgoto_agregado", "intermediate/int_saneamento__prestador_municipio",
-        "marts/dim_municipio", "marts/fct_saneamento_prestador_ano", "marts/agg_saneamento_uf_ano",
+        "raw_snis/agua_esgoto_agregado",
+        "raw_snis/reconciliacao",
+        "raw_snis/quarentena",
+        "raw_snis/arquivos",
+        "raw_ibge/municipios",
+        "raw_ibge/estados",
+        "raw_ibge/regioes",
+        "staging/stg_snis__agua_esgoto_agregado",
+        "intermediate/int_saneamento__prestador_municipio",
+        "marts/dim_municipio",
+        "marts/fct_saneamento_prestador_ano",
+        "marts/agg_saneamento_uf_ano",
         "marts/agg_saneamento_brasil_ano",
     ]:
         assert expected in keys
@@ -34,7 +40,9 @@ def test_asset_keys_join_dlt_sources_to_dbt_models():
     stg = g.get(AssetKey(["staging", "stg_snis__agua_esgoto_agregado"]))
     assert AssetKey(["raw_snis", "agua_esgoto_agregado"]) in stg.parent_keys
     upstream = g.upstream_key_iterator(AssetKey(["marts", "fct_saneamento_prestador_ano"]))
-    assert {AssetKey(["raw_snis", "agua_esgoto_agregado"]), AssetKey(["raw_ibge", "municipios"])} <= set(upstream)
+    assert {AssetKey(["raw_snis", "agua_esgoto_agregado"]), AssetKey(["raw_ibge", "municipios"])} <= set(
+        upstream
+    )
 
 
 def test_checks_schedule_and_sensor_are_defined():
@@ -46,11 +54,16 @@ def test_checks_schedule_and_sensor_are_defined():
     assert sum(1 for a, _ in checks if a.startswith("marts/")) >= 10
     # no clock starts the rebuild: it follows the e-SUS pull; the commercial build runs before both
     schedules = {s.name: (s.cron_schedule, s.job_name) for s in defs.schedules}
-    assert schedules == {"esus_daily": ("0 5 * * *", "esus_pull"),
-                         "comercial_daily": ("0 4 * * *", "comercial")}
+    assert schedules == {
+        "esus_daily": ("0 5 * * *", "esus_pull"),
+        "comercial_daily": ("0 4 * * *", "comercial"),
+    }
     assert defs.resolve_job_def("mirante_all")
     sensors = {s.name: s.job_name for s in defs.sensors}
-    assert sensors == {"snis_new_export_sensor": "saneamento_snis", "mirante_all_after_esus_pull": "mirante_all"}
+    assert sensors == {
+        "snis_new_export_sensor": "saneamento_snis",
+        "mirante_all_after_esus_pull": "mirante_all",
+    }
     assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
 
 
@@ -71,13 +84,29 @@ def test_every_suite_file_is_an_asset_check_by_rule():
 
 
 def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
-    pools = {node.name: node.definition.pool
-             for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial")
-             for node in defs.resolve_job_def(job).graph.nodes}
-    assert {name: pools[name] for name in ("raw_snis_exports", "raw_ibge_localidades", "raw_crm_api",
-                                           "raw_erp_api", "dbt_models", "raw_esus_pec")} == {
-        "raw_snis_exports": "dlt_snis", "raw_ibge_localidades": "dlt_ibge", "raw_crm_api": "dlt_crm",
-        "raw_erp_api": "dlt_erp", "dbt_models": "dbt", "raw_esus_pec": "esus"}
+    pools = {
+        node.name: node.definition.pool
+        for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial")
+        for node in defs.resolve_job_def(job).graph.nodes
+    }
+    assert {
+        name: pools[name]
+        for name in (
+            "raw_snis_exports",
+            "raw_ibge_localidades",
+            "raw_crm_api",
+            "raw_erp_api",
+            "dbt_models",
+            "raw_esus_pec",
+        )
+    } == {
+        "raw_snis_exports": "dlt_snis",
+        "raw_ibge_localidades": "dlt_ibge",
+        "raw_crm_api": "dlt_crm",
+        "raw_erp_api": "dlt_erp",
+        "dbt_models": "dbt",
+        "raw_esus_pec": "esus",
+    }
 
 
 def _snis_sensor(instance, cursor=None):
@@ -104,7 +133,9 @@ def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tm
         # ONE run for both new files; the loaded one is not asked for
         assert isinstance(req, RunRequest)
         assert req.run_config == {"ops": {SNIS_OP: {"config": {"files": ["a_2021.csv", "b_2021.csv"]}}}}
-        assert json.loads(req.tags[FILES_TAG]) == {n: file_sha256(tmp_path / n) for n in ("a_2021.csv", "b_2021.csv")}
+        assert json.loads(req.tags[FILES_TAG]) == {
+            n: file_sha256(tmp_path / n) for n in ("a_2021.csv", "b_2021.csv")
+        }
         # the same files, same content: the same run key (a failed load is not relaunched each tick)
         assert _snis_sensor(instance, ctx.cursor).run_key == req.run_key
         loaded.update(json.loads(req.tags[FILES_TAG]).values())
@@ -132,7 +163,6 @@ def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, mon
 
 def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkeypatch):
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-
     from mirante.orchestration.defs import saneamento
     from mirante.orchestration.defs.saneamento import FILES_TAG
 
@@ -141,8 +171,11 @@ def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkey
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     with DagsterInstance.ephemeral() as instance:
         req = _snis_sensor(instance)
-        instance.add_run(DagsterRun(job_name="saneamento_snis", run_id="r1", status=DagsterRunStatus.STARTED,
-                                    tags=req.tags))
+        instance.add_run(
+            DagsterRun(
+                job_name="saneamento_snis", run_id="r1", status=DagsterRunStatus.STARTED, tags=req.tags
+            )
+        )
         assert isinstance(_snis_sensor(instance), SkipReason)
         (tmp_path / "b_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes() + b"\x00")
         req = _snis_sensor(instance)  # a file landed while the first loads: only the new one
@@ -166,11 +199,17 @@ def test_snis_sensor_skips_when_the_database_is_down(tmp_path, monkeypatch):
 
 def test_rebuild_follows_a_finished_esus_pull_not_a_clock():
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-
     from mirante.orchestration.definitions import (
-        AFTER_TAG, INLINE_ORIGIN, ORIGIN_TAG, mirante_all_after_esus_pull as after_pull)
+        AFTER_TAG,
+        INLINE_ORIGIN,
+        ORIGIN_TAG,
+    )
+    from mirante.orchestration.definitions import (
+        mirante_all_after_esus_pull as after_pull,
+    )
 
     with DagsterInstance.ephemeral() as instance:
+
         def pull(run_id, status, tags=None, job="esus_pull"):
             instance.add_run(DagsterRun(job_name=job, run_id=run_id, status=status, tags=tags or {}))
 
@@ -196,7 +235,6 @@ def test_esus_schedule_one_run_over_every_partition_with_the_concurrency_tag(tmp
     from datetime import datetime
 
     from dagster import DagsterInstance, build_schedule_context
-
     from mirante.loaders.esus import registry
     from mirante.orchestration import instance
     from mirante.orchestration.defs.atencao_primaria import CONCURRENCY_TAG, esus_daily, municipios
@@ -241,21 +279,27 @@ def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_p
     import sys
 
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-
     from mirante.orchestration import instance as mirante_instance
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
     from mirante.orchestration.run import HOST_TAG, PID_TAG, close_dead_runs
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     mirante_instance.prepare(tmp_path)
     with DagsterInstance.get() as instance:
         storage = instance.event_log_storage
         storage.initialize_concurrency_limit_to_default("dlt_snis")
         for run_id, pid in (("killed", dead), ("alive", str(os.getpid()))):
-            instance.add_run(DagsterRun(job_name="mirante_all", run_id=run_id, status=DagsterRunStatus.STARTED,
-                                        tags={ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: pid, HOST_TAG: socket.gethostname()}))
+            instance.add_run(
+                DagsterRun(
+                    job_name="mirante_all",
+                    run_id=run_id,
+                    status=DagsterRunStatus.STARTED,
+                    tags={ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: pid, HOST_TAG: socket.gethostname()},
+                )
+            )
         assert storage.claim_concurrency_slot("dlt_snis", "killed", "raw_snis_exports").is_claimed
         assert not storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
         assert close_dead_runs(instance) == ["killed"]

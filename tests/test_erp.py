@@ -19,17 +19,20 @@ from urllib.parse import urljoin
 import psycopg
 import pytest
 import requests
-
-from mirante import config
 from mirante.emulators import erp
 from mirante.emulators.comercial import Mundo
 from mirante.loaders.erp import ErpLoginError, load_erp
 from mirante.loaders.erp.settings import ErpSettings
 
+from mirante import config
+
 #: a quarter of the default world keeps each load small
 HOJE = date(2025, 3, 31)
-CREDS = {"CompanyDB": erp.EMULATOR_COMPANY_DB, "UserName": erp.EMULATOR_USERNAME,
-         "Password": erp.EMULATOR_PASSWORD}
+CREDS = {
+    "CompanyDB": erp.EMULATOR_COMPANY_DB,
+    "UserName": erp.EMULATOR_USERNAME,
+    "Password": erp.EMULATOR_PASSWORD,
+}
 #: fast backoff for the tests (Retry-After still decides the wait when sent)
 FAST_RETRY = {"request_backoff_factor": 0.05, "request_max_retry_delay": 2.0}
 TEST_DB = "mirante_test_erp"
@@ -37,6 +40,7 @@ _pipelines = itertools.count(1)
 
 
 # -- HTTP helpers ----------------------------------------------------------------------------------
+
 
 def login(emu) -> requests.Session:
     s = requests.Session()
@@ -62,8 +66,11 @@ def fetch_all(s: requests.Session, emu, path: str, page_size: int) -> tuple[list
 
 
 def expected_invoices(mundo: Mundo) -> list:
-    return [p for p in mundo.pedidos() if p.cancelado_em is None
-            and p.data + timedelta(days=erp.dias_para_faturar(p)) <= mundo.hoje]
+    return [
+        p
+        for p in mundo.pedidos()
+        if p.cancelado_em is None and p.data + timedelta(days=erp.dias_para_faturar(p)) <= mundo.hoje
+    ]
 
 
 @pytest.fixture
@@ -73,6 +80,7 @@ def emu():
 
 
 # -- emulator: Service Layer shapes ----------------------------------------------------------------
+
 
 def test_login_returns_session_and_cookies(emu):
     r = requests.post(f"{emu.base_url}/Login", json=CREDS, timeout=10)
@@ -112,11 +120,12 @@ def test_paging_follows_relative_next_links_to_the_world_totals(emu):
     assert links and all(link.startswith("Orders?") and "$skip=" in link for link in links)
     pedidos = emu.mundo.pedidos()
     assert len(orders) == len(pedidos) > 2000
-    assert [d["DocEntry"] for d in orders] == [p.doc_entry for p in pedidos]   # stable DocEntry order
+    assert [d["DocEntry"] for d in orders] == [p.doc_entry for p in pedidos]  # stable DocEntry order
     invoices, _ = fetch_all(s, emu, "Invoices", 400)
     assert len(invoices) == len({d["DocEntry"] for d in invoices}) == len(expected_invoices(emu.mundo))
     assert {d["DocumentLines"][0]["BaseEntry"] for d in invoices} == {
-        p.doc_entry for p in expected_invoices(emu.mundo)}
+        p.doc_entry for p in expected_invoices(emu.mundo)
+    }
     # default page size is 20, like SAP
     first = s.get(f"{emu.base_url}/Orders", timeout=10).json()
     assert len(first["value"]) == 20 and first["odata.nextLink"].startswith("Orders?$skip=20")
@@ -131,8 +140,11 @@ def test_filter_select_orderby_top_skip(emu):
     gt, _ = fetch_all(s, emu, f"Orders?$filter=UpdateDate gt '{desde}'", 500)
     assert len(gt) == sum(1 for p in expected if p.atualizado_em(HOJE).isoformat() > desde)
 
-    sel = s.get(f"{emu.base_url}/Orders?$select=DocEntry,UpdateDate&$orderby=UpdateDate desc&$top=50",
-                headers={"Prefer": "odata.maxpagesize=100"}, timeout=10).json()
+    sel = s.get(
+        f"{emu.base_url}/Orders?$select=DocEntry,UpdateDate&$orderby=UpdateDate desc&$top=50",
+        headers={"Prefer": "odata.maxpagesize=100"},
+        timeout=10,
+    ).json()
     assert len(sel["value"]) == 50 and "odata.nextLink" not in sel
     assert all(set(d) == {"DocEntry", "UpdateDate"} for d in sel["value"])
     keys = [(d["UpdateDate"], -d["DocEntry"]) for d in sel["value"]]
@@ -150,16 +162,36 @@ def test_document_shape_lines_and_address(emu):
     s = login(emu)
     contrato = next(p for p in emu.mundo.pedidos() if p.contrato)
     doc = s.get(f"{emu.base_url}/Orders({contrato.doc_entry})", timeout=10).json()
-    for key in ("DocEntry", "DocNum", "DocType", "DocDate", "DocDueDate", "CreationDate", "UpdateDate",
-                "UpdateTime", "CardCode", "CardName", "DocTotal", "VatSum", "DocCurrency", "Cancelled",
-                "SalesPersonCode", "U_Modalidade", "U_Contrato", "AddressExtension", "DocumentLines"):
+    for key in (
+        "DocEntry",
+        "DocNum",
+        "DocType",
+        "DocDate",
+        "DocDueDate",
+        "CreationDate",
+        "UpdateDate",
+        "UpdateTime",
+        "CardCode",
+        "CardName",
+        "DocTotal",
+        "VatSum",
+        "DocCurrency",
+        "Cancelled",
+        "SalesPersonCode",
+        "U_Modalidade",
+        "U_Contrato",
+        "AddressExtension",
+        "DocumentLines",
+    ):
         assert key in doc
     assert doc["DocType"] == "dDocument_Items" and doc["DocCurrency"] == "R$"
     assert doc["U_Contrato"] == contrato.contrato and doc["CardCode"] == contrato.cliente.codigo
-    assert doc["AddressExtension"] == {"ShipToCity": contrato.cliente.cidade,
-                                       "ShipToState": contrato.cliente.sigla_uf,
-                                       "ShipToCounty": contrato.cliente.id_municipio,
-                                       "ShipToCountry": "BR"}
+    assert doc["AddressExtension"] == {
+        "ShipToCity": contrato.cliente.cidade,
+        "ShipToState": contrato.cliente.sigla_uf,
+        "ShipToCounty": contrato.cliente.id_municipio,
+        "ShipToCountry": "BR",
+    }
     orders, _ = fetch_all(s, emu, "Orders", 5000)
     for d in orders:
         assert d["U_Modalidade"] in ("loja", "online", "televendas", "representante")
@@ -204,7 +236,7 @@ def test_fault_injection(emu):
 
 def test_generator_mode_advances_the_clock():
     with erp.start(hoje=HOJE, generator_interval=0.2) as emu:
-        for _ in range(100):                 # polls for at most 10 s
+        for _ in range(100):  # polls for at most 10 s
             if emu.mundo.hoje > HOJE:
                 break
             time.sleep(0.1)
@@ -218,8 +250,11 @@ def test_generator_mode_advances_the_clock():
 
 @pytest.mark.timeout(120)
 def test_cli_serves_until_sigterm():
-    proc = subprocess.Popen([sys.executable, "-m", "mirante.emulators.erp", "--port", "0",
-                             "--hoje", HOJE.isoformat()], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mirante.emulators.erp", "--port", "0", "--hoje", HOJE.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = proc.stdout.readline().split()[0]
         assert base_url.endswith("/b1s/v1")
@@ -251,13 +286,21 @@ def test_settings_from_environment_or_secrets_file(monkeypatch):
     monkeypatch.setenv("MIRANTE_ERP_BASE_URL", "http://env:50000/b1s/v1/")
     got = settings.erp_settings()
     assert (got.base_url, got.company_db, got.username, got.password) == (
-        "http://env:50000/b1s/v1/", "SBO_X", "u", "s3cret-value")
+        "http://env:50000/b1s/v1/",
+        "SBO_X",
+        "u",
+        "s3cret-value",
+    )
     assert "s3cret-value" not in repr(got)
-    assert settings.service_root(got.base_url) == settings.service_root("http://env:50000") == (
-        "http://env:50000/b1s/v1")
+    assert (
+        settings.service_root(got.base_url)
+        == settings.service_root("http://env:50000")
+        == ("http://env:50000/b1s/v1")
+    )
 
 
 # -- loader into PostgreSQL ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def erp_db(server):
@@ -321,18 +364,26 @@ def assert_raw_matches_emulator(srv, emu) -> None:
         docs, _ = fetch_all(s, emu, entity, 5000)
         n, distinct = q(srv, f"select count(*), count(distinct doc_entry) from raw_erp.{table}")[0]
         assert n == distinct == len(docs), f"raw_erp.{table}: {n} rows, {distinct} ids, {len(docs)} served"
-        lines, distinct_lines, orphans = q(srv, f"""
+        lines, distinct_lines, orphans = q(
+            srv,
+            f"""
             select count(*), count(distinct (p.doc_entry, l.line_num)), count(*) filter (where p._dlt_id is null)
-            from raw_erp.{table}__document_lines l left join raw_erp.{table} p on l._dlt_parent_id = p._dlt_id""")[0]
+            from raw_erp.{table}__document_lines l left join raw_erp.{table} p on l._dlt_parent_id = p._dlt_id""",
+        )[0]
         assert orphans == 0
         assert lines == distinct_lines == sum(len(d["DocumentLines"]) for d in docs)
-        mismatched = q(srv, f"""
+        mismatched = q(
+            srv,
+            f"""
             select p.doc_entry from raw_erp.{table} p join raw_erp.{table}__document_lines l
               on l._dlt_parent_id = p._dlt_id
-            group by p.doc_entry, p.doc_total having sum(l.line_total) <> p.doc_total""")
+            group by p.doc_entry, p.doc_total having sum(l.line_total) <> p.doc_total""",
+        )
         assert mismatched == []
         served_cancelled = {d["DocEntry"] for d in docs if d["Cancelled"] == "tYES"}
-        raw_cancelled = {r[0] for r in q(srv, f"select doc_entry from raw_erp.{table} where cancelled = 'tYES'")}
+        raw_cancelled = {
+            r[0] for r in q(srv, f"select doc_entry from raw_erp.{table} where cancelled = 'tYES'")
+        }
         assert raw_cancelled == served_cancelled
 
 
@@ -351,25 +402,34 @@ def test_full_load_lands_documents_and_child_lines(raw, emu):
     info = load(emu, raw, page_size=300)
     assert not info.has_failed_jobs
     st = stats(emu)
-    assert st["logins"] == 1 and st["logouts"] == 1          # one session, closed at the end
+    assert st["logins"] == 1 and st["logouts"] == 1  # one session, closed at the end
     emu_db = raw.srv
     assert_raw_matches_emulator(emu_db, emu)
     assert q(emu_db, "select count(*) from raw_erp.orders")[0][0] == len(emu.mundo.pedidos())
     assert q(emu_db, "select count(*) from raw_erp.invoices")[0][0] == len(expected_invoices(emu.mundo))
     # typed columns: dates, money, the IBGE code as text, lines tied to their order
-    types = dict(q(emu_db, """select column_name, data_type from information_schema.columns
-                             where table_schema = 'raw_erp' and table_name = 'orders'"""))
+    types = dict(
+        q(
+            emu_db,
+            """select column_name, data_type from information_schema.columns
+                             where table_schema = 'raw_erp' and table_name = 'orders'""",
+        )
+    )
     assert types["update_date"] == "date" and types["doc_total"] == "numeric"
     assert types["address_extension__ship_to_county"] == "character varying"
-    invoice_bases = q(emu_db, """select count(*) from raw_erp.invoices__document_lines l
+    invoice_bases = q(
+        emu_db,
+        """select count(*) from raw_erp.invoices__document_lines l
                                  left join raw_erp.orders o on o.doc_entry = l.base_entry
-                                 where o.doc_entry is null or o.cancelled = 'tYES'""")[0][0]
+                                 where o.doc_entry is null or o.cancelled = 'tYES'""",
+    )[0][0]
     assert invoice_bases == 0, "every invoice line bills a non-cancelled order"
 
 
 def test_session_expired_mid_load_is_renewed_once_and_the_load_completes(raw, emu):
-    requests.post(f"{emu.root_url}/_emulator/faults", json={"expire_sessions": True, "after": 4},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{emu.root_url}/_emulator/faults", json={"expire_sessions": True, "after": 4}, timeout=10
+    ).raise_for_status()
     load(emu, raw, page_size=200)
     st = stats(emu)
     assert st["logins"] == 2 and st["invalid_session"] == 1
@@ -398,10 +458,14 @@ def test_incremental_reload_sees_new_and_cancelled_orders_without_duplicates(raw
     srv = raw.srv
     load(emu, raw)
     orders_before = q(srv, "select count(*) from raw_erp.orders")[0][0]
-    pedido = next(p for p in emu.mundo.pedidos()
-                  if p.cancelado_em and HOJE < p.cancelado_em <= HOJE + timedelta(days=10))
-    assert q(srv, "select cancelled, update_date from raw_erp.orders where doc_entry = %s",
-             pedido.doc_entry) == [("tNO", pedido.data)]
+    pedido = next(
+        p
+        for p in emu.mundo.pedidos()
+        if p.cancelado_em and HOJE < p.cancelado_em <= HOJE + timedelta(days=10)
+    )
+    assert q(
+        srv, "select cancelled, update_date from raw_erp.orders where doc_entry = %s", pedido.doc_entry
+    ) == [("tNO", pedido.data)]
     lines_of_pedido = len(pedido.linhas)
 
     requests.post(f"{emu.root_url}/_emulator/advance?dias=10", timeout=10).raise_for_status()
@@ -412,14 +476,20 @@ def test_incremental_reload_sees_new_and_cancelled_orders_without_duplicates(raw
     novos = [p for p in emu.mundo.pedidos() if p.atualizado_em(emu.mundo.hoje) >= HOJE]
     assert counts["orders"] == len(novos) < orders_before
 
-    assert q(srv, "select cancelled, update_date from raw_erp.orders where doc_entry = %s",
-             pedido.doc_entry) == [("tYES", pedido.cancelado_em)]
-    assert q(srv, """select count(*) from raw_erp.orders__document_lines l join raw_erp.orders o
+    assert q(
+        srv, "select cancelled, update_date from raw_erp.orders where doc_entry = %s", pedido.doc_entry
+    ) == [("tYES", pedido.cancelado_em)]
+    assert (
+        q(
+            srv,
+            """select count(*) from raw_erp.orders__document_lines l join raw_erp.orders o
                      on l._dlt_parent_id = o._dlt_id where o.doc_entry = %s""",
-             pedido.doc_entry)[0][0] == lines_of_pedido
+            pedido.doc_entry,
+        )[0][0]
+        == lines_of_pedido
+    )
     new_orders = [p for p in emu.mundo.pedidos() if p.data > HOJE]
     assert new_orders
     present = {r[0] for r in q(srv, "select doc_entry from raw_erp.orders where doc_date > %s", HOJE)}
     assert present == {p.doc_entry for p in new_orders}
     assert_raw_matches_emulator(srv, emu)
-

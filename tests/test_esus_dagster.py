@@ -11,8 +11,8 @@ FACT = AssetKey(["raw_esus", "tb_fat_atendimento_individual"])
 
 
 def test_one_run_over_all_partitions_a_failure_stays_in_its_partition(server, monkeypatch, tmp_path):
-    from mirante.loaders.esus import registry
     from mirante.emulators.world import ensure_pec_sources
+    from mirante.loaders.esus import registry
     from mirante.orchestration.definitions import defs
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags
 
@@ -32,9 +32,12 @@ def test_one_run_over_all_partitions_a_failure_stays_in_its_partition(server, mo
         # ... and only the broken municipality's partition is missing
         assert instance.get_materialized_partitions(FACT) == set(ids) - {broken}
         with psycopg.connect(server.url("transformer")) as conn:
-            status = dict(conn.execute(
-                "select id_municipio, max(status) from raw_esus.execucoes where id_execucao = %s group by 1",
-                (result.run_id,)).fetchall())
+            status = dict(
+                conn.execute(
+                    "select id_municipio, max(status) from raw_esus.execucoes where id_execucao = %s group by 1",
+                    (result.run_id,),
+                ).fetchall()
+            )
         assert status == {i: ("falha" if i == broken else "sucesso") for i in ids}
 
         # the password is fixed: the operator reruns that one partition
@@ -43,4 +46,6 @@ def test_one_run_over_all_partitions_a_failure_stays_in_its_partition(server, mo
         assert rerun.success
         assert instance.get_materialized_partitions(FACT) == set(ids)
         checks = {e.check_name: e for e in rerun.get_asset_check_evaluations()}
-        assert {"atraso", "volume"} <= set(checks) and checks["atraso"].metadata["id_municipio"].value == broken
+        assert {"atraso", "volume"} <= set(checks) and checks["atraso"].metadata[
+            "id_municipio"
+        ].value == broken

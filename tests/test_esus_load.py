@@ -9,14 +9,23 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
-
 from mirante.emulators import pec
 from mirante.loaders.esus.pull import PullError, pull, pull_many
 from mirante.loaders.esus.settings import FACTS, TABLES
 
 from .conftest import own_database, reset_raw
-from .esus_support import (PASSWORD, StallProxy, clone_sources, closed_port, differences, drop_sources, key_gaps,
-                           make_templates, municipio, run_log)
+from .esus_support import (
+    PASSWORD,
+    StallProxy,
+    clone_sources,
+    closed_port,
+    differences,
+    drop_sources,
+    key_gaps,
+    make_templates,
+    municipio,
+    run_log,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +56,11 @@ def sources(esus_db, monkeypatch):
 
 def cursors(server, ident):
     with psycopg.connect(server.url("transformer")) as conn:
-        return dict(conn.execute("select tabela, chave_max from raw_esus.cursores where id_municipio = %s",
-                                 (ident,)).fetchall())
+        return dict(
+            conn.execute(
+                "select tabela, chave_max from raw_esus.cursores where id_municipio = %s", (ident,)
+            ).fetchall()
+        )
 
 
 def test_a_municipality_down_fails_alone_then_the_rerun_fills_the_gap(sources):
@@ -57,7 +69,10 @@ def test_a_municipality_down_fails_alone_then_the_rerun_fills_the_gap(sources):
     results = {down: pull(municipio(srv, down, closed_port()), srv, **FAST)}
     results.update({i: pull(municipio(srv, i), srv) for i in up})
     assert (results[down].status, results[down].error_kind, results[down].error_code) == (
-        "falha", "transitorio", "conexao_recusada")
+        "falha",
+        "transitorio",
+        "conexao_recusada",
+    )
     assert results[down].attempts == 3  # retried with backoff, then gave up
     assert "refused" in results[down].error.lower()
     for i in up:
@@ -65,10 +80,20 @@ def test_a_municipality_down_fails_alone_then_the_rerun_fills_the_gap(sources):
         assert differences(srv, i) == {}
         assert set(results[i].reconciliation.values()) == {"ok"}
     with psycopg.connect(srv.url("transformer")) as conn:
-        assert conn.execute("select count(*) from raw_esus.tb_fat_atendimento_individual where id_municipio = %s",
-                            (down,)).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from raw_esus.tb_fat_atendimento_individual where id_municipio = %s", (down,)
+            ).fetchone()[0]
+            == 0
+        )
     [(_, _, status, kind, code, error, attempts, rows)] = run_log(srv, ident=down)
-    assert (status, kind, code, attempts, rows) == ("falha", "transitorio", "conexao_recusada", 3, 0) and error
+    assert (status, kind, code, attempts, rows) == (
+        "falha",
+        "transitorio",
+        "conexao_recusada",
+        3,
+        0,
+    ) and error
     # the database comes back, and one more day of records arrives meanwhile everywhere
     for i in IDS:
         pec.add_day(srv, i, END + timedelta(days=1))
@@ -111,7 +136,11 @@ def test_missing_table_is_permanent(sources):
         conn.execute("drop table tb_fat_visita_domiciliar")
     result = pull(municipio(srv, IDS[1]), srv, max_attempts=4, backoff_seconds=0.05)
     assert (result.status, result.error_kind, result.error_code, result.attempts) == (
-        "falha", "permanente", "tabela_ausente", 1)
+        "falha",
+        "permanente",
+        "tabela_ausente",
+        1,
+    )
     assert "tb_fat_visita_domiciliar" in result.error
 
 
@@ -140,12 +169,24 @@ def test_raw_follows_rows_changed_in_place(sources):
     ident = IDS[0]
     pull(municipio(srv, ident), srv)
     with psycopg.connect(srv.admin(pec.database_name(ident))) as conn:
-        old_care = [r[0] for r in conn.execute(
-            "select co_seq_fat_atd_ind from tb_fat_atendimento_individual order by 1 limit 3")]
-        citizens = [r[0] for r in conn.execute(
-            "select co_seq_fat_cidadao_pec from tb_fat_cidadao_pec where st_faleceu = 0 order by 1 limit 2")]
-        fichas = [r[0] for r in conn.execute(
-            "select co_seq_fat_cad_individual from tb_fat_cad_individual where st_ficha_inativa = 0 order by 1 limit 2")]
+        old_care = [
+            r[0]
+            for r in conn.execute(
+                "select co_seq_fat_atd_ind from tb_fat_atendimento_individual order by 1 limit 3"
+            )
+        ]
+        citizens = [
+            r[0]
+            for r in conn.execute(
+                "select co_seq_fat_cidadao_pec from tb_fat_cidadao_pec where st_faleceu = 0 order by 1 limit 2"
+            )
+        ]
+        fichas = [
+            r[0]
+            for r in conn.execute(
+                "select co_seq_fat_cad_individual from tb_fat_cad_individual where st_ficha_inativa = 0 order by 1 limit 2"
+            )
+        ]
         other_cbo = conn.execute("select max(co_seq_dim_cbo) from tb_dim_cbo").fetchone()[0]
     assert pec.update_rows(srv, ident, "tb_fat_atendimento_individual", old_care, co_dim_cbo_1=other_cbo) == 3
     assert pec.update_rows(srv, ident, "tb_fat_cidadao_pec", citizens, st_faleceu=1) == 2
@@ -190,22 +231,30 @@ def test_a_divergence_is_reported_then_repaired_by_the_next_pull(sources):
     ident, table = IDS[2], "tb_fat_vacinacao"
     pull(municipio(srv, ident), srv)
     with psycopg.connect(srv.admin(), autocommit=True) as conn:
-        conn.execute(f"""delete from raw_esus.{table} where id_municipio = %s and co_seq_fat_vacinacao in
+        conn.execute(
+            f"""delete from raw_esus.{table} where id_municipio = %s and co_seq_fat_vacinacao in
                          (select co_seq_fat_vacinacao from raw_esus.{table} where id_municipio = %s order by 1 limit 3)""",
-                     (ident, ident))
-        conn.execute(f"""insert into raw_esus.{table} (co_seq_fat_vacinacao, id_municipio, co_dim_tempo)
-                         values (999999, %s, 20200101)""", (ident,))
+            (ident, ident),
+        )
+        conn.execute(
+            f"""insert into raw_esus.{table} (co_seq_fat_vacinacao, id_municipio, co_dim_tempo)
+                         values (999999, %s, 20200101)""",
+            (ident,),
+        )
     assert key_gaps(srv, ident, table) == (3, 1)
     found = pull(municipio(srv, ident), srv)
     assert found.reconciliation[table] == "divergente"
     assert {t for t, v in found.reconciliation.items() if v != "ok"} == {table}
     with psycopg.connect(srv.url("transformer")) as conn:
-        assert conn.execute("select divergente from raw_esus.cursores where id_municipio = %s and tabela = %s",
-                            (ident, table)).fetchone() == (True,)
+        assert conn.execute(
+            "select divergente from raw_esus.cursores where id_municipio = %s and tabela = %s", (ident, table)
+        ).fetchone() == (True,)
         assert conn.execute(
             """select contagem_origem - contagem_raw, reconciliacao from raw_esus.execucoes
                where id_execucao = (select id_execucao from raw_esus.cursores where id_municipio = %s and tabela = %s)
-                 and id_municipio = %s and tabela = %s""", (ident, table, ident, table)).fetchone() == (2, "divergente")
+                 and id_municipio = %s and tabela = %s""",
+            (ident, table, ident, table),
+        ).fetchone() == (2, "divergente")
     repaired = pull(municipio(srv, ident), srv)
     assert set(repaired.reconciliation.values()) == {"ok"}
     assert key_gaps(srv, ident, table) == (0, 0)
@@ -219,11 +268,20 @@ def test_a_source_locked_mid_read_fails_alone_as_transient(sources):
     stuck = IDS[0]
     with psycopg.connect(srv.admin(pec.database_name(stuck))) as locker:
         locker.execute("lock table tb_fat_vacinacao in access exclusive mode")  # held until the block ends
-        results = pull_many([municipio(srv, i) for i in IDS], srv, statement_timeout=1, budget=4,
-                            backoff_seconds=0.2, max_attempts=10)
+        results = pull_many(
+            [municipio(srv, i) for i in IDS],
+            srv,
+            statement_timeout=1,
+            budget=4,
+            backoff_seconds=0.2,
+            max_attempts=10,
+        )
         locker.rollback()
     assert (results[stuck].status, results[stuck].error_kind, results[stuck].error_code) == (
-        "falha", "transitorio", "tempo_esgotado")
+        "falha",
+        "transitorio",
+        "tempo_esgotado",
+    )
     assert "budget" in results[stuck].error
     for i in IDS[1:]:
         assert results[i].status == "sucesso" and differences(srv, i) == {}
@@ -237,8 +295,13 @@ def test_a_network_stall_mid_read_is_cut_at_the_budget(sources):
     stuck = IDS[1]
     proxy = StallProxy(srv.port, stall_after=48_000)
     try:
-        results = pull_many([municipio(srv, stuck, proxy.port), *(municipio(srv, i) for i in (IDS[0], IDS[2]))],
-                            srv, budget=3, max_attempts=2, backoff_seconds=0.1)
+        results = pull_many(
+            [municipio(srv, stuck, proxy.port), *(municipio(srv, i) for i in (IDS[0], IDS[2]))],
+            srv,
+            budget=3,
+            max_attempts=2,
+            backoff_seconds=0.1,
+        )
     finally:
         proxy.close()
     assert (results[stuck].status, results[stuck].error_kind) == ("falha", "transitorio")
@@ -254,9 +317,9 @@ def test_failures_reach_the_marts_as_kind_and_code_only(sources, monkeypatch):
     kind and code, and the PII/secret scan (tests/test_pii_scan.py, rule 'infra') finds no host,
     port, user or database name in any of its values."""
     from dbt.cli.main import dbtRunner
+    from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     from mirante import db
-    from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     from .test_pii_scan import achados
 
@@ -269,18 +332,33 @@ def test_failures_reach_the_marts_as_kind_and_code_only(sources, monkeypatch):
     messages = {row[1]: row[5] for row in run_log(srv)}
     assert "127.0.0.1" in messages[down] and "pec_leitura" in messages[wrong]  # raw keeps the detail
     db.export_env(srv)
-    result = dbtRunner().invoke(["run", "--quiet", "--select", "+agg_esus_pontualidade_municipio",
-                                 "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)])
+    result = dbtRunner().invoke(
+        [
+            "run",
+            "--quiet",
+            "--select",
+            "+agg_esus_pontualidade_municipio",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ]
+    )
     assert result.success, f"dbt run failed: {result.exception}"
     with psycopg.connect(srv.url("reader")) as conn:
-        cur = conn.execute("select * from marts.agg_esus_pontualidade_municipio where id_municipio = any(%s)",
-                           (list(IDS),))
+        cur = conn.execute(
+            "select * from marts.agg_esus_pontualidade_municipio where id_municipio = any(%s)", (list(IDS),)
+        )
         columns = [d.name for d in cur.description]
-        rows = [dict(zip(columns, r)) for r in cur.fetchall()]
+        rows = [dict(zip(columns, r, strict=False)) for r in cur.fetchall()]
     by_id = {r["id_municipio"]: r for r in rows}
     assert (by_id[down]["tipo_erro_ultima_falha"], by_id[down]["codigo_erro_ultima_falha"]) == (
-        "transitorio", "conexao_recusada")
+        "transitorio",
+        "conexao_recusada",
+    )
     assert (by_id[wrong]["tipo_erro_ultima_falha"], by_id[wrong]["codigo_erro_ultima_falha"]) == (
-        "permanente", "autenticacao")
+        "permanente",
+        "autenticacao",
+    )
     leaks = [(r["id_municipio"], c, v) for r in rows for c, v in r.items() if "infra" in achados(v)]
     assert leaks == []

@@ -20,16 +20,20 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from mirante.expectations import SuiteResult, list_suites, load_suite, run_suite
 from psycopg import sql
 
-from mirante import config, db
-from mirante.expectations import SuiteResult, list_suites, load_suite, run_suite
+from mirante import config
 
 pytestmark = pytest.mark.integration
 
 RAW_SUITE = "raw_snis.agua_esgoto_agregado"
-MART_SUITES = ("marts.agg_saneamento_brasil_ano", "marts.agg_saneamento_uf_ano", "marts.dim_municipio",
-               "marts.fct_saneamento_prestador_ano")
+MART_SUITES = (
+    "marts.agg_saneamento_brasil_ano",
+    "marts.agg_saneamento_uf_ano",
+    "marts.dim_municipio",
+    "marts.fct_saneamento_prestador_ano",
+)
 SCRATCH_SCHEMA = "staging"  # owned by mirante_transformer (it cannot create schemas)
 
 
@@ -60,22 +64,25 @@ def reader_url(srv) -> str:
 
 def _table_exists(url: str, schema: str, table: str) -> bool:
     with psycopg.connect(url) as conn:
-        return conn.execute("select to_regclass(%s) is not null",
-                            (f'"{schema}"."{table}"',)).fetchone()[0]
+        return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',)).fetchone()[0]
 
 
 def _row_count(url: str, schema: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql.SQL("select count(*) from {}.{}").format(
-            sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+        return conn.execute(
+            sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        ).fetchone()[0]
 
 
 def _require(url: str, suite: str) -> None:
     """The suite's table must exist and hold rows (the `built` fixture ran the whole graph)."""
     schema, table = _split(suite)
     if not _table_exists(url, schema, table):
-        hint = ("run `dbt build` (the marts are built by dbt_project)" if schema == "marts"
-                else "run the SNIS load first")
+        hint = (
+            "run `dbt build` (the marts are built by dbt_project)"
+            if schema == "marts"
+            else "run the SNIS load first"
+        )
         pytest.fail(f"{suite} does not exist in this database: {hint}")
     if _row_count(url, schema, table) == 0:
         pytest.fail(f"{suite} is empty in this database")
@@ -106,8 +113,9 @@ def scratch(transformer_url) -> Iterator[Callable[[str], tuple[psycopg.Connectio
         name = f"_ge_test_{secrets.token_hex(4)}"
         created.append(name)
         rel = sql.Identifier(SCRATCH_SCHEMA, name)
-        conn.execute(sql.SQL("create table {} as select * from {}").format(
-            rel, sql.Identifier(schema, table)))
+        conn.execute(
+            sql.SQL("create table {} as select * from {}").format(rel, sql.Identifier(schema, table))
+        )
         return conn, rel, name
 
     try:
@@ -117,7 +125,8 @@ def scratch(transformer_url) -> Iterator[Callable[[str], tuple[psycopg.Connectio
             conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(SCRATCH_SCHEMA, name)))
         leftovers = conn.execute(
             "select count(*) from pg_tables where schemaname = %s and tablename = any(%s)",
-            (SCRATCH_SCHEMA, created)).fetchone()[0]
+            (SCRATCH_SCHEMA, created),
+        ).fetchone()[0]
         conn.close()
         assert leftovers == 0, "scratch tables were not dropped"
 
@@ -182,9 +191,12 @@ def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
         return f"collapsed {kw['column']} to a single value"
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = sql.Identifier(kw["column_A"]), sql.Identifier(kw["column_B"])
-        conn.execute(sql.SQL(
-            "update {0} set {2} = {1} + 1 where ctid = "
-            "(select ctid from {0} where {1} is not null order by ctid limit 1)").format(rel, a, b))
+        conn.execute(
+            sql.SQL(
+                "update {0} set {2} = {1} + 1 where ctid = "
+                "(select ctid from {0} where {1} is not null order by ctid limit 1)"
+            ).format(rel, a, b)
+        )
         return f"{kw['column_B']} := {kw['column_A']} + 1"
     if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(rel, _first_row(rel)))
@@ -201,9 +213,16 @@ def _corrupt(conn: psycopg.Connection, rel: sql.Composed, entry: dict) -> str:
 
 
 def _all_entries() -> list:
-    return [pytest.param(suite, i, id=f"{suite}[{i}]-{e['expectation_type']}-"
-                         f"{e['kwargs'].get('column') or '+'.join(e['kwargs'].get('column_list', []))}")
-            for suite in list_suites() for i, e in enumerate(load_suite(suite)["expectations"])]
+    return [
+        pytest.param(
+            suite,
+            i,
+            id=f"{suite}[{i}]-{e['expectation_type']}-"
+            f"{e['kwargs'].get('column') or '+'.join(e['kwargs'].get('column_list', []))}",
+        )
+        for suite in list_suites()
+        for i, e in enumerate(load_suite(suite)["expectations"])
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,8 +239,9 @@ def test_suite_files_build_in_great_expectations():
 
     for suite in list_suites():
         for i, entry in enumerate(load_suite(suite)["expectations"]):
-            config = ExpectationConfiguration(type=entry["expectation_type"], kwargs=entry["kwargs"],
-                                              meta=entry["meta"])
+            config = ExpectationConfiguration(
+                type=entry["expectation_type"], kwargs=entry["kwargs"], meta=entry["meta"]
+            )
             try:
                 config.to_domain_obj()
             except Exception as exc:  # noqa: BLE001 - report which entry and why
@@ -232,12 +252,22 @@ def test_malformed_suite_entries_are_rejected(tmp_path, monkeypatch):
     from mirante.expectations import runner
 
     monkeypatch.setattr(runner, "SUITES_DIR", tmp_path)
-    (tmp_path / "s.t.json").write_text(json.dumps({"expectations": [
-        {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]}))
+    (tmp_path / "s.t.json").write_text(
+        json.dumps(
+            {
+                "expectations": [
+                    {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}
+                ]
+            }
+        )
+    )
     with pytest.raises(ValueError, match="meta.notes"):
         load_suite("s.t")
-    entry = {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"},
-             "meta": {"notes": "why"}}
+    entry = {
+        "expectation_type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "a"},
+        "meta": {"notes": "why"},
+    }
     (tmp_path / "s.dup.json").write_text(json.dumps({"expectations": [entry, entry]}))
     with pytest.raises(ValueError, match=r"repeats expectations\[0\]"):
         load_suite("s.dup")
@@ -248,8 +278,9 @@ def test_malformed_suite_entries_are_rejected(tmp_path, monkeypatch):
 
 
 def test_package_import_does_not_import_great_expectations():
-    code = ("import sys, mirante.expectations as e; e.list_suites(); "
-            "print('great_expectations' in sys.modules)")
+    code = (
+        "import sys, mirante.expectations as e; e.list_suites(); print('great_expectations' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -271,11 +302,17 @@ def test_raw_suite_fails_on_corrupted_copy(transformer_url, scratch):
     _require(transformer_url, RAW_SUITE)
     conn, rel, name = scratch(RAW_SUITE)
     # one provider's (ano_referencia, codigo_prestador) delivered twice
-    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
-        rel, _row_with(rel, "codigo_prestador", "max")))
+    conn.execute(
+        sql.SQL("insert into {0} select * from {0} where {1}").format(
+            rel, _row_with(rel, "codigo_prestador", "max")
+        )
+    )
     # another's municipality code lost its leading digit, and its coverage is an impossible 150 %
-    conn.execute(sql.SQL("update {} set codigo_municipio = '12345', in055 = 150 where {}").format(
-        rel, _row_with(rel, "codigo_prestador", "min")))
+    conn.execute(
+        sql.SQL("update {} set codigo_municipio = '12345', in055 = 150 where {}").format(
+            rel, _row_with(rel, "codigo_prestador", "min")
+        )
+    )
 
     result = run_suite(RAW_SUITE, transformer_url, table=name, schema=SCRATCH_SCHEMA)
 
@@ -301,8 +338,9 @@ def test_run_leaves_no_connection_open(transformer_url):
     result = run_suite(RAW_SUITE, config.with_params(transformer_url, {"application_name": tag}))
     assert result.evaluated > 0
     with psycopg.connect(transformer_url) as conn:
-        left = conn.execute("select count(*) from pg_stat_activity where application_name = %s",
-                            (tag,)).fetchone()[0]
+        left = conn.execute(
+            "select count(*) from pg_stat_activity where application_name = %s", (tag,)
+        ).fetchone()[0]
     assert left == 0
 
 
@@ -319,7 +357,8 @@ def test_missing_table_raises(transformer_url):
 def test_each_expectation_fails_on_data_that_breaks_it(suite, index, transformer_url, baseline, scratch):
     entry = load_suite(suite)["expectations"][index]
     assert index not in {f["index"] for f in baseline(suite).failed}, (
-        f"{suite}[{index}] already fails on the real table: the corruption would prove nothing")
+        f"{suite}[{index}] already fails on the real table: the corruption would prove nothing"
+    )
 
     conn, rel, name = scratch(suite)
     done = _corrupt(conn, rel, entry)
@@ -337,26 +376,40 @@ def test_each_expectation_fails_on_data_that_breaks_it(suite, index, transformer
 
 def _fct_bad(conn, rel) -> None:
     # the 6-digit SNIS code leaking through instead of the IBGE one, a coverage of 150 %, a fan-out
-    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
-        rel, _row_with(rel, "id_prestador", "max")))
-    conn.execute(sql.SQL("update {} set id_municipio = '310620', indice_atendimento_total_agua = 150 "
-                         "where {}").format(rel, _row_with(rel, "id_prestador", "min")))
+    conn.execute(
+        sql.SQL("insert into {0} select * from {0} where {1}").format(
+            rel, _row_with(rel, "id_prestador", "max")
+        )
+    )
+    conn.execute(
+        sql.SQL("update {} set id_municipio = '310620', indice_atendimento_total_agua = 150 where {}").format(
+            rel, _row_with(rel, "id_prestador", "min")
+        )
+    )
 
 
 def _brasil_bad(conn, rel) -> None:
     # a year delivered twice, the second copy with a negative total
-    copy = conn.execute(sql.SQL("insert into {0} select * from {0} where {1} returning ctid").format(
-        rel, _row_with(rel, "ano", "max"))).fetchone()[0]
-    conn.execute(sql.SQL("update {} set populacao_atendida_agua = -5 where ctid = %s::tid").format(rel),
-                 (copy,))
+    copy = conn.execute(
+        sql.SQL("insert into {0} select * from {0} where {1} returning ctid").format(
+            rel, _row_with(rel, "ano", "max")
+        )
+    ).fetchone()[0]
+    conn.execute(
+        sql.SQL("update {} set populacao_atendida_agua = -5 where ctid = %s::tid").format(rel), (copy,)
+    )
 
 
 def _uf_bad(conn, rel) -> None:
     # a UF written in lower case, and a (UF, year) delivered twice
-    conn.execute(sql.SQL("insert into {0} select * from {0} where {1}").format(
-        rel, _row_with(rel, "sigla_uf", "max")))
-    conn.execute(sql.SQL("update {} set sigla_uf = lower(sigla_uf) where {}").format(
-        rel, _row_with(rel, "sigla_uf", "min")))
+    conn.execute(
+        sql.SQL("insert into {0} select * from {0} where {1}").format(rel, _row_with(rel, "sigla_uf", "max"))
+    )
+    conn.execute(
+        sql.SQL("update {} set sigla_uf = lower(sigla_uf) where {}").format(
+            rel, _row_with(rel, "sigla_uf", "min")
+        )
+    )
 
 
 def _dim_bad(conn, rel) -> None:
@@ -366,22 +419,34 @@ def _dim_bad(conn, rel) -> None:
 
 
 MART_SCENARIOS = {
-    "marts.fct_saneamento_prestador_ano": (_fct_bad, {
-        ("expect_column_values_to_match_regex", "id_municipio"),
-        ("expect_column_values_to_be_between", "indice_atendimento_total_agua"),
-        ("expect_compound_columns_to_be_unique", "ano, id_prestador"),
-    }),
-    "marts.agg_saneamento_brasil_ano": (_brasil_bad, {
-        ("expect_column_values_to_be_unique", "ano"),
-        ("expect_column_values_to_be_between", "populacao_atendida_agua"),
-    }),
-    "marts.agg_saneamento_uf_ano": (_uf_bad, {
-        ("expect_column_values_to_be_in_set", "sigla_uf"),
-        ("expect_compound_columns_to_be_unique", "sigla_uf, ano"),
-    }),
-    "marts.dim_municipio": (_dim_bad, {
-        ("expect_column_values_to_be_unique", "id_municipio"),
-    }),
+    "marts.fct_saneamento_prestador_ano": (
+        _fct_bad,
+        {
+            ("expect_column_values_to_match_regex", "id_municipio"),
+            ("expect_column_values_to_be_between", "indice_atendimento_total_agua"),
+            ("expect_compound_columns_to_be_unique", "ano, id_prestador"),
+        },
+    ),
+    "marts.agg_saneamento_brasil_ano": (
+        _brasil_bad,
+        {
+            ("expect_column_values_to_be_unique", "ano"),
+            ("expect_column_values_to_be_between", "populacao_atendida_agua"),
+        },
+    ),
+    "marts.agg_saneamento_uf_ano": (
+        _uf_bad,
+        {
+            ("expect_column_values_to_be_in_set", "sigla_uf"),
+            ("expect_compound_columns_to_be_unique", "sigla_uf, ano"),
+        },
+    ),
+    "marts.dim_municipio": (
+        _dim_bad,
+        {
+            ("expect_column_values_to_be_unique", "id_municipio"),
+        },
+    ),
 }
 
 

@@ -17,11 +17,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("mirante.config", "mirante.db", "mirante.pipelines", "mirante.errors")
-HIGHER = ("mirante.loaders", "mirante.orchestration", "mirante.api", "mirante.emulators", "mirante.expectations",
-          "mirante.cli")
+HIGHER = (
+    "mirante.loaders",
+    "mirante.orchestration",
+    "mirante.api",
+    "mirante.emulators",
+    "mirante.expectations",
+    "mirante.cli",
+)
 #: folder -> (its package, the packages it must not import)
 RULES = {
-    "loaders": ("mirante.loaders", ("mirante.orchestration", "mirante.api", "mirante.emulators", "mirante.cli")),
+    "loaders": (
+        "mirante.loaders",
+        ("mirante.orchestration", "mirante.api", "mirante.emulators", "mirante.cli"),
+    ),
     "api": ("mirante.api", ("mirante.loaders", "mirante.orchestration", "mirante.cli")),
     "expectations": ("mirante.expectations", ("mirante.orchestration", "mirante.api", "mirante.cli")),
     "emulators": ("mirante.emulators", ("mirante.orchestration", "mirante.api", "mirante.cli")),
@@ -48,7 +57,9 @@ def imported(source: str, package: str) -> set[str]:
 
 
 def violations(source: str, package: str, forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(n for n in imported(source, package) if any(n == f or n.startswith(f + ".") for f in forbidden))
+    return sorted(
+        n for n in imported(source, package) if any(n == f or n.startswith(f + ".") for f in forbidden)
+    )
 
 
 def modules(folder: str, package: str):
@@ -60,8 +71,11 @@ def modules(folder: str, package: str):
 @pytest.mark.parametrize("folder", sorted(RULES))
 def test_a_layer_imports_no_higher_layer(folder):
     package, forbidden = RULES[folder]
-    found = {str(path.relative_to(ROOT)): bad for path, pkg in modules(folder, package)
-             if (bad := violations(path.read_text(), pkg, forbidden))}
+    found = {
+        str(path.relative_to(ROOT)): bad
+        for path, pkg in modules(folder, package)
+        if (bad := violations(path.read_text(), pkg, forbidden))
+    }
     assert found == {}
 
 
@@ -88,10 +102,15 @@ from .settings import DATASET
     assert "mirante.orchestration.defs" in found
     assert "mirante.api.app" in found
     assert "mirante.orchestration.run.materialize" not in found  # `..` from loaders.esus is mirante.loaders
-    assert violations("from ...orchestration.run import materialize", "mirante.loaders.esus",
-                      ("mirante.orchestration",)) == ["mirante.orchestration.run", "mirante.orchestration.run.materialize"]
+    assert violations(
+        "from ...orchestration.run import materialize", "mirante.loaders.esus", ("mirante.orchestration",)
+    ) == ["mirante.orchestration.run", "mirante.orchestration.run.materialize"]
     assert violations("from ..emulators import pec", "mirante.loaders.esus", ("mirante.emulators",)) == []
     assert violations("from ...emulators import pec", "mirante.loaders.esus", ("mirante.emulators",)) == [
-        "mirante.emulators", "mirante.emulators.pec"]
+        "mirante.emulators",
+        "mirante.emulators.pec",
+    ]
     assert violations("from .settings import DATASET", "mirante.loaders.esus", ("mirante.loaders",)) == [
-        "mirante.loaders.esus.settings", "mirante.loaders.esus.settings.DATASET"]
+        "mirante.loaders.esus.settings",
+        "mirante.loaders.esus.settings.DATASET",
+    ]

@@ -7,10 +7,10 @@ import argparse
 import os
 
 import psycopg
-
-from mirante import cli
 from mirante.emulators import pec
 from mirante.loaders.esus import registry
+
+from mirante import cli
 
 SOURCES = ("MIRANTE_IBGE_BASE_URL", "MIRANTE_CRM_BASE_URL", "MIRANTE_ERP_BASE_URL")
 
@@ -27,8 +27,9 @@ def test_the_ui_serves_a_world_with_every_source(server, monkeypatch):
 
         seen["cmd"] = cmd
         seen["env"] = {name: os.environ.get(name) for name in SOURCES}
-        seen["status"] = {name: requests.get(url, timeout=10).status_code < 500
-                          for name, url in seen["env"].items() if url}
+        seen["status"] = {
+            name: requests.get(url, timeout=10).status_code < 500 for name, url in seen["env"].items() if url
+        }
         seen["stop_server"] = stop_server
         return 0
 

@@ -36,13 +36,13 @@ from functools import lru_cache
 
 import psycopg
 import pytest
-from psycopg import sql
-
-from mirante import config
 from mirante.emulators import comercial as C
 from mirante.emulators import pec
 from mirante.emulators import pec_data as D
 from mirante.emulators.pec import cns_valido, cpf_valido
+from psycopg import sql
+
+from mirante import config
 
 #: the marts of dbt_project/models/marts/atencao_primaria: the scan must have read each of them
 ESUS_MARTS = (
@@ -72,11 +72,16 @@ def _alt(words) -> str:
 
 
 _PRIMEIROS = [*D.NOMES_FEMININOS, *D.NOMES_MASCULINOS, *C._PRIMEIROS]
-_MEIOS = [*_PRIMEIROS, *D.PARTICULAS, "das",
-          *(t for n in (*D.SEGUNDOS_NOMES_FEMININOS, *D.SEGUNDOS_NOMES_MASCULINOS) for t in n.split())]
+_MEIOS = [
+    *_PRIMEIROS,
+    *D.PARTICULAS,
+    "das",
+    *(t for n in (*D.SEGUNDOS_NOMES_FEMININOS, *D.SEGUNDOS_NOMES_MASCULINOS) for t in n.split()),
+]
 #: a first name, optional second names / particles, a surname (on _norm text)
 NOME_PESSOA = re.compile(
-    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt([*D.SOBRENOMES, *C._NOMES])})\b")
+    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt([*D.SOBRENOMES, *C._NOMES])})\b"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _TELEFONE = re.compile(r"(?<![0-9])(?:\+55 ?)?\(?[1-9][0-9]\)? ?9?[0-9]{4}-[0-9]{4}(?![0-9])")
 
@@ -85,13 +90,14 @@ _CPF_FORMATADO = re.compile(r"(?<![0-9])[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}(?!
 _CNS_FORMATADO = re.compile(r"(?<![0-9])[0-9]{3} [0-9]{4} [0-9]{4} [0-9]{4}(?![0-9])")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _INFRA = re.compile(
-    r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])"          # an IPv4 address
-    r"|[a-z][a-z0-9+.-]*://"                                     # a URL (postgresql://, http://)
+    r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])"  # an IPv4 address
+    r"|[a-z][a-z0-9+.-]*://"  # a URL (postgresql://, http://)
     r"|\b(?:host|port|user|database|dbname)\b\s*[=:\"]?\s*\"?[A-Za-z0-9_.-]+"
     r"|\b(?:porta|usu[aá]rio|banco)\s*[=:]\s*\S+"
     r"|\bpec_leitura\b|\bmirante_(?:loader|transformer|reader|api)\b|\bpec_[0-9]{7}\b"
     r"|\blocalhost\b|\.mirante/|/run/|\bsocket\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1)
@@ -128,11 +134,13 @@ def achados(valor: object) -> list[str]:
         return []  # a keyed hash (id_pessoa_hash), not a document
     out = []
     numeros = _DIGITOS.findall(valor)
-    if (any(len(n) == 15 and cns_valido(n) for n in numeros)
-            or any(cns_valido(m.replace(" ", "")) for m in _CNS_FORMATADO.findall(valor))):
+    if any(len(n) == 15 and cns_valido(n) for n in numeros) or any(
+        cns_valido(m.replace(" ", "")) for m in _CNS_FORMATADO.findall(valor)
+    ):
         out.append("cns")
-    if (any(len(n) == 11 and cpf_valido(n) for n in numeros)
-            or any(cpf_valido(m) for m in _CPF_FORMATADO.findall(valor))):
+    if any(len(n) == 11 and cpf_valido(n) for n in numeros) or any(
+        cpf_valido(m) for m in _CPF_FORMATADO.findall(valor)
+    ):
         out.append("cpf")
     if _EMAIL.search(valor):
         out.append("email")
@@ -161,8 +169,8 @@ def _mascara(valor: object) -> str:
 
 @dataclass
 class Varredura:
-    linhas: dict[str, int]           # rows read per relation
-    valores: int                     # non-null values checked
+    linhas: dict[str, int]  # rows read per relation
+    valores: int  # non-null values checked
     achados: list[tuple[str, str, str, str]]  # (relation, column, kind, masked value)
 
 
@@ -174,12 +182,14 @@ def varrer(url: str, relacoes: list[tuple[str, str]]) -> Varredura:
             rel = f"{schema}.{nome}"
             out.linhas[rel] = 0
             with conn.cursor(name=f"varredura_{nome}") as cur:  # server-side: streams big tables
-                cur.execute(sql.SQL("select * from {}.{}").format(sql.Identifier(schema), sql.Identifier(nome)))
+                cur.execute(
+                    sql.SQL("select * from {}.{}").format(sql.Identifier(schema), sql.Identifier(nome))
+                )
                 colunas = None
                 for linha in cur:
                     colunas = colunas or [d.name for d in cur.description]
                     out.linhas[rel] += 1
-                    for coluna, valor in zip(colunas, linha):
+                    for coluna, valor in zip(colunas, linha, strict=False):
                         if valor is None:
                             continue
                         out.valores += 1
@@ -193,7 +203,8 @@ def _relacoes(url: str, schema: str, prefixo: str = "") -> list[tuple[str, str]]
         rows = conn.execute(
             """select table_name from information_schema.tables
                where table_schema = %s and table_name like %s order by table_name""",
-            (schema, prefixo.replace("_", r"\_") + "%")).fetchall()
+            (schema, prefixo.replace("_", r"\_") + "%"),
+        ).fetchall()
     return [(schema, r[0]) for r in rows]
 
 
@@ -241,18 +252,48 @@ def test_detector_catches_planted_documents_and_names():
         assert sorted(achados(valor)) == esperado, valor
 
     limpos = [
-        "UBS SANTA LUZIA", "ESF SAO JOSE II", "USF NOSSA SENHORA APARECIDA", "CENTRO DE SAUDE BOM JESUS",
-        "Vacina BCG", "Médico da estratégia de saúde da família", "Agente comunitário de saúde",
-        "Prefeitura Municipal de Paulo Ramos", "Joaquim Pires", "João Pessoa", "Maceió",
-        "conexao_recusada", "autenticacao", "tempo_esgotado", "transitorio", "permanente", "interrompido",
-        "Data de referência do atraso", "10.5", "1.2.3", "v1.13.27", "Banco do Brasil", "PORTO SEGURO",
-        "2704302", 2704302, "0005687107", 5687107, "225142", "2026-11-25", 12345, Decimal("14.29"),
-        cns_def[:-1] + str((int(cns_def[-1]) + 1) % 10),   # a wrong check digit
+        "UBS SANTA LUZIA",
+        "ESF SAO JOSE II",
+        "USF NOSSA SENHORA APARECIDA",
+        "CENTRO DE SAUDE BOM JESUS",
+        "Vacina BCG",
+        "Médico da estratégia de saúde da família",
+        "Agente comunitário de saúde",
+        "Prefeitura Municipal de Paulo Ramos",
+        "Joaquim Pires",
+        "João Pessoa",
+        "Maceió",
+        "conexao_recusada",
+        "autenticacao",
+        "tempo_esgotado",
+        "transitorio",
+        "permanente",
+        "interrompido",
+        "Data de referência do atraso",
+        "10.5",
+        "1.2.3",
+        "v1.13.27",
+        "Banco do Brasil",
+        "PORTO SEGURO",
+        "2704302",
+        2704302,
+        "0005687107",
+        5687107,
+        "225142",
+        "2026-11-25",
+        12345,
+        Decimal("14.29"),
+        cns_def[:-1] + str((int(cns_def[-1]) + 1) % 10),  # a wrong check digit
         cpf[:-1] + str((int(cpf[-1]) + 1) % 10),
-        "11111111111",                                       # all digits equal: not a CPF
-        f"x{cpf}0",                                          # 12 digits: not a CPF
+        "11111111111",  # all digits equal: not a CPF
+        f"x{cpf}0",  # 12 digits: not a CPF
         "d3b07384d113edec49eaa6238ad5ff00d3b07384d113edec49eaa6238ad5ff00",  # a digest
-        "MARIA", "SILVA", "SANTOS", None, True, 3.5,
+        "MARIA",
+        "SILVA",
+        "SANTOS",
+        None,
+        True,
+        3.5,
     ]
     for valor in limpos:
         assert achados(valor) == [], valor
@@ -270,8 +311,19 @@ def test_detector_flags_the_contact_data_of_the_commercial_world():
         assert achados(c.telefone) == ["telefone"]
         assert achados(c.razao_social) == [], c.razao_social
     assert achados("(82) 3326-1020") == ["telefone"] and achados("Contato: ana@empresa.com.br") == ["email"]
-    for limpo in ("2025-11-26", "2025-11-26T17:30:00-03:00", "C00042", "loja", "representante", "SP",
-                  "Informática", Decimal("8491801.45"), 1778, "Notebook 14 polegadas", "14:03:00"):
+    for limpo in (
+        "2025-11-26",
+        "2025-11-26T17:30:00-03:00",
+        "C00042",
+        "loja",
+        "representante",
+        "SP",
+        "Informática",
+        Decimal("8491801.45"),
+        1778,
+        "Notebook 14 polegadas",
+        "14:03:00",
+    ):
         assert achados(limpo) == [], limpo
 
 
@@ -297,7 +349,8 @@ def test_detector_recognizes_the_documents_in_raw_esus(built):
     """Positive control on the real source: the CNS and CPF loaded into raw_esus are flagged."""
     with psycopg.connect(built.url("transformer")) as conn:
         rows = conn.execute(
-            "select nu_cns, nu_cpf_cidadao from raw_esus.tb_fat_cidadao_pec limit 500").fetchall()
+            "select nu_cns, nu_cpf_cidadao from raw_esus.tb_fat_cidadao_pec limit 500"
+        ).fetchall()
     cns = [c for c, _ in rows if c and c.strip()]
     cpfs = [c for _, c in rows if c and c.strip()]
     assert cns and cpfs, "raw_esus.tb_fat_cidadao_pec holds no CNS/CPF: was the e-SUS pull run?"

@@ -6,14 +6,18 @@ import shutil
 import psycopg
 import pytest
 from dagster import DagsterInstance
-
 from mirante.emulators import ibge
 
 from .conftest import SNIS_FULL, SNIS_SAMPLE, reset_raw, snis_text, write_export
 
 pytestmark = pytest.mark.integration
 
-MARTS = ("dim_municipio", "fct_saneamento_prestador_ano", "agg_saneamento_uf_ano", "agg_saneamento_brasil_ano")
+MARTS = (
+    "dim_municipio",
+    "fct_saneamento_prestador_ano",
+    "agg_saneamento_uf_ano",
+    "agg_saneamento_brasil_ano",
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +62,12 @@ def test_whole_graph_twice_same_marts(env, tmp_path, monkeypatch):
     assert failed == [("raw_snis/agua_esgoto_agregado", "reconciliacao_rodape")]
     assert len(evaluations) > 30
     counts = mart_counts(env)
-    assert counts == {"dim_municipio": 5571, "fct_saneamento_prestador_ano": 1871,
-                      "agg_saneamento_uf_ano": counts["agg_saneamento_uf_ano"], "agg_saneamento_brasil_ano": 1}
+    assert counts == {
+        "dim_municipio": 5571,
+        "fct_saneamento_prestador_ano": 1871,
+        "agg_saneamento_uf_ano": counts["agg_saneamento_uf_ano"],
+        "agg_saneamento_brasil_ano": 1,
+    }
     assert 20 <= counts["agg_saneamento_uf_ano"] <= 27
     second = run("mirante_all")
     assert second.success
@@ -82,7 +90,10 @@ def test_failing_raw_suite_blocks_dbt_downstream(env, tmp_path, monkeypatch):
     assert not result.success
     ge = [e for e in result.get_asset_check_evaluations() if e.check_name == "ge_agua_esgoto_agregado"]
     assert len(ge) == 1 and not ge[0].passed
-    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
-                    for m in [m.event_specific_data.materialization]}
+    materialized = {
+        m.asset_key.to_user_string()
+        for m in result.get_asset_materialization_events()
+        for m in [m.event_specific_data.materialization]
+    }
     assert "raw_snis/agua_esgoto_agregado" in materialized
     assert not any(k.startswith(("staging/", "intermediate/", "marts/")) for k in materialized)

@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-
-from mirante import config, db
 from mirante.emulators import pec
 from mirante.loaders.esus.failures import PERMANENT, TRANSIENT, classify
 from mirante.loaders.esus.pull import pull
+
+from mirante import config, db
 
 from .conftest import own_database
 from .esus_support import PASSWORD, drop_sources, municipio, run_log
@@ -54,7 +54,9 @@ def test_superuser_without_password_is_refused_on_the_socket(embedded, monkeypat
         _connect(url)
     print(f"\npassword-less superuser on the socket: {refused.value}")
     assert "no password supplied" in str(refused.value)
-    with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "postgres"') as wrong:
+    with pytest.raises(
+        psycopg.OperationalError, match='password authentication failed for user "postgres"'
+    ) as wrong:
         _connect(url.replace("postgres@", "postgres:not-the-password@"))
     print(f"wrong superuser password on the socket: {wrong.value}")
     with _connect(embedded.admin("postgres")) as conn:  # the generated password is what lets one in
@@ -90,7 +92,11 @@ def test_every_mirante_url_verifies_the_certificate(server):
     """sslmode from configuration, verify-full by default, on the warehouse and the PEC sources."""
     assert server.ssl["sslmode"] == "verify-full"
     m = municipio(server, ID)
-    for url in [*(server.url(r) for r in config.ROLES), m.url("x", server), pec.connection_url(server, ID, "x")]:
+    for url in [
+        *(server.url(r) for r in config.ROLES),
+        m.url("x", server),
+        pec.connection_url(server, ID, "x"),
+    ]:
         assert "sslmode=verify-full" in url and "sslrootcert=" in url, url
     if not config.external_server():
         assert server.ssl["sslrootcert"] == str(db.ca_file())
@@ -101,10 +107,15 @@ def test_ssl_settings_come_from_configuration(monkeypatch, tmp_path):
     monkeypatch.delenv("MIRANTE_DATABASE_URL", raising=False)
     monkeypatch.delenv("MIRANTE_PG_SSLROOTCERT", raising=False)
     monkeypatch.setenv("MIRANTE_PG_SSLMODE", "verify-ca")
-    assert config.warehouse_ssl(tmp_path / "ca.crt") == {"sslmode": "verify-ca", "sslrootcert": str(tmp_path / "ca.crt")}
+    assert config.warehouse_ssl(tmp_path / "ca.crt") == {
+        "sslmode": "verify-ca",
+        "sslrootcert": str(tmp_path / "ca.crt"),
+    }
     monkeypatch.delenv("MIRANTE_PG_SSLMODE")
     # an external server: its URL may carry the policy; without a CA, the system's trust store
-    monkeypatch.setenv("MIRANTE_DATABASE_URL", "postgresql://admin:pw@db.example:5433/x?sslrootcert=/etc/ca.pem")
+    monkeypatch.setenv(
+        "MIRANTE_DATABASE_URL", "postgresql://admin:pw@db.example:5433/x?sslrootcert=/etc/ca.pem"
+    )
     srv = config.external_server()
     assert srv.ssl == {"sslmode": "verify-full", "sslrootcert": "/etc/ca.pem"}
     assert "sslmode=verify-full" in srv.admin() and "sslrootcert=/etc/ca.pem" in srv.admin()
@@ -128,17 +139,29 @@ def test_a_wrong_ca_is_refused_as_a_permanent_error(server, wrong_ca):
     assert classify(refused.value) == (PERMANENT, "certificado_tls")
 
 
-@pytest.mark.parametrize("message, expected", [
-    ('connection to server at "10.0.0.7", port 5432 failed: SSL error: certificate verify failed',
-     (PERMANENT, "certificado_tls")),
-    ('server certificate for "pec.example" does not match host name "10.0.0.7"', (PERMANENT, "certificado_tls")),
-    ('could not read root certificate file "/etc/pec-ca.pem": No such file or directory',
-     (PERMANENT, "certificado_tls")),
-    ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "pec_leitura", database "pec", no encryption',
-     (PERMANENT, "certificado_tls")),
-    ("consuming input failed: SSL error: unexpected eof while reading", (TRANSIENT, "conexao_perdida")),
-    ("SSL SYSCALL error: EOF detected", (TRANSIENT, "conexao_perdida")),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        (
+            'connection to server at "10.0.0.7", port 5432 failed: SSL error: certificate verify failed',
+            (PERMANENT, "certificado_tls"),
+        ),
+        (
+            'server certificate for "pec.example" does not match host name "10.0.0.7"',
+            (PERMANENT, "certificado_tls"),
+        ),
+        (
+            'could not read root certificate file "/etc/pec-ca.pem": No such file or directory',
+            (PERMANENT, "certificado_tls"),
+        ),
+        (
+            'FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "pec_leitura", database "pec", no encryption',
+            (PERMANENT, "certificado_tls"),
+        ),
+        ("consuming input failed: SSL error: unexpected eof while reading", (TRANSIENT, "conexao_perdida")),
+        ("SSL SYSCALL error: EOF detected", (TRANSIENT, "conexao_perdida")),
+    ],
+)
 def test_tls_failures_are_classified(message, expected):
     """A certificate or TLS policy problem needs an operator (permanent); a TLS connection cut in the
     middle is a lost connection like any other (transient)."""
@@ -153,15 +176,22 @@ def pec_source(server):
         drop_sources(srv, [ID])
 
 
-def test_esus_pull_with_a_wrong_ca_fails_as_permanent_then_loads_with_the_right_one(pec_source, wrong_ca,
-                                                                                      monkeypatch):
+def test_esus_pull_with_a_wrong_ca_fails_as_permanent_then_loads_with_the_right_one(
+    pec_source, wrong_ca, monkeypatch
+):
     srv = pec_source
     monkeypatch.setenv("MIRANTE_ESUS_PASSWORD", PASSWORD)
     monkeypatch.setenv("MIRANTE_ESUS_SSLROOTCERT", str(wrong_ca))
     result = pull(municipio(srv, ID), srv, max_attempts=3, backoff_seconds=0.05)
     [(_, _, status, kind, code, error, attempts, rows)] = run_log(srv, ident=ID)
     print(f"\ne-SUS run log with a wrong CA: {status} {kind} {code} after {attempts} attempt(s): {error}")
-    assert (result.status, status, kind, code, attempts) == ("falha", "falha", "permanente", "certificado_tls", 1)
+    assert (result.status, status, kind, code, attempts) == (
+        "falha",
+        "falha",
+        "permanente",
+        "certificado_tls",
+        1,
+    )
     assert "certificate verify failed" in error and PASSWORD not in error
     monkeypatch.delenv("MIRANTE_ESUS_SSLROOTCERT")  # default for the emulated sources: the server's CA
     assert pull(municipio(srv, ID), srv).status == "sucesso"
@@ -196,10 +226,23 @@ def test_dlt_and_dbt_connect_over_tls(server, tmp_path, monkeypatch):
 
     db.export_env(server)
     out = subprocess.run(
-        [str(DBT_EXECUTABLE), "--no-use-colors", "show", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"), "--inline",
-         "select ssl::text as tls, current_user as usuario from pg_stat_ssl where pid = pg_backend_pid()"],
-        capture_output=True, text=True, timeout=300)
+        [
+            str(DBT_EXECUTABLE),
+            "--no-use-colors",
+            "show",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--inline",
+            "select ssl::text as tls, current_user as usuario from pg_stat_ssl where pid = pg_backend_pid()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "| true" in out.stdout and "mirante_transformer" in out.stdout, out.stdout
 
@@ -227,13 +270,28 @@ def test_an_older_home_is_locked_down_when_its_server_starts(tmp_path, monkeypat
         folder.mkdir()
         db._chown(folder, user)
     sock.chmod(0o777)
-    initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "-U",
-            "postgres"], pgdata=pgdata, user=user)
-    (pgdata / "pg_hba.conf").write_text("local all postgres trust\nlocal all all scram-sha-256\n"
-                                        "host all all 127.0.0.1/32 scram-sha-256\n")
+    initdb(
+        [
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "-U",
+            "postgres",
+        ],
+        pgdata=pgdata,
+        user=user,
+    )
+    (pgdata / "pg_hba.conf").write_text(
+        "local all postgres trust\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    )
     db._chown(pgdata / "pg_hba.conf", user)
-    pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {port} -k {sock}", "-l", str(pgdata / "log"), "start"], pgdata=pgdata,
-           user=user, timeout=90)
+    pg_ctl(
+        ["-w", "-o", f"-h 127.0.0.1 -p {port} -k {sock}", "-l", str(pgdata / "log"), "start"],
+        pgdata=pgdata,
+        user=user,
+        timeout=90,
+    )
     trusted = f"postgresql://postgres@/postgres?host={sock}&port={port}"
     try:
         with _connect(trusted) as conn:  # the hole: any local OS user could do this
@@ -248,8 +306,10 @@ def test_an_older_home_is_locked_down_when_its_server_starts(tmp_path, monkeypat
             methods = conn.execute("select distinct auth_method from pg_hba_file_rules").fetchall()
         assert methods == [("scram-sha-256",)]
         assert stat.S_IMODE(sock.stat().st_mode) == 0o700
-        tcp = config.with_params(f"postgresql://postgres:{quote(config.superuser_password(), safe='')}"
-                                 f"@127.0.0.1:{port}/postgres", srv.ssl)
+        tcp = config.with_params(
+            f"postgresql://postgres:{quote(config.superuser_password(), safe='')}@127.0.0.1:{port}/postgres",
+            srv.ssl,
+        )
         assert _ssl_of_session(tcp)[0] is True
         assert srv.ssl == {"sslmode": "verify-full", "sslrootcert": str(home / "tls" / "ca.crt")}
     finally:

@@ -3,9 +3,9 @@
 import psycopg
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
-
 from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
 from mirante.loaders.snis.parser import load_layout
+
 from mirante.pipelines import make_pipeline
 
 from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
@@ -13,7 +13,9 @@ from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
 
 def load(server, directory, files=None):
     pipeline = make_pipeline("snis_test", "raw_snis", server)
-    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT)
+    return pipeline.run(
+        snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT
+    )
 
 
 def q(server, sql, *params):
@@ -22,8 +24,11 @@ def q(server, sql, *params):
 
 
 def fingerprint(server):
-    return q(server, "select count(*), sum(ag001), sum(in055), count(distinct codigo_prestador) "
-                     "from raw_snis.agua_esgoto_agregado")[0]
+    return q(
+        server,
+        "select count(*), sum(ag001), sum(in055), count(distinct codigo_prestador) "
+        "from raw_snis.agua_esgoto_agregado",
+    )[0]
 
 
 @pytest.mark.integration
@@ -35,12 +40,20 @@ def test_reload_and_overlapping_sample_create_no_duplicates(raw_snis, tmp_path):
     load(raw_snis, SNIS_SAMPLE.parent, [SNIS_SAMPLE.name])
     assert fingerprint(raw_snis) == first
     # the sample's rows are the same providers: they now point at the sample file, values unchanged
-    assert q(raw_snis, "select count(*) from raw_snis.agua_esgoto_agregado where _file_name = %s",
-             SNIS_SAMPLE.name) == [(31,)]
-    assert q(raw_snis, "select count(*) from raw_snis.agua_esgoto_agregado where _dlt_load_id is null "
-                       "or _line_number is null") == [(0,)]
-    full = q(raw_snis, "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
-                       "where arquivo = %s", SNIS_FULL.name)
+    assert q(
+        raw_snis, "select count(*) from raw_snis.agua_esgoto_agregado where _file_name = %s", SNIS_SAMPLE.name
+    ) == [(31,)]
+    assert q(
+        raw_snis,
+        "select count(*) from raw_snis.agua_esgoto_agregado where _dlt_load_id is null "
+        "or _line_number is null",
+    ) == [(0,)]
+    full = q(
+        raw_snis,
+        "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
+        "where arquivo = %s",
+        SNIS_FULL.name,
+    )
     assert full == [(139, 139)]
     assert q(raw_snis, "select count(*) from raw_snis.arquivos") == [(2,)]
 
@@ -55,7 +68,9 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(raw_snis, tmp_path):
     write_export(tmp_path / "agregado_2021_al.csv", "\n".join(lines))
     load(raw_snis, tmp_path)
     assert fingerprint(raw_snis)[0] == 29
-    rows = q(raw_snis, "select arquivo, linha, coluna, valor_bruto, motivo from raw_snis.quarentena order by linha")
+    rows = q(
+        raw_snis, "select arquivo, linha, coluna, valor_bruto, motivo from raw_snis.quarentena order by linha"
+    )
     column_40 = [name for name, _ in load_layout().values()][40]
     assert [(r[1], r[2], r[3]) for r in rows] == [(6, column_40, "abc"), (9, "", None)]
     assert rows[0][0] == "agregado_2021_al.csv" and "not a number" in rows[0][4]
@@ -71,7 +86,9 @@ def test_unparseable_file_fails_naming_it_and_loses_nothing(raw_snis, tmp_path):
     load(raw_snis, tmp_path)
     before = fingerprint(raw_snis)
     truncated = snis_text(SNIS_FULL)
-    (tmp_path / "agregado_2021_zz_truncated.csv").write_bytes(truncated[: len(truncated) // 3].encode("utf-16-le"))
+    (tmp_path / "agregado_2021_zz_truncated.csv").write_bytes(
+        truncated[: len(truncated) // 3].encode("utf-16-le")
+    )
     with pytest.raises(PipelineStepFailed, match="agregado_2021_zz_truncated.csv.*truncated"):
         load(raw_snis, tmp_path)
     assert fingerprint(raw_snis) == before
@@ -111,7 +128,9 @@ def test_file_failing_mid_stream_loads_nothing_and_each_file_is_read_once(raw_sn
     monkeypatch.setattr(parser.ExportStream, "batches", counted)
     pipeline = make_pipeline("snis_test", "raw_snis", raw_snis)
     with pytest.raises(PipelineStepFailed, match="agregado_2021_full.csv: not valid utf-8 text at byte"):
-        pipeline.run(snis_source(directory=str(tmp_path), chunk_lines=100), loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.run(
+            snis_source(directory=str(tmp_path), chunk_lines=100), loader_file_format=LOADER_FILE_FORMAT
+        )
     assert handed["agregado_2021_full.csv"] >= 1000  # rows of the bad file were already extracted
     assert fingerprint(raw_snis) == before
     assert q(raw_snis, "select arquivo, sha256 from raw_snis.arquivos order by arquivo") == files_before
@@ -123,10 +142,15 @@ def test_file_failing_mid_stream_loads_nothing_and_each_file_is_read_once(raw_sn
     pipeline.run(snis_source(directory=str(tmp_path), chunk_lines=100), loader_file_format=LOADER_FILE_FORMAT)
     assert handed == {"agregado_2021_al.csv": 31, "agregado_2021_full.csv": 1871}
     assert fingerprint(raw_snis)[0] == 1871
-    assert q(raw_snis, "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
-                       "where arquivo = 'agregado_2021_full.csv'") == [(139, 139)]
+    assert q(
+        raw_snis,
+        "select count(*) filter (where status = 'ok'), count(*) from raw_snis.reconciliacao "
+        "where arquivo = 'agregado_2021_full.csv'",
+    ) == [(139, 139)]
     import hashlib
 
-    assert q(raw_snis, "select sha256, linhas_lidas, linhas_carregadas from raw_snis.arquivos "
-                       "where arquivo = 'agregado_2021_full.csv'") == [
-        (hashlib.sha256(text.encode("utf-8")).hexdigest(), 1871, 1871)]
+    assert q(
+        raw_snis,
+        "select sha256, linhas_lidas, linhas_carregadas from raw_snis.arquivos "
+        "where arquivo = 'agregado_2021_full.csv'",
+    ) == [(hashlib.sha256(text.encode("utf-8")).hexdigest(), 1871, 1871)]

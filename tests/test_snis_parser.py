@@ -4,7 +4,6 @@ import hashlib
 from decimal import Decimal
 
 import pytest
-
 from mirante.loaders.snis import parser
 from mirante.loaders.snis.parser import SnisFormatError, detect_encoding, parse_export
 
@@ -53,12 +52,15 @@ def test_same_layout_in_other_encodings(tmp_path, encoding):
     p = parse_export(path)
     assert p.encoding == encoding
     assert p.rows_loaded == 31
-    assert p.chunks[0]["municipio"].to_pylist()[0] == parse_export(SNIS_SAMPLE).chunks[0]["municipio"].to_pylist()[0]
+    assert (
+        p.chunks[0]["municipio"].to_pylist()[0]
+        == parse_export(SNIS_SAMPLE).chunks[0]["municipio"].to_pylist()[0]
+    )
 
 
 def test_detect_encoding():
     assert detect_encoding("Código;x".encode("utf-16-le")) == "utf-16-le"
-    assert detect_encoding("Código;x".encode("utf-8")) == "utf-8"
+    assert detect_encoding("Código;x".encode()) == "utf-8"
     assert detect_encoding("Código;x".encode("latin-1")) == "latin-1"
 
 
@@ -81,9 +83,14 @@ def test_wrong_column_count_is_quarantined(tmp_path):
     assert q.linha == 5 and q.coluna is None and "wrong column count: 100 instead of 229" in q.motivo
 
 
-@pytest.mark.parametrize("value, reason", [("12345", "invalid municipality code"),
-                                           ("990013", "invalid municipality code"),
-                                           ("12001A", "invalid municipality code")])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("12345", "invalid municipality code"),
+        ("990013", "invalid municipality code"),
+        ("12001A", "invalid municipality code"),
+    ],
+)
 def test_invalid_municipality_code_is_quarantined(tmp_path, value, reason):
     path, _ = _corrupt(tmp_path, 3, 0, value)
     p = parse_export(path)
@@ -101,8 +108,11 @@ def test_year_other_than_the_files_is_quarantined(tmp_path):
 
 def test_quarantined_row_shows_in_reconciliation(tmp_path):
     col = parse_export(SNIS_SAMPLE).columns.index("ag001")
-    line_no, raw = next((i + 1, line.split(";")[col]) for i, line in enumerate(_lines()[1:-1], start=1)
-                        if line.split(";")[col] not in ("", "0"))
+    line_no, raw = next(
+        (i + 1, line.split(";")[col])
+        for i, line in enumerate(_lines()[1:-1], start=1)
+        if line.split(";")[col] not in ("", "0")
+    )
     value = Decimal(raw.replace(".", "").replace(",", "."))
     path, _ = _corrupt(tmp_path, line_no, col, "n/d")
     rec = {r["coluna"]: r for r in parse_export(path).reconciliation()}
@@ -111,12 +121,15 @@ def test_quarantined_row_shows_in_reconciliation(tmp_path):
     assert rec["ag001"]["linhas_quarentena"] == 1
 
 
-@pytest.mark.parametrize("mangle, message", [
-    (lambda t: t.encode("utf-16-le")[: len(t.encode("utf-16-le")) // 2], "truncated"),
-    (lambda t: "\n".join(t.split("\n")[1:]).encode("utf-16-le"), "header not recognised"),
-    (lambda t: t.encode("cp037"), "header not recognised"),  # EBCDIC: a wrong encoding
-    (lambda t: b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda t: t.encode("utf-16-le")[: len(t.encode("utf-16-le")) // 2], "truncated"),
+        (lambda t: "\n".join(t.split("\n")[1:]).encode("utf-16-le"), "header not recognised"),
+        (lambda t: t.encode("cp037"), "header not recognised"),  # EBCDIC: a wrong encoding
+        (lambda t: b"", "empty"),
+    ],
+)
 def test_unparseable_file_fails_with_the_file_name(tmp_path, mangle, message):
     path = tmp_path / "agregado_2021_broken.csv"
     path.write_bytes(mangle(snis_text(SNIS_SAMPLE)))
@@ -126,8 +139,13 @@ def test_unparseable_file_fails_with_the_file_name(tmp_path, mangle, message):
 
 
 def _summary(p):
-    return (p.rows_loaded, p.lines_read, p.sha256, p.sums,
-            [(q.linha, q.coluna, q.valor_bruto, q.motivo) for q in p.quarantine])
+    return (
+        p.rows_loaded,
+        p.lines_read,
+        p.sha256,
+        p.sums,
+        [(q.linha, q.coluna, q.valor_bruto, q.motivo) for q in p.quarantine],
+    )
 
 
 def test_small_batches_and_small_reads_give_the_same_result(tmp_path, monkeypatch):
@@ -148,12 +166,24 @@ def test_small_batches_and_small_reads_give_the_same_result(tmp_path, monkeypatc
     assert _summary(small) == _summary(whole)
     assert small.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert whole.rows_loaded == 1869 and whole.lines_read == 1871
-    assert [(q.linha, q.coluna) for q in whole.quarantine] == [(21, whole.columns[40]), (1501, "codigo_prestador")]
+    assert [(q.linha, q.coluna) for q in whole.quarantine] == [
+        (21, whole.columns[40]),
+        (1501, "codigo_prestador"),
+    ]
     assert "duplicate provider code" in whole.quarantine[1].motivo
-    rows = lambda p: [(r["_line_number"], r["codigo_prestador"], r["ag001"]) for c in p.chunks for r in c.select(
-        ["_line_number", "codigo_prestador", "ag001"]).to_pylist()]
+
+    def rows(p):
+        return [
+            (r["_line_number"], r["codigo_prestador"], r["ag001"])
+            for c in p.chunks
+            for r in c.select(["_line_number", "codigo_prestador", "ag001"]).to_pylist()
+        ]
+
     assert rows(small) == rows(whole)
-    assert rows(whole)[:2] == [(2, rows(whole)[0][1], rows(whole)[0][2]), (3, rows(whole)[1][1], rows(whole)[1][2])]
+    assert rows(whole)[:2] == [
+        (2, rows(whole)[0][1], rows(whole)[0][2]),
+        (3, rows(whole)[1][1], rows(whole)[1][2]),
+    ]
 
 
 def test_whole_file_checks_read_only_the_head_and_the_tail(tmp_path):

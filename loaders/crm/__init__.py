@@ -73,8 +73,12 @@ def crm_source(
             "base_url": base_url + "/",
             "auth": {"type": "api_key", "name": "User-Key", "api_key": user_key, "location": "header"},
             "paginator": {"type": "json_link", "next_url_path": '"@odata.nextLink"'},
-            "session": retrying_session(max_attempts=max_attempts, backoff_factor=backoff_factor,
-                                        max_retry_delay=max_retry_delay, request_timeout=request_timeout),
+            "session": retrying_session(
+                max_attempts=max_attempts,
+                backoff_factor=backoff_factor,
+                max_retry_delay=max_retry_delay,
+                request_timeout=request_timeout,
+            ),
         },
         "resource_defaults": {
             "primary_key": settings.PRIMARY_KEY,
@@ -82,17 +86,25 @@ def crm_source(
             "schema_contract": SCHEMA_CONTRACT,
         },
         "resources": [
-            {"name": name, "columns": settings.COLUMNS[name],
-             "endpoint": _endpoint(path, expand, page_size, base_url)}
+            {
+                "name": name,
+                "columns": settings.COLUMNS[name],
+                "endpoint": _endpoint(path, expand, page_size, base_url),
+            }
             for name, (path, expand) in settings.ENDPOINTS.items()
         ],
     }
     return rest_api_resources(config)
 
 
-def load_crm(base_url: str | None = None, user_key: str | None = None, srv=None,
-             pipeline_name: str = PIPELINE_NAME, loader_file_format: str = settings.LOADER_FILE_FORMAT,
-             **source_kwargs: Any):
+def load_crm(
+    base_url: str | None = None,
+    user_key: str | None = None,
+    srv=None,
+    pipeline_name: str = PIPELINE_NAME,
+    loader_file_format: str = settings.LOADER_FILE_FORMAT,
+    **source_kwargs: Any,
+):
     """Run the CRM pipeline into raw_crm (as mirante_loader) and return dlt's LoadInfo.
 
     Settings come from the arguments, else MIRANTE_CRM_BASE_URL / MIRANTE_CRM_USER_KEY, else the

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from requests import Response
 
@@ -17,7 +18,8 @@ class CrmAuthError(RuntimeError):
         self.status = status
         super().__init__(
             f"the {SOURCE_LABEL} at {base_url} rejected the User-Key (HTTP {status}): set a valid key in "
-            "MIRANTE_CRM_USER_KEY or user_key under [sources.crm] in .dlt/secrets.toml")
+            "MIRANTE_CRM_USER_KEY or user_key under [sources.crm] in .dlt/secrets.toml"
+        )
 
 
 def auth_failure_hook(base_url: str) -> Callable[..., Any]:

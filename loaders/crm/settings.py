@@ -35,6 +35,7 @@ ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "interactions": ("Interactions", None),
 }
 
+
 def _ts(**extra) -> dict:
     # a new dict for each column: dlt writes the column name into the hint it is given
     return {"data_type": "timestamp", "timezone": True, **extra}
@@ -45,8 +46,12 @@ def _ts(**extra) -> dict:
 #: incremental cursor's; they land snake_cased (LastUpdateDate -> last_update_date)
 COLUMNS: dict[str, dict[str, dict]] = {
     "contacts": {"CreateDate": _ts(), "LastUpdateDate": _ts()},
-    "deals": {"Amount": {"data_type": "decimal", "precision": 18, "scale": 2},
-              "CreateDate": _ts(), "FinishDate": _ts(nullable=True), "LastUpdateDate": _ts()},
+    "deals": {
+        "Amount": {"data_type": "decimal", "precision": 18, "scale": 2},
+        "CreateDate": _ts(),
+        "FinishDate": _ts(nullable=True),
+        "LastUpdateDate": _ts(),
+    },
     "interactions": {"Date": _ts(), "CreateDate": _ts(), "LastUpdateDate": _ts()},
 }
 
@@ -97,5 +102,6 @@ def resolve(base_url: str | None = None, user_key: str | None = None) -> CrmSett
     if not user_key:
         raise RuntimeError(
             f"no User-Key for the {SOURCE_LABEL} at {base_url}: set MIRANTE_CRM_USER_KEY or "
-            "user_key under [sources.crm] in .dlt/secrets.toml")
+            "user_key under [sources.crm] in .dlt/secrets.toml"
+        )
     return CrmSettings(base_url=base_url.rstrip("/"), user_key=user_key)

@@ -66,16 +66,23 @@ def retrying_session(
     request_timeout: float = REQUEST_TIMEOUT,
 ):
     """The shared retrying session (mirante.pipelines.retrying_session) with the ERP's settings."""
-    return pipelines.retrying_session(max_attempts=request_max_attempts, backoff_factor=request_backoff_factor,
-                                      max_retry_delay=request_max_retry_delay, request_timeout=request_timeout)
+    return pipelines.retrying_session(
+        max_attempts=request_max_attempts,
+        backoff_factor=request_backoff_factor,
+        max_retry_delay=request_max_retry_delay,
+        request_timeout=request_timeout,
+    )
 
 
-def make_auth(base_url: str, company_db: str, username: str, password: str,
-              session=None) -> B1SessionAuth:
+def make_auth(base_url: str, company_db: str, username: str, password: str, session=None) -> B1SessionAuth:
     """The Service Layer session authenticator (call `.logout()` when done)."""
-    return B1SessionAuth(service_root=service_root(base_url), company_db=company_db,
-                         username=username, password=password,
-                         session=session or retrying_session()).resolve()
+    return B1SessionAuth(
+        service_root=service_root(base_url),
+        company_db=company_db,
+        username=username,
+        password=password,
+        session=session or retrying_session(),
+    ).resolve()
 
 
 @dlt.source(name="erp", max_table_nesting=MAX_TABLE_NESTING)
@@ -98,8 +105,9 @@ def erp_source(
     `base_url` is the Service Layer root (`/b1s/v1` appended when missing). `auth` may pass a
     `make_auth(...)` authenticator to share or log out the session; by default one is made here.
     """
-    session = retrying_session(request_max_attempts, request_backoff_factor,
-                               request_max_retry_delay, request_timeout)
+    session = retrying_session(
+        request_max_attempts, request_backoff_factor, request_max_retry_delay, request_timeout
+    )
     auth = auth or make_auth(base_url, company_db, username, password, session=session)
     config: RESTAPIConfig = {
         "client": {
@@ -136,16 +144,29 @@ def erp_source(
     return resources
 
 
-def load_erp(settings: ErpSettings | None = None, *, pipeline_name: str = PIPELINE_NAME,
-             dataset_name: str = DATASET_NAME, srv=None, **source_kwargs: Any) -> LoadInfo:
+def load_erp(
+    settings: ErpSettings | None = None,
+    *,
+    pipeline_name: str = PIPELINE_NAME,
+    dataset_name: str = DATASET_NAME,
+    srv=None,
+    **source_kwargs: Any,
+) -> LoadInfo:
     """Load orders and invoices into `dataset_name` as mirante_loader (pipeline state under
     MIRANTE_HOME). Refused credentials raise `ErpLoginError` itself (not dlt's wrapper)."""
     from mirante.pipelines import make_pipeline, settle_pending
 
     settings = settings or erp_settings()
-    retry = {k: source_kwargs[k] for k in ("request_max_attempts", "request_backoff_factor",
-                                           "request_max_retry_delay", "request_timeout")
-             if k in source_kwargs}
+    retry = {
+        k: source_kwargs[k]
+        for k in (
+            "request_max_attempts",
+            "request_backoff_factor",
+            "request_max_retry_delay",
+            "request_timeout",
+        )
+        if k in source_kwargs
+    }
     auth = make_auth(**settings.source_kwargs(), session=retrying_session(**retry))
     pipeline = settle_pending(make_pipeline(pipeline_name, dataset_name, srv), PENDING_PACKAGES)
     try:

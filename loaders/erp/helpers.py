@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
-
-from requests import HTTPError, PreparedRequest, Response
-from requests import Session as BaseSession  # noqa: I251 (the type of dlt's retrying session)
-from typing_extensions import Annotated
+from typing import Annotated, Any
 
 from dlt.common.configuration.specs.base_configuration import NotResolved, configspec
 from dlt.common.typing import TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
+from requests import HTTPError, PreparedRequest, Response
+from requests import Session as BaseSession  # noqa: I251 (the type of dlt's retrying session)
 
 from .settings import SAP_INVALID_SESSION, SESSION_MARGIN_SECONDS
 
@@ -77,8 +75,13 @@ class B1SessionAuth(AuthConfigBase):
     def __deepcopy__(self, memo: dict) -> B1SessionAuth:
         """A fresh, logged-out authenticator with the same settings (dlt deep-copies the REST config
         to validate it; a lock cannot be copied and a live session must not be duplicated)."""
-        return type(self)(service_root=self.service_root, company_db=self.company_db,
-                          username=self.username, password=self.password, session=self.session)
+        return type(self)(
+            service_root=self.service_root,
+            company_db=self.company_db,
+            username=self.username,
+            password=self.password,
+            session=self.session,
+        )
 
     # -- requests' AuthBase ----------------------------------------------------------------------
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
@@ -95,11 +98,11 @@ class B1SessionAuth(AuthConfigBase):
             return response
         with self._lock:
             if self._session_id == getattr(prep, "_b1_session_id", None):
-                self._session_id = None            # not renewed yet by another request
+                self._session_id = None  # not renewed yet by another request
             self._current_session()
             prep.headers["Cookie"] = self._cookie()
             prep._b1_session_id = self._session_id  # type: ignore[attr-defined]
-        prep._b1_renewed = True                     # type: ignore[attr-defined]
+        prep._b1_renewed = True  # type: ignore[attr-defined]
         response.close()
         retried = response.connection.send(prep, **send_kwargs)
         retried.history.append(response)
@@ -124,8 +127,7 @@ class B1SessionAuth(AuthConfigBase):
         with self._lock:
             response = self.session.post(
                 f"{self.service_root}/Login",
-                json={"CompanyDB": self.company_db, "UserName": self.username,
-                      "Password": self.password},
+                json={"CompanyDB": self.company_db, "UserName": self.username, "Password": self.password},
             )
             if response.status_code in (400, 401, 403):
                 code, message = sap_error(response)

@@ -54,6 +54,8 @@ SAP_LOGIN_FAILED = -304
 MAX_TABLE_NESTING = 1
 
 MONEY = {"data_type": "decimal", "precision": 18, "scale": 2}
+
+
 def _named(columns: dict[str, dict]) -> dict[str, dict]:
     """Column hints with their `name` (nested-table hints are not completed by dlt)."""
     return {name: {"name": name, **hints} for name, hints in columns.items()}
@@ -61,32 +63,36 @@ def _named(columns: dict[str, dict]) -> dict[str, dict]:
 
 #: header columns whose type is not left to inference (dates are ISO strings in the JSON). dlt
 #: writes into these dicts: hand it copies (`copy.deepcopy`), never these objects.
-DOCUMENT_COLUMNS = _named({
-    "doc_entry": {"data_type": "bigint", "nullable": False},
-    "doc_num": {"data_type": "bigint"},
-    "doc_date": {"data_type": "date"},
-    "doc_due_date": {"data_type": "date"},
-    "creation_date": {"data_type": "date"},
-    # named as in the JSON like the incremental cursor's own hint, so the two merge (update_date)
-    CURSOR_FIELD: {"data_type": "date"},
-    "update_time": {"data_type": "text"},
-    "doc_total": dict(MONEY),
-    "vat_sum": dict(MONEY),
-    "sales_person_code": {"data_type": "bigint"},
-    "u_modalidade": {"data_type": "text"},
-    "u_contrato": {"data_type": "bigint"},
-    "address_extension__ship_to_county": {"data_type": "text"},
-})
+DOCUMENT_COLUMNS = _named(
+    {
+        "doc_entry": {"data_type": "bigint", "nullable": False},
+        "doc_num": {"data_type": "bigint"},
+        "doc_date": {"data_type": "date"},
+        "doc_due_date": {"data_type": "date"},
+        "creation_date": {"data_type": "date"},
+        # named as in the JSON like the incremental cursor's own hint, so the two merge (update_date)
+        CURSOR_FIELD: {"data_type": "date"},
+        "update_time": {"data_type": "text"},
+        "doc_total": dict(MONEY),
+        "vat_sum": dict(MONEY),
+        "sales_person_code": {"data_type": "bigint"},
+        "u_modalidade": {"data_type": "text"},
+        "u_contrato": {"data_type": "bigint"},
+        "address_extension__ship_to_county": {"data_type": "text"},
+    }
+)
 #: DocumentLines columns (BaseEntry is null on orders, so declared to exist on both tables)
-LINE_COLUMNS = _named({
-    "line_num": {"data_type": "bigint"},
-    "quantity": {"data_type": "decimal", "precision": 19, "scale": 6},
-    "price": {"data_type": "decimal", "precision": 19, "scale": 6},
-    "line_total": dict(MONEY),
-    "base_type": {"data_type": "bigint"},
-    "base_entry": {"data_type": "bigint"},
-    "base_line": {"data_type": "bigint"},
-})
+LINE_COLUMNS = _named(
+    {
+        "line_num": {"data_type": "bigint"},
+        "quantity": {"data_type": "decimal", "precision": 19, "scale": 6},
+        "price": {"data_type": "decimal", "precision": 19, "scale": 6},
+        "line_total": dict(MONEY),
+        "base_type": {"data_type": "bigint"},
+        "base_entry": {"data_type": "bigint"},
+        "base_line": {"data_type": "bigint"},
+    }
+)
 
 ENV = {
     "base_url": "MIRANTE_ERP_BASE_URL",
@@ -104,8 +110,12 @@ class ErpSettings:
     password: str = field(repr=False)
 
     def source_kwargs(self) -> dict[str, str]:
-        return {"base_url": self.base_url, "company_db": self.company_db,
-                "username": self.username, "password": self.password}
+        return {
+            "base_url": self.base_url,
+            "company_db": self.company_db,
+            "username": self.username,
+            "password": self.password,
+        }
 
 
 def erp_settings() -> ErpSettings:

@@ -96,12 +96,23 @@ def _xmin_since(horizon: int) -> sql.Composable:
     `xmin` holds 32 bits, compared modulo 2**32 like PostgreSQL compares transaction ids. A frozen
     row older than 2**31 transactions may compare as new and is re-read: harmless, merged."""
     return sql.SQL("((xmin::text::bigint - {} + {}) % {}) < {}").format(
-        sql.Literal(horizon % _XID_SPAN), sql.Literal(_XID_SPAN), sql.Literal(_XID_SPAN), sql.Literal(_XID_HALF))
+        sql.Literal(horizon % _XID_SPAN),
+        sql.Literal(_XID_SPAN),
+        sql.Literal(_XID_SPAN),
+        sql.Literal(_XID_HALF),
+    )
 
 
-def predicate(table: str, state: TableState | None, current_horizon: int, *, trailing_days: int,
-              desde: date | None = None, ate: date | None = None,
-              buckets: list[int] | None = None) -> tuple[sql.Composable | None, bool]:
+def predicate(
+    table: str,
+    state: TableState | None,
+    current_horizon: int,
+    *,
+    trailing_days: int,
+    desde: date | None = None,
+    ate: date | None = None,
+    buckets: list[int] | None = None,
+) -> tuple[sql.Composable | None, bool]:
     """(WHERE condition or None for the whole table, whether the whole table is read)."""
     columns = TABLES[table]
     key = sql.Identifier(primary_key(table))
@@ -120,8 +131,9 @@ def predicate(table: str, state: TableState | None, current_horizon: int, *, tra
             start = key_day(state.ultimo_dia) - timedelta(days=trailing_days)
             parts.insert(1, sql.SQL("co_dim_tempo >= {}").format(sql.Literal(day_key(start))))
     if buckets:
-        parts.append(sql.SQL("({} / {}) = any({})").format(key, sql.Literal(BUCKET_SIZE),
-                                                           sql.Literal(list(buckets))))
+        parts.append(
+            sql.SQL("({} / {}) = any({})").format(key, sql.Literal(BUCKET_SIZE), sql.Literal(list(buckets)))
+        )
     return sql.SQL(" or ").join(sql.SQL("({})").format(p) for p in parts), False
 
 
@@ -130,10 +142,12 @@ def source_types(conn: psycopg.Connection, tables: list[str]) -> dict[str, dict[
     table or column missing from the source (a PEC version without it) fails here, by name."""
     found: dict[str, dict[str, str]] = {}
     for table, column, type_ in conn.execute(
-            """select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a
+        """select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a
                join pg_class c on c.oid = a.attrelid
                where c.relnamespace = 'public'::regnamespace and c.relname = any(%s)
-                 and a.attnum > 0 and not a.attisdropped""", (tables,)):
+                 and a.attnum > 0 and not a.attisdropped""",
+        (tables,),
+    ):
         found.setdefault(table, {})[column] = type_
     out = {}
     for table in tables:
@@ -141,15 +155,20 @@ def source_types(conn: psycopg.Connection, tables: list[str]) -> dict[str, dict[
             raise LookupError(f'relation "{table}" does not exist in the source database')
         missing = [c for c in TABLES[table] if c not in found[table]]
         if missing:
-            raise LookupError(f'column "{missing[0]}" of relation "{table}" does not exist in the source database')
+            raise LookupError(
+                f'column "{missing[0]}" of relation "{table}" does not exist in the source database'
+            )
         out[table] = {c: found[table][c] for c in TABLES[table]}
     return out
 
 
 def _buckets(conn: psycopg.Connection, table: str) -> dict[int, tuple[int, int]]:
     key = sql.Identifier(primary_key(table))
-    rows = conn.execute(sql.SQL("select {k} / {b}, count(*), sum({k}) from {t} group by 1").format(
-        k=key, b=sql.Literal(BUCKET_SIZE), t=sql.Identifier(table)))
+    rows = conn.execute(
+        sql.SQL("select {k} / {b}, count(*), sum({k}) from {t} group by 1").format(
+            k=key, b=sql.Literal(BUCKET_SIZE), t=sql.Identifier(table)
+        )
+    )
     return {int(b): (int(n), int(s)) for b, n, s in rows}
 
 
@@ -199,9 +218,18 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def extract(url: str, id_municipio: str, tables: list[str], states: dict[str, TableState | None], *,
-            deadline: float, statement_timeout: float, trailing_days: int,
-            desde: date | None = None, ate: date | None = None) -> Extraction:
+def extract(
+    url: str,
+    id_municipio: str,
+    tables: list[str],
+    states: dict[str, TableState | None],
+    *,
+    deadline: float,
+    statement_timeout: float,
+    trailing_days: int,
+    desde: date | None = None,
+    ate: date | None = None,
+) -> Extraction:
     """Every table of one municipality, read in one read-only REPEATABLE READ snapshot.
 
     `deadline` (time.monotonic()) bounds the whole extraction: connection, statements and
@@ -211,9 +239,13 @@ def extract(url: str, id_municipio: str, tables: list[str], states: dict[str, Ta
     if remaining <= 0:
         raise DeadlineExceeded(f"no time left in the municipality's budget for {id_municipio}")
     timeout_ms = int(max(1.0, min(statement_timeout, remaining)) * 1000)
-    conn = psycopg.connect(url, connect_timeout=max(1, int(min(CONNECT_TIMEOUT, remaining))),
-                           application_name="mirante-esus", options=f"-c statement_timeout={timeout_ms}",
-                           **KEEPALIVES)
+    conn = psycopg.connect(
+        url,
+        connect_timeout=max(1, int(min(CONNECT_TIMEOUT, remaining))),
+        application_name="mirante-esus",
+        options=f"-c statement_timeout={timeout_ms}",
+        **KEEPALIVES,
+    )
     watchdog = _Watchdog(conn, deadline - time.monotonic())
     try:
         with conn, watchdog:
@@ -228,22 +260,30 @@ def extract(url: str, id_municipio: str, tables: list[str], states: dict[str, Ta
                 repair: list[int] = []
                 if reconcile and state is not None and state.divergente:
                     repair = divergent_buckets(_buckets(conn, table), state.raw_buckets or {})
-                cond, whole = predicate(table, state, horizon, trailing_days=trailing_days, desde=desde,
-                                        ate=ate, buckets=repair)
+                cond, whole = predicate(
+                    table, state, horizon, trailing_days=trailing_days, desde=desde, ate=ate, buckets=repair
+                )
                 select = sql.SQL("select {}::text, {} from {}").format(
-                    sql.Literal(id_municipio), sql.SQL(", ").join(map(sql.Identifier, TABLES[table])),
-                    sql.Identifier(table))
+                    sql.Literal(id_municipio),
+                    sql.SQL(", ").join(map(sql.Identifier, TABLES[table])),
+                    sql.Identifier(table),
+                )
                 if cond is not None:
                     select = sql.SQL("{} where {}").format(select, cond)
-                read = TableRead(table, _copy_out(conn, select), types[table], repaired_buckets=repair, whole=whole)
+                read = TableRead(
+                    table, _copy_out(conn, select), types[table], repaired_buckets=repair, whole=whole
+                )
                 if reconcile:
                     read.source_count, read.source_max = conn.execute(
                         sql.SQL("select count(*), max({}) from {}").format(
-                            sql.Identifier(primary_key(table)), sql.Identifier(table))).fetchone()
+                            sql.Identifier(primary_key(table)), sql.Identifier(table)
+                        )
+                    ).fetchone()
                 out[table] = read
     except Exception as exc:
         if watchdog.fired:
             raise DeadlineExceeded(
-                f"the pull of {id_municipio} passed its budget and its source connection was cut") from exc
+                f"the pull of {id_municipio} passed its budget and its source connection was cut"
+            ) from exc
         raise
     return Extraction(id_municipio, horizon, out, time.monotonic() - t0)

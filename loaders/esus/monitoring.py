@@ -27,19 +27,25 @@ def lateness_and_volume(srv, ids: list[str], today: date | None = None) -> dict[
     today = today or date.today()
     dated = [t for t, cols in FACTS.items() if "co_dim_tempo" in cols]
     latest_sql = " union all ".join(
-        f"select max(co_dim_tempo) from {DATASET}.{t} where id_municipio = m.id" for t in dated)
+        f"select max(co_dim_tempo) from {DATASET}.{t} where id_municipio = m.id" for t in dated
+    )
     with psycopg.connect(srv.url("transformer")) as conn:
-        latest = dict(conn.execute(
-            f"select m.id, (select max(x) from ({latest_sql}) as u(x)) from unnest(%s::text[]) as m(id)",
-            (ids,)).fetchall())
+        latest = dict(
+            conn.execute(
+                f"select m.id, (select max(x) from ({latest_sql}) as u(x)) from unnest(%s::text[]) as m(id)",
+                (ids,),
+            ).fetchall()
+        )
         days: dict[str, list[int]] = {i: [] for i in ids}
         for ident, n in conn.execute(
-                f"""select id_municipio, n from (
+            f"""select id_municipio, n from (
                         select id_municipio, co_dim_tempo, count(*) as n,
                                row_number() over (partition by id_municipio order by co_dim_tempo desc) as rn
                         from {DATASET}.{MAIN_FACT} where id_municipio = any(%s)
                         group by 1, 2) as q
-                    where rn <= 8 order by id_municipio, rn""", (ids,)):
+                    where rn <= 8 order by id_municipio, rn""",
+            (ids,),
+        ):
             days[ident].append(n)
     out = {}
     for ident in ids:
@@ -48,10 +54,12 @@ def lateness_and_volume(srv, ids: list[str], today: date | None = None) -> dict[
         previous = counts[1:]
         mean = sum(previous) / len(previous) if previous else None
         # small municipalities count a handful of records a day: allow the Poisson noise (3 sigma)
-        tolerance = max(VOLUME_THRESHOLD * mean, 3 * mean ** 0.5) if mean else 0
+        tolerance = max(VOLUME_THRESHOLD * mean, 3 * mean**0.5) if mean else 0
         out[ident] = {
-            "ultimo_dia": last, "dias_de_atraso": (today - last).days if last else None,
-            "registros_ultimo_dia": counts[0] if counts else 0, "media_7_dias": mean,
+            "ultimo_dia": last,
+            "dias_de_atraso": (today - last).days if last else None,
+            "registros_ultimo_dia": counts[0] if counts else 0,
+            "media_7_dias": mean,
             "variacao": (counts[0] - mean) / mean if mean else None,
             "volume_ok": mean is not None and abs(counts[0] - mean) <= tolerance,
         }

@@ -16,10 +16,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
 
 import psycopg
 
@@ -39,8 +39,9 @@ __all__ = ["pull", "pull_many", "PullResult", "PullError", "classify"]
 class PullError(RuntimeError):
     def __init__(self, municipio: Municipio, kind: str, attempts: int, message: str, code: str | None = None):
         retry = "not retried (permanent)" if kind == PERMANENT else f"gave up after {attempts} attempts"
-        super().__init__(f"e-SUS pull of {municipio.nome} ({municipio.id_municipio}) failed, "
-                         f"{retry}: {message}")
+        super().__init__(
+            f"e-SUS pull of {municipio.nome} ({municipio.id_municipio}) failed, {retry}: {message}"
+        )
         self.kind, self.code, self.attempts = kind, code, attempts
 
 
@@ -116,7 +117,9 @@ class _Run:
     @property
     def conn(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.srv.url("loader"), autocommit=True, application_name="mirante-esus-run")
+            self._conn = psycopg.connect(
+                self.srv.url("loader"), autocommit=True, application_name="mirante-esus-run"
+            )
             runlog.lock_run(self._conn, self.run_id)
         return self._conn
 
@@ -125,23 +128,35 @@ class _Run:
             self._conn.close()
 
 
-def pull(municipio: Municipio, srv: config.Server | None = None, *, raise_on_error: bool = False,
-         **options) -> PullResult:
+def pull(
+    municipio: Municipio, srv: config.Server | None = None, *, raise_on_error: bool = False, **options
+) -> PullResult:
     """Pull one municipality (the same path as many, a batch of one)."""
     result = pull_many([municipio], srv, **options)[municipio.id_municipio]
     if raise_on_error and result.status != "sucesso":
-        raise PullError(municipio, result.error_kind or PERMANENT, result.attempts, result.error or "",
-                        result.error_code)
+        raise PullError(
+            municipio, result.error_kind or PERMANENT, result.attempts, result.error or "", result.error_code
+        )
     return result
 
 
-def pull_many(municipios: list[Municipio], srv: config.Server | None = None, *,
-              tables: list[str] | None = None, desde: date | None = None, ate: date | None = None,
-              max_attempts: int = 4, backoff_seconds: float = 1.0, run_id: str | None = None,
-              workers: int = DEFAULT_CONCURRENCY, batch_size: int = BATCH_SIZE,
-              budget: float | None = None, statement_timeout: float | None = None,
-              trailing_days: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, PullResult]:
+def pull_many(
+    municipios: list[Municipio],
+    srv: config.Server | None = None,
+    *,
+    tables: list[str] | None = None,
+    desde: date | None = None,
+    ate: date | None = None,
+    max_attempts: int = 4,
+    backoff_seconds: float = 1.0,
+    run_id: str | None = None,
+    workers: int = DEFAULT_CONCURRENCY,
+    batch_size: int = BATCH_SIZE,
+    budget: float | None = None,
+    statement_timeout: float | None = None,
+    trailing_days: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, PullResult]:
     """Pull many municipalities; a municipality that fails never stops the others.
 
     `budget` (default MIRANTE_ESUS_PRAZO_MUNICIPIO_S) bounds each municipality's extraction, all
@@ -150,13 +165,19 @@ def pull_many(municipios: list[Municipio], srv: config.Server | None = None, *,
     srv = srv or db.server()
     run_id = run_id or uuid.uuid4().hex
     opts = _Options(
-        tables=list(tables or TABLES), desde=desde, ate=ate, max_attempts=max(1, max_attempts),
-        backoff_seconds=backoff_seconds, budget=budget or config.esus_municipality_budget(),
+        tables=list(tables or TABLES),
+        desde=desde,
+        ate=ate,
+        max_attempts=max(1, max_attempts),
+        backoff_seconds=backoff_seconds,
+        budget=budget or config.esus_municipality_budget(),
         statement_timeout=statement_timeout or config.esus_statement_timeout(),
-        trailing_days=trailing_days or config.esus_trailing_days(), workers=max(1, workers))
+        trailing_days=trailing_days or config.esus_trailing_days(),
+        workers=max(1, workers),
+    )
     municipios = list({m.id_municipio: m for m in municipios}.values())
     ids = [m.id_municipio for m in municipios]
-    batches = [municipios[i:i + batch_size] for i in range(0, len(municipios), batch_size)]
+    batches = [municipios[i : i + batch_size] for i in range(0, len(municipios), batch_size)]
     results: dict[str, PullResult] = {}
     run = _Run(srv, run_id)
     try:
@@ -194,7 +215,9 @@ def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -
     by_id = {m.id_municipio: m for m in batch}
     held, busy = [], []
     for ident in sorted(by_id):
-        got = lock_conn.execute("select pg_try_advisory_lock(%s, %s)", (raw.LOCK_MUNICIPIO, int(ident))).fetchone()[0]
+        got = lock_conn.execute(
+            "select pg_try_advisory_lock(%s, %s)", (raw.LOCK_MUNICIPIO, int(ident))
+        ).fetchone()[0]
         (held if got else busy).append(ident)
     out = _Batch(lock_conn, raw.read_states(lock_conn, held, opts.tables) if held else {})
     lock = threading.Lock()
@@ -208,7 +231,9 @@ def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -
             else:
                 out.failures[ident] = failure
 
-    with ThreadPoolExecutor(max(1, min(opts.workers, len(held) or 1)), thread_name_prefix="esus-extract") as pool:
+    with ThreadPoolExecutor(
+        max(1, min(opts.workers, len(held) or 1)), thread_name_prefix="esus-extract"
+    ) as pool:
         list(pool.map(one, held))
     for ident in busy:  # another run is pulling it: wait for its publication, within the budget
         try:
@@ -225,8 +250,9 @@ def _extract_batch(batch: list[Municipio], srv: config.Server, opts: _Options) -
     return out
 
 
-def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options, srv: config.Server
-                 ) -> tuple[Extraction | None, _Failure | None, int]:
+def _extract_one(
+    m: Municipio, states: dict[str, TableState], opts: _Options, srv: config.Server
+) -> tuple[Extraction | None, _Failure | None, int]:
     """Extract one municipality with retries on transient errors, all within its budget."""
     deadline = time.monotonic() + opts.budget
     password = ""
@@ -234,9 +260,17 @@ def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options, sr
     for attempt in range(1, opts.max_attempts + 1):
         try:
             password = m.password()
-            data = extract(m.url(password, srv), m.id_municipio, opts.tables, states, deadline=deadline,
-                           statement_timeout=opts.statement_timeout, trailing_days=opts.trailing_days,
-                           desde=opts.desde, ate=opts.ate)
+            data = extract(
+                m.url(password, srv),
+                m.id_municipio,
+                opts.tables,
+                states,
+                deadline=deadline,
+                statement_timeout=opts.statement_timeout,
+                trailing_days=opts.trailing_days,
+                desde=opts.desde,
+                ate=opts.ate,
+            )
             return data, None, attempt
         except Exception as exc:  # classified, logged, retried or reported
             kind, code = classify(exc)
@@ -244,8 +278,10 @@ def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options, sr
             wait = opts.backoff_seconds * 2 ** (attempt - 1)
             if kind == PERMANENT or attempt == opts.max_attempts or time.monotonic() + wait >= deadline:
                 if isinstance(exc, DeadlineExceeded) or time.monotonic() + wait >= deadline:
-                    failure.message = (f"{failure.message} (budget of {opts.budget:.0f} s for the municipality "
-                                       f"spent after {attempt} attempt(s))")
+                    failure.message = (
+                        f"{failure.message} (budget of {opts.budget:.0f} s for the municipality "
+                        f"spent after {attempt} attempt(s))"
+                    )
                 return None, failure, attempt
             time.sleep(wait)
     return None, failure, opts.max_attempts
@@ -255,13 +291,16 @@ def _extract_one(m: Municipio, states: dict[str, TableState], opts: _Options, sr
 # publication
 
 
-def _publish_batch(batch: _Batch, municipios: list[Municipio], srv: config.Server, run: _Run,
-                   opts: _Options) -> dict[str, PullResult]:
+def _publish_batch(
+    batch: _Batch, municipios: list[Municipio], srv: config.Server, run: _Run, opts: _Options
+) -> dict[str, PullResult]:
     """Publish what was extracted (one transaction, retried on transient errors; on a permanent
     one, municipality by municipality so one bad source cannot fail the others), then log the
     failures."""
     published = Published()
-    extractions = [batch.extractions[m.id_municipio] for m in municipios if m.id_municipio in batch.extractions]
+    extractions = [
+        batch.extractions[m.id_municipio] for m in municipios if m.id_municipio in batch.extractions
+    ]
     if extractions:
         failure = _publish_with_retries(extractions, batch, srv, run.run_id, opts, published)
         if failure is not None and failure.kind == PERMANENT and len(extractions) > 1:
@@ -274,17 +313,33 @@ def _publish_batch(batch: _Batch, municipios: list[Municipio], srv: config.Serve
                 batch.failures[ext.id_municipio] = failure
     for ident, failure in batch.failures.items():
         cursors = {t: s.chave_max for t, s in batch.states.get(ident, {}).items() if t in FACTS}
-        runlog.fail(run.conn, run.run_id, ident, failure.kind, failure.code, failure.message,
-                    batch.attempts.get(ident, failure.attempts), cursors)
+        runlog.fail(
+            run.conn,
+            run.run_id,
+            ident,
+            failure.kind,
+            failure.code,
+            failure.message,
+            batch.attempts.get(ident, failure.attempts),
+            cursors,
+        )
     return {m.id_municipio: _result(m.id_municipio, batch, published, opts) for m in municipios}
 
 
-def _publish_with_retries(extractions: list[Extraction], batch: _Batch, srv: config.Server, run_id: str,
-                          opts: _Options, published: Published) -> _Failure | None:
+def _publish_with_retries(
+    extractions: list[Extraction],
+    batch: _Batch,
+    srv: config.Server,
+    run_id: str,
+    opts: _Options,
+    published: Published,
+) -> _Failure | None:
     attempts = {e.id_municipio: batch.attempts.get(e.id_municipio, 1) for e in extractions}
     for attempt in range(1, opts.max_attempts + 1):
         try:
-            with psycopg.connect(srv.url("loader"), autocommit=True, application_name="mirante-esus-publish") as conn:
+            with psycopg.connect(
+                srv.url("loader"), autocommit=True, application_name="mirante-esus-publish"
+            ) as conn:
                 done = publish(conn, extractions, batch.states, opts.tables, run_id, opts.mode, attempts)
             published.by_municipio.update(done.by_municipio)
             return None
@@ -304,9 +359,19 @@ def _result(ident: str, batch: _Batch, published: Published, opts: _Options) -> 
     if failure is not None or ident not in published.by_municipio:
         failure = failure or _Failure(PERMANENT, "desconhecido", "not published", 0)
         cursors = {t: (states[t].chave_max if t in states else None,) * 2 for t in opts.tables if t in FACTS}
-        return PullResult(ident, "falha", {t: 0 for t in opts.tables}, {}, cursors, {},
-                          batch.attempts.get(ident, failure.attempts), failure.message, failure.kind, failure.code,
-                          seconds)
+        return PullResult(
+            ident,
+            "falha",
+            {t: 0 for t in opts.tables},
+            {},
+            cursors,
+            {},
+            batch.attempts.get(ident, failure.attempts),
+            failure.message,
+            failure.kind,
+            failure.code,
+            seconds,
+        )
     tables: dict[str, TableResult] = published.by_municipio[ident]
     cursors = {}
     for t in opts.tables:
@@ -315,6 +380,12 @@ def _result(ident: str, batch: _Batch, published: Published, opts: _Options) -> 
             before = r.cursor_before if r else None
             cursors[t] = (before, r.cursor_after if r and opts.mode == "incremental" else before)
     return PullResult(
-        ident, "sucesso", {t: tables[t].written if t in tables else 0 for t in opts.tables},
-        {t: tables[t].read if t in tables else 0 for t in opts.tables}, cursors,
-        {t: tables[t].reconciled for t in tables}, batch.attempts.get(ident, 1), seconds=seconds)
+        ident,
+        "sucesso",
+        {t: tables[t].written if t in tables else 0 for t in opts.tables},
+        {t: tables[t].read if t in tables else 0 for t in opts.tables},
+        cursors,
+        {t: tables[t].reconciled for t in tables},
+        batch.attempts.get(ident, 1),
+        seconds=seconds,
+    )

@@ -114,10 +114,12 @@ def ensure_tables(conn: psycopg.Connection, types: dict[str, dict[str, str]]) ->
         conn.execute(sql.SQL("drop table if exists {}").format(I(DATASET, old)))
     existing: dict[str, dict[str, str]] = {}
     for table, column, type_ in conn.execute(
-            """select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a
+        """select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a
                join pg_class c on c.oid = a.attrelid
                where c.relnamespace = %s::regnamespace and c.relname = any(%s) and c.relkind in ('r', 'p')
-                 and a.attnum > 0 and not a.attisdropped""", (DATASET, list(types))):
+                 and a.attnum > 0 and not a.attisdropped""",
+        (DATASET, list(types)),
+    ):
         existing.setdefault(table, {})[column] = type_
     for table, columns in types.items():
         have = existing.get(table)
@@ -128,51 +130,70 @@ def ensure_tables(conn: psycopg.Connection, types: dict[str, dict[str, str]]) ->
         else:
             for column, type_ in columns.items():
                 if column not in have:
-                    conn.execute(sql.SQL("alter table {} add column {} {}").format(
-                        table_name(table), I(column), sql.SQL(type_)))
+                    conn.execute(
+                        sql.SQL("alter table {} add column {} {}").format(
+                            table_name(table), I(column), sql.SQL(type_)
+                        )
+                    )
                 elif not compatible(have[column], type_):
                     raise SchemaDrift(
                         f"{table}.{column} changed type: raw_esus has {have[column]}, the source {type_}; "
-                        f"migrate raw_esus.{table} on purpose before loading it")
+                        f"migrate raw_esus.{table} on purpose before loading it"
+                    )
             for column, definition in CONTROL_COLUMNS.items():
                 if column not in have:
-                    conn.execute(sql.SQL("alter table {} add column {} {}").format(
-                        table_name(table), I(column), sql.SQL(definition.replace(" not null", ""))))
+                    conn.execute(
+                        sql.SQL("alter table {} add column {} {}").format(
+                            table_name(table), I(column), sql.SQL(definition.replace(" not null", ""))
+                        )
+                    )
             if "_dlt_load_id" in have:
                 conn.execute(sql.SQL("alter table {} drop column _dlt_load_id").format(table_name(table)))
             if "_dlt_id" in have:
                 conn.execute(sql.SQL("alter table {} drop column _dlt_id").format(table_name(table)))
-        conn.execute(sql.SQL("create unique index if not exists {} on {} (id_municipio, {})").format(
-            I(index_name(table)), table_name(table), I(primary_key(table))))
+        conn.execute(
+            sql.SQL("create unique index if not exists {} on {} (id_municipio, {})").format(
+                I(index_name(table)), table_name(table), I(primary_key(table))
+            )
+        )
 
 
 def existing_tables(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute(
-        "select tablename from pg_tables where schemaname = %s", (DATASET,))}
+    return {r[0] for r in conn.execute("select tablename from pg_tables where schemaname = %s", (DATASET,))}
 
 
 # --------------------------------------------------------------------------------------------
 # state of the last incremental pull
 
 
-def read_states(conn: psycopg.Connection, ids: list[str], tables: list[str]) -> dict[str, dict[str, TableState]]:
+def read_states(
+    conn: psycopg.Connection, ids: list[str], tables: list[str]
+) -> dict[str, dict[str, TableState]]:
     """id_municipio -> table -> TableState (absent: never pulled incrementally, read whole).
     For a table whose last reconciliation diverged, raw's rows and key sum per key bucket."""
     out: dict[str, dict[str, TableState]] = {i: {} for i in ids}
     if conn.execute("select to_regclass(%s)", (f"{DATASET}.cursores",)).fetchone()[0] is None:
         return out
     for ident, table, chave, dia, horizonte, divergente in conn.execute(
-            f"""select id_municipio, tabela, chave_max, ultimo_dia, horizonte_xmin, divergente
-                from {DATASET}.cursores where id_municipio = any(%s) and tabela = any(%s)""", (ids, tables)):
+        f"""select id_municipio, tabela, chave_max, ultimo_dia, horizonte_xmin, divergente
+                from {DATASET}.cursores where id_municipio = any(%s) and tabela = any(%s)""",
+        (ids, tables),
+    ):
         out[ident][table] = TableState(chave, dia, horizonte, divergente)
     present = existing_tables(conn)
     for ident, states in out.items():
         for table, state in states.items():
             if state.divergente and table in present:
                 key = I(primary_key(table))
-                state.raw_buckets = {int(b): (int(n), int(s)) for b, n, s in conn.execute(
-                    sql.SQL("select {k} / {b}, count(*), sum({k}) from {t} where id_municipio = %s group by 1")
-                    .format(k=key, b=sql.Literal(BUCKET_SIZE), t=table_name(table)), (ident,))}
+                state.raw_buckets = {
+                    int(b): (int(n), int(s))
+                    for b, n, s in conn.execute(
+                        sql.SQL(
+                            "select {k} / {b}, count(*), sum({k}) from {t} where id_municipio = %s group by 1"
+                        ).format(k=key, b=sql.Literal(BUCKET_SIZE), t=table_name(table)),
+                        (ident,),
+                    )
+                }
     return out
 
 

@@ -26,7 +26,8 @@ class Municipio:
         if not pw:
             raise RuntimeError(
                 f"no password for the PEC database of {self.nome} ({self.id_municipio}): set "
-                f"MIRANTE_ESUS_PASSWORD_{self.id_municipio} or [esus.senhas] in .dlt/secrets.toml")
+                f"MIRANTE_ESUS_PASSWORD_{self.id_municipio} or [esus.senhas] in .dlt/secrets.toml"
+            )
         return pw
 
     def url(self, password: str | None = None, warehouse: config.Server | None = None) -> str:
@@ -39,8 +40,9 @@ class Municipio:
         netloc = f"{quote(user, safe='')}:{quote(password or self.password(), safe='')}@{host}"
         if parts.port:
             netloc += f":{parts.port}"
-        return config.with_params(urlunsplit(parts._replace(netloc=netloc)),
-                                  config.esus_ssl(host, parts.port, warehouse))
+        return config.with_params(
+            urlunsplit(parts._replace(netloc=netloc)), config.esus_ssl(host, parts.port, warehouse)
+        )
 
     def safe_url(self) -> str:
         return os.path.expandvars(self.conexao)
@@ -68,8 +70,15 @@ def load(path: str | Path | None = None, *, enabled_only: bool = False) -> list[
         if urlsplit(e["conexao"]).password:
             raise ValueError(f"{path}: entry {i} ({ident}): conexao must not hold a password")
         seen.add(ident)
-        out.append(Municipio(ident, e.get("nome", ident), e.get("sigla_uf", ""), e["conexao"],
-                             bool(e.get("habilitado", True))))
+        out.append(
+            Municipio(
+                ident,
+                e.get("nome", ident),
+                e.get("sigla_uf", ""),
+                e["conexao"],
+                bool(e.get("habilitado", True)),
+            )
+        )
     return [m for m in out if m.habilitado] if enabled_only else out
 
 
@@ -77,7 +86,13 @@ def write(path: str | Path, municipios: list[Municipio]) -> None:
     """Write a registry file (used by the bench to list its 650 databases)."""
     lines = ["# generated registry", ""]
     for m in municipios:
-        lines += ["[[municipio]]", f'id_municipio = "{m.id_municipio}"', f'nome = "{m.nome}"',
-                  f'sigla_uf = "{m.sigla_uf}"', f'conexao = "{m.conexao}"',
-                  f"habilitado = {'true' if m.habilitado else 'false'}", ""]
+        lines += [
+            "[[municipio]]",
+            f'id_municipio = "{m.id_municipio}"',
+            f'nome = "{m.nome}"',
+            f'sigla_uf = "{m.sigla_uf}"',
+            f'conexao = "{m.conexao}"',
+            f"habilitado = {'true' if m.habilitado else 'false'}",
+            "",
+        ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")

@@ -72,7 +72,8 @@ def ensure(conn: psycopg.Connection) -> None:
     conn.execute(RUN_LOG_DDL)
     version = conn.execute(
         "select count(*) from pg_constraint where conrelid = %s::regclass and conname = 'execucoes_reconciliacao_check'",
-        (_TABLE,)).fetchone()[0]
+        (_TABLE,),
+    ).fetchone()[0]
     if not version:
         for statement in _MIGRATION:
             conn.execute(statement.format(t=_TABLE))
@@ -87,19 +88,32 @@ def close_interrupted(conn: psycopg.Connection, by_run: str) -> list[str]:
     """Close the unfinished rows of every run that is no longer alive as `interrompido`; returns
     those runs' ids."""
     closed = []
-    stale = [r[0] for r in conn.execute(
-        f"select distinct id_execucao from {_TABLE} where status = 'em_andamento' and id_execucao <> %s", (by_run,))]
+    stale = [
+        r[0]
+        for r in conn.execute(
+            f"select distinct id_execucao from {_TABLE} where status = 'em_andamento' and id_execucao <> %s",
+            (by_run,),
+        )
+    ]
     kind, code = INTERRUPTED
     for run_id in stale:
-        if not conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_RUN, run_id)).fetchone()[0]:
+        if not conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_RUN, run_id)).fetchone()[
+            0
+        ]:
             continue  # alive
         try:
             conn.execute(
                 f"""update {_TABLE} set status = 'interrompido', fim = now(), tipo_erro = %s, codigo_erro = %s,
                            erro = %s
                     where id_execucao = %s and status = 'em_andamento'""",
-                (kind, code, f"the run stopped before it finished (killed, or its database connection was lost); "
-                             f"nothing of it was committed for this municipality; closed by run {by_run}", run_id))
+                (
+                    kind,
+                    code,
+                    f"the run stopped before it finished (killed, or its database connection was lost); "
+                    f"nothing of it was committed for this municipality; closed by run {by_run}",
+                    run_id,
+                ),
+            )
             closed.append(run_id)
         finally:
             conn.execute("select pg_advisory_unlock(%s, hashtext(%s))", (LOCK_RUN, run_id))
@@ -112,18 +126,30 @@ def start(conn: psycopg.Connection, run_id: str, ids: list[str], tables: list[st
         cur.executemany(
             f"""insert into {_TABLE} (id_execucao, id_municipio, tabela, inicio, status, modo)
                 values (%s, %s, %s, now(), 'em_andamento', %s) on conflict do nothing""",
-            [(run_id, i, t, mode) for i in ids for t in tables])
+            [(run_id, i, t, mode) for i in ids for t in tables],
+        )
 
 
-def fail(conn: psycopg.Connection, run_id: str, ident: str, kind: str, code: str, message: str,
-         attempts: int, cursors: dict[str, int | None]) -> None:
+def fail(
+    conn: psycopg.Connection,
+    run_id: str,
+    ident: str,
+    kind: str,
+    code: str,
+    message: str,
+    attempts: int,
+    cursors: dict[str, int | None],
+) -> None:
     """A municipality that did not load: its rows say why (nothing of it committed)."""
     conn.execute(
         f"""update {_TABLE} set status = 'falha', fim = now(), linhas = 0, tipo_erro = %s, codigo_erro = %s,
                    erro = %s, tentativas = %s
             where id_execucao = %s and id_municipio = %s""",
-        (kind, code, mask(message), attempts, run_id, ident))
+        (kind, code, mask(message), attempts, run_id, ident),
+    )
     for table, cursor in cursors.items():
-        conn.execute(f"""update {_TABLE} set cursor_antes = %s, cursor_depois = %s
+        conn.execute(
+            f"""update {_TABLE} set cursor_antes = %s, cursor_depois = %s
                          where id_execucao = %s and id_municipio = %s and tabela = %s""",
-                     (cursor, cursor, run_id, ident, table))
+            (cursor, cursor, run_id, ident, table),
+        )

@@ -20,9 +20,9 @@ so nothing of the run reaches raw (all or nothing per file and per run).
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import dlt
 import pyarrow as pa
@@ -35,16 +35,29 @@ from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PE
 __all__ = ["snis_source", "load_snis", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
 
 #: one description per small table: the Arrow schema (dlt takes types and nullability from it)
-_QUARANTINE_SCHEMA = pa.schema([
-    pa.field("arquivo", pa.string(), nullable=False), pa.field("linha", pa.int64(), nullable=False),
-    pa.field("coluna", pa.string(), nullable=False), pa.field("valor_bruto", pa.string()),
-    pa.field("motivo", pa.string(), nullable=False), pa.field("linha_bruta", pa.string(), nullable=False),
-])
-_RECONCILIATION_SCHEMA = pa.schema([
-    ("arquivo", pa.string()), ("ano", pa.int64()), ("coluna", pa.string()),
-    ("valor_rodape", DECIMAL_TYPE), ("soma_carregada", DECIMAL_TYPE), ("diferenca", DECIMAL_TYPE),
-    ("linhas_carregadas", pa.int64()), ("linhas_quarentena", pa.int64()), ("status", pa.string()),
-])
+_QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("arquivo", pa.string(), nullable=False),
+        pa.field("linha", pa.int64(), nullable=False),
+        pa.field("coluna", pa.string(), nullable=False),
+        pa.field("valor_bruto", pa.string()),
+        pa.field("motivo", pa.string(), nullable=False),
+        pa.field("linha_bruta", pa.string(), nullable=False),
+    ]
+)
+_RECONCILIATION_SCHEMA = pa.schema(
+    [
+        ("arquivo", pa.string()),
+        ("ano", pa.int64()),
+        ("coluna", pa.string()),
+        ("valor_rodape", DECIMAL_TYPE),
+        ("soma_carregada", DECIMAL_TYPE),
+        ("diferenca", DECIMAL_TYPE),
+        ("linhas_carregadas", pa.int64()),
+        ("linhas_quarentena", pa.int64()),
+        ("status", pa.string()),
+    ]
+)
 _REPLACE_PER_FILE = {"disposition": "merge", "strategy": "delete-insert"}
 
 
@@ -54,8 +67,9 @@ def list_exports(directory: str | Path) -> list[Path]:
 
 
 @dlt.source(name="snis", max_table_nesting=0)
-def snis_source(directory: str = dlt.config.value, files: list[str] | None = None,
-                chunk_lines: int = CHUNK_LINES):
+def snis_source(
+    directory: str = dlt.config.value, files: list[str] | None = None, chunk_lines: int = CHUNK_LINES
+):
     """SNIS exports of a folder (or only `files`, names or paths inside it), read `chunk_lines`
     lines at a time."""
     streams: dict[Path, ExportStream] = {}
@@ -84,8 +98,13 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
 
     # a key repeated by two files of one run (a sample and its full export): the last file in name
     # order wins, as it would when the files are loaded one run after the other
-    @dlt.resource(name="agua_esgoto_agregado", primary_key=PRIMARY_KEY, write_disposition="merge",
-                  schema_contract=SCHEMA_CONTRACT, columns={"_file_name": {"dedup_sort": "desc"}})
+    @dlt.resource(
+        name="agua_esgoto_agregado",
+        primary_key=PRIMARY_KEY,
+        write_disposition="merge",
+        schema_contract=SCHEMA_CONTRACT,
+        columns={"_file_name": {"dedup_sort": "desc"}},
+    )
     def agua_esgoto_agregado():
         # a plain function: dlt calls it for every selected resource before reading any of them,
         # so the small resources know they must wait for these rows
@@ -100,42 +119,59 @@ def snis_source(directory: str = dlt.config.value, files: list[str] | None = Non
 
         return rows()
 
-    @dlt.resource(name="quarentena", primary_key=("arquivo", "linha", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=SCHEMA_CONTRACT)
+    @dlt.resource(
+        name="quarentena",
+        primary_key=("arquivo", "linha", "coluna"),
+        merge_key="arquivo",
+        write_disposition=_REPLACE_PER_FILE,
+        schema_contract=SCHEMA_CONTRACT,
+    )
     def quarentena():
         for export in summaries():
             if export is None:
                 yield None
             elif export.quarantine:
-                yield _arrow([dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine],
-                             _QUARANTINE_SCHEMA)
+                yield _arrow(
+                    [dict(dataclasses.asdict(q), coluna=q.coluna or "") for q in export.quarantine],
+                    _QUARANTINE_SCHEMA,
+                )
 
-    @dlt.resource(name="reconciliacao", primary_key=("arquivo", "coluna"), merge_key="arquivo",
-                  write_disposition=_REPLACE_PER_FILE, schema_contract=SCHEMA_CONTRACT)
+    @dlt.resource(
+        name="reconciliacao",
+        primary_key=("arquivo", "coluna"),
+        merge_key="arquivo",
+        write_disposition=_REPLACE_PER_FILE,
+        schema_contract=SCHEMA_CONTRACT,
+    )
     def reconciliacao():
         for export in summaries():
             yield None if export is None else _arrow(export.reconciliation(), _RECONCILIATION_SCHEMA)
 
-    @dlt.resource(name="arquivos", primary_key="arquivo", write_disposition="merge",
-                  schema_contract=SCHEMA_CONTRACT)
+    @dlt.resource(
+        name="arquivos", primary_key="arquivo", write_disposition="merge", schema_contract=SCHEMA_CONTRACT
+    )
     def arquivos():
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for export in summaries():
             if export is None:
                 yield None
                 continue
-            yield _arrow([{
-                "arquivo": export.name,
-                "sha256": export.sha256,
-                "codificacao": export.encoding,
-                "ano": export.ano,
-                "linhas_lidas": export.lines_read,
-                "linhas_carregadas": export.rows_loaded,
-                "linhas_quarentena": len({q.linha for q in export.quarantine}),
-                "colunas_novas": ",".join(export.new_columns),
-                "colunas_ausentes": ",".join(export.missing_columns),
-                "carregado_em": now,
-            }])
+            yield _arrow(
+                [
+                    {
+                        "arquivo": export.name,
+                        "sha256": export.sha256,
+                        "codificacao": export.encoding,
+                        "ano": export.ano,
+                        "linhas_lidas": export.lines_read,
+                        "linhas_carregadas": export.rows_loaded,
+                        "linhas_quarentena": len({q.linha for q in export.quarantine}),
+                        "colunas_novas": ",".join(export.new_columns),
+                        "colunas_ausentes": ",".join(export.missing_columns),
+                        "carregado_em": now,
+                    }
+                ]
+            )
 
     return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
 
@@ -147,7 +183,9 @@ def load_snis(directory: str | Path, files: list[str] | None = None, srv=None, p
     from mirante.pipelines import make_pipeline, settle_pending
 
     pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), PENDING_PACKAGES)
-    return pipeline.run(snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT)
+    return pipeline.run(
+        snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT
+    )
 
 
 def _arrow(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:

@@ -21,11 +21,11 @@ import csv
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -139,17 +139,19 @@ class ParsedExport:
             if expected is None:
                 continue
             loaded = self.sums.get(col, Decimal(0))
-            out.append({
-                "arquivo": self.name,
-                "ano": self.ano,
-                "coluna": col,
-                "valor_rodape": expected,
-                "soma_carregada": loaded,
-                "diferenca": loaded - expected,
-                "linhas_carregadas": self.rows_loaded,
-                "linhas_quarentena": len({q.linha for q in self.quarantine}),
-                "status": "ok" if loaded == expected else "divergente",
-            })
+            out.append(
+                {
+                    "arquivo": self.name,
+                    "ano": self.ano,
+                    "coluna": col,
+                    "valor_rodape": expected,
+                    "soma_carregada": loaded,
+                    "diferenca": loaded - expected,
+                    "linhas_carregadas": self.rows_loaded,
+                    "linhas_quarentena": len({q.linha for q in self.quarantine}),
+                    "status": "ok" if loaded == expected else "divergente",
+                }
+            )
         return out
 
 
@@ -231,8 +233,10 @@ class _Lines:
                 text = self._decoder.decode(data, final=final)
             except UnicodeDecodeError as exc:
                 self.close()
-                raise SnisFormatError(self.path, f"not valid {self.encoding} text at byte "
-                                      f"{self._offset + exc.start} (wrong encoding?)") from exc
+                raise SnisFormatError(
+                    self.path,
+                    f"not valid {self.encoding} text at byte {self._offset + exc.start} (wrong encoding?)",
+                ) from exc
             self._offset += len(data)
             text = self._carry + text
             if final:
@@ -248,7 +252,7 @@ class _Lines:
             if cut < 0:
                 self._carry = text + held_cr
                 continue
-            self._carry = text[cut + 1:] + held_cr
+            self._carry = text[cut + 1 :] + held_cr
             return text[:cut].split("\n")
         return []
 
@@ -306,8 +310,10 @@ class ExportStream:
         missing_keys = [k for k in KEY_COLUMNS if k not in columns]
         if missing_keys:
             raise SnisFormatError(
-                path, f"header not recognised as a SNIS 'agregado' export (decoded as {encoding}; "
-                f"missing {', '.join(missing_keys)}): wrong encoding, wrong file or no header")
+                path,
+                f"header not recognised as a SNIS 'agregado' export (decoded as {encoding}; "
+                f"missing {', '.join(missing_keys)}): wrong encoding, wrong file or no header",
+            )
         if len(set(columns)) != len(columns):
             raise SnisFormatError(path, "header has duplicate columns")
         footer_line = _footer_line(path, encoding, size)
@@ -320,14 +326,20 @@ class ExportStream:
                 continue
             try:
                 footer[col] = _parse_number(footer_fields[i])
-            except ValueError:
-                raise SnisFormatError(path, f"footer value {footer_fields[i]!r} of {col} is not a number")
+            except ValueError as e:
+                raise SnisFormatError(
+                    path, f"footer value {footer_fields[i]!r} of {col} is not a number"
+                ) from e
         self._footer_line = footer_line
         year = _file_year(path, pending, footer_line)
         known = {n for n, _ in layout.values()}
         self.names = names
         self.summary = ParsedExport(
-            path=path, encoding=encoding, sha256="", ano=year, columns=columns,
+            path=path,
+            encoding=encoding,
+            sha256="",
+            ano=year,
+            columns=columns,
             decimal_columns=[n for n, k in names if k == "decimal"],
             new_columns=[c for c in columns if c not in known],
             missing_columns=[n for n, _ in layout.values() if n not in columns],
@@ -353,7 +365,7 @@ class ExportStream:
             raise SnisFormatError(self.path, "the file changed while it was read (footer differs)")
         buf.pop()
         for start in range(0, len(buf), n):
-            yield first_no + start, buf[start:start + n]
+            yield first_no + start, buf[start : start + n]
 
     def batches(self) -> Iterator[pa.Table]:
         """Typed Arrow tables of the accepted rows, in file order (each yielded once)."""
@@ -400,7 +412,7 @@ def _file_year(path: Path, lines: list[str], footer_line: str) -> int:
     if m:
         return int(m.group(1))
     years: dict[str, int] = {}
-    for line in lines[1:_YEAR_SAMPLE_LINES + 1]:
+    for line in lines[1 : _YEAR_SAMPLE_LINES + 1]:
         if line == footer_line:
             break
         f = line.split(";")
@@ -412,8 +424,14 @@ def _file_year(path: Path, lines: list[str], footer_line: str) -> int:
     return int(best)
 
 
-def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
-                 names: list[tuple[str, str]], seen_keys: set, pool: ThreadPoolExecutor) -> pa.Table:
+def _parse_chunk(
+    parsed: ParsedExport,
+    lines: list[str],
+    first_line_no: int,
+    names: list[tuple[str, str]],
+    seen_keys: set,
+    pool: ThreadPoolExecutor,
+) -> pa.Table:
     """Parse a block of data lines into a typed Arrow table; bad rows go to quarantine."""
     ncols = len(names)
     arr = pa.array(lines, pa.string())
@@ -425,9 +443,16 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
     for i in np.flatnonzero(~good_mask):
         line = lines[i]
         if line.strip():
-            parsed.quarantine.append(Quarantined(
-                parsed.name, first_line_no + int(i), None, None,
-                f"wrong column count: {int(fields[i])} instead of {ncols}", line))
+            parsed.quarantine.append(
+                Quarantined(
+                    parsed.name,
+                    first_line_no + int(i),
+                    None,
+                    None,
+                    f"wrong column count: {int(fields[i])} instead of {ncols}",
+                    line,
+                )
+            )
     good_idx = np.flatnonzero(good_mask)
     if not len(good_idx):
         return pa.table({})
@@ -443,7 +468,7 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
     body = pc.binary_join_element_wise(arr.filter(pa.array(good_mask)), "\n", "")
     del arr
     offsets = np.frombuffer(body.buffers()[1], dtype=np.int32)
-    data = body.buffers()[2][int(offsets[body.offset]):int(offsets[body.offset + len(body)])]
+    data = body.buffers()[2][int(offsets[body.offset]) : int(offsets[body.offset + len(body)])]
     del offsets
     col_names = [n for n, _ in names]
     table = pacsv.read_csv(
@@ -451,16 +476,22 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
         read_options=pacsv.ReadOptions(column_names=col_names + ["_fim"], block_size=1 << 24),
         parse_options=pacsv.ParseOptions(delimiter=";", quote_char=False),
         convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in col_names}, strings_can_be_null=True,
-            null_values=[""], quoted_strings_can_be_null=True, include_columns=col_names),
+            column_types={c: pa.string() for c in col_names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+            include_columns=col_names,
+        ),
     )
     del body, data  # memory: only the string table and the typed one from here on
     typed, bad = _typed(table, names, pool)
     table = table.select(list(KEY_COLUMNS))  # the rules below read only the key columns
     # whole-row rules: key columns
     mun = table["codigo_municipio"]
-    ok_code = pc.and_(pc.fill_null(pc.match_substring_regex(mun, r"^\d{6}$"), False),
-                      pc.is_in(pc.utf8_slice_codeunits(mun, 0, 2), value_set=pa.array(UF_CODES)))
+    ok_code = pc.and_(
+        pc.fill_null(pc.match_substring_regex(mun, r"^\d{6}$"), False),
+        pc.is_in(pc.utf8_slice_codeunits(mun, 0, 2), value_set=pa.array(UF_CODES)),
+    )
     bad_code = pc.invert(pc.fill_null(ok_code, False))
     bad_year = pc.invert(pc.fill_null(pc.equal(table["ano_referencia"], pa.scalar(str(parsed.ano))), False))
     bad_prest = pc.is_null(table["codigo_prestador"])
@@ -476,7 +507,9 @@ def _parse_chunk(parsed: ParsedExport, lines: list[str], first_line_no: int,
         if idx in bad or p is None:
             continue
         if p in seen_keys:
-            bad.setdefault(idx, []).append(("codigo_prestador", p, "duplicate provider code in the file (key repeated)"))
+            bad.setdefault(idx, []).append(
+                ("codigo_prestador", p, "duplicate provider code in the file (key repeated)")
+            )
         else:
             seen_keys.add(p)
 
@@ -506,8 +539,9 @@ def _decimal_column(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
         return pc.cast(nulled, DECIMAL_TYPE), pc.indices_nonzero(pc.invert(ok)).to_pylist()
 
 
-def _typed(table: pa.Table, names: list[tuple[str, str]], pool: ThreadPoolExecutor
-           ) -> tuple[pa.Table, dict[int, list]]:
+def _typed(
+    table: pa.Table, names: list[tuple[str, str]], pool: ThreadPoolExecutor
+) -> tuple[pa.Table, dict[int, list]]:
     """Typed table (exact decimals, integer year) and the bad values: {row: [(column, raw, reason)]}."""
     bad: dict[int, list] = {}
 
@@ -523,7 +557,7 @@ def _typed(table: pa.Table, names: list[tuple[str, str]], pool: ThreadPoolExecut
         return arr, []
 
     arrays = []
-    for (col, kind), (arr, idxs) in zip(names, pool.map(cast, names)):
+    for (col, kind), (arr, idxs) in zip(names, pool.map(cast, names), strict=False):
         arrays.append(arr)
         for idx in idxs:
             raw = table[col][idx].as_py()

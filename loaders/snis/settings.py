@@ -20,8 +20,33 @@ DECIMAL_TYPE = pa.decimal128(38, 2)
 CHUNK_LINES = 25_000
 #: IBGE codes of the 27 UFs: the first two digits of a valid municipality code
 UF_CODES = [
-    "11", "12", "13", "14", "15", "16", "17", "21", "22", "23", "24", "25", "26", "27", "28", "29",
-    "31", "32", "33", "35", "41", "42", "43", "50", "51", "52", "53",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "21",
+    "22",
+    "23",
+    "24",
+    "25",
+    "26",
+    "27",
+    "28",
+    "29",
+    "31",
+    "32",
+    "33",
+    "35",
+    "41",
+    "42",
+    "43",
+    "50",
+    "51",
+    "52",
+    "53",
 ]
 #: Postgres schema (= dlt dataset = dbt source) the loader writes
 DATASET = "raw_snis"

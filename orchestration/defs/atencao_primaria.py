@@ -22,13 +22,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
     AssetMaterialization,
+    AssetSelection,
     AssetSpec,
     BackfillPolicy,
     Config,
-    Failure,
     Definitions,
+    Failure,
     MaterializeResult,
     RunRequest,
     ScheduleEvaluationContext,
@@ -42,14 +42,13 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
     MAX_RUNTIME_SECONDS_TAG,
 )
+from mirante.loaders.esus import registry
+from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
+from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 from pydantic import Field
 
 from mirante import db
 from mirante.config import esus_max_runtime
-from mirante.loaders.esus import registry
-from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
-from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
-
 
 #: run tag whose concurrency the instance limits (see mirante.orchestration.instance)
 CONCURRENCY_TAG = "mirante/esus"
@@ -70,19 +69,37 @@ class PullConfig(Config):
 
 @multi_asset(
     name="raw_esus_pec",
-    specs=[AssetSpec(key, group_name=DATASET, kinds={"postgres"}, skippable=True,
-                     description=_DESCRIPTIONS.get(t, f"PEC table {t} of every municipality (id_municipio added)"))
-           for t, key in RAW_KEYS.items()],
+    specs=[
+        AssetSpec(
+            key,
+            group_name=DATASET,
+            kinds={"postgres"},
+            skippable=True,
+            description=_DESCRIPTIONS.get(t, f"PEC table {t} of every municipality (id_municipio added)"),
+        )
+        for t, key in RAW_KEYS.items()
+    ],
     check_specs=[
-        *(AssetCheckSpec("reconciliacao_origem", asset=RAW_KEYS[t],
-                         description="Rows and highest key of each municipality equal its source's, read in the "
-                                     "extraction's snapshot (ERROR; the next pull repairs the diverging key buckets)")
-          for t in TABLES),
-        AssetCheckSpec("atraso", asset=RAW_KEYS[MAIN_FACT],
-                       description="Latest day with any PEC record of the municipality is D-1 (D-2 or older: late)"),
-        AssetCheckSpec("volume", asset=RAW_KEYS[MAIN_FACT],
-                       description=f"Care records of the latest day within ±{VOLUME_THRESHOLD:.0%} (or 3 sigma "
-                                   "for small counts) of the mean of the 7 days with records before"),
+        *(
+            AssetCheckSpec(
+                "reconciliacao_origem",
+                asset=RAW_KEYS[t],
+                description="Rows and highest key of each municipality equal its source's, read in the "
+                "extraction's snapshot (ERROR; the next pull repairs the diverging key buckets)",
+            )
+            for t in TABLES
+        ),
+        AssetCheckSpec(
+            "atraso",
+            asset=RAW_KEYS[MAIN_FACT],
+            description="Latest day with any PEC record of the municipality is D-1 (D-2 or older: late)",
+        ),
+        AssetCheckSpec(
+            "volume",
+            asset=RAW_KEYS[MAIN_FACT],
+            description=f"Care records of the latest day within ±{VOLUME_THRESHOLD:.0%} (or 3 sigma "
+            "for small counts) of the mean of the 7 days with records before",
+        ),
     ],
     partitions_def=municipios,
     backfill_policy=BackfillPolicy.single_run(),
@@ -96,8 +113,12 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
     by_id = {m.id_municipio: m for m in registry.load()}
     keys = list(context.partition_keys)
     srv = db.server()
-    options = dict(desde=_date(config.desde), ate=_date(config.ate), max_attempts=config.max_tentativas,
-                   run_id=context.run_id)
+    options = dict(
+        desde=_date(config.desde),
+        ate=_date(config.ate),
+        max_attempts=config.max_tentativas,
+        run_id=context.run_id,
+    )
     if len(keys) == 1:
         municipio = by_id[keys[0]]
         if not municipio.habilitado:
@@ -111,10 +132,16 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
 
     enabled = [by_id[k] for k in keys if by_id[k].habilitado]
     skipped = len(keys) - len(enabled)
-    context.log.info(f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), "
-                     f"{esus_concurrency()} at a time")
-    results = pull_many(enabled, srv, workers=esus_concurrency(), **options,
-                        progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"))
+    context.log.info(
+        f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), {esus_concurrency()} at a time"
+    )
+    results = pull_many(
+        enabled,
+        srv,
+        workers=esus_concurrency(),
+        **options,
+        progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"),
+    )
     failed = sorted(i for i, r in results.items() if r.status != "sucesso")
     if not failed and not skipped:
         # every partition of the range loaded: one materialization per asset covers them all
@@ -130,10 +157,14 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
     if failed:
         raise Failure(
             description=f"{len(failed)} of {len(enabled)} municipalities failed (the others loaded): "
-                        + "; ".join(f"{i}: {results[i].error_kind}/{results[i].error_code} after "
-                                    f"{results[i].attempts} attempt(s): {results[i].error}" for i in failed[:20])
-                        + ". Rerun their partitions once the sources are back.",
-            metadata={"falharam": ", ".join(failed)})
+            + "; ".join(
+                f"{i}: {results[i].error_kind}/{results[i].error_code} after "
+                f"{results[i].attempts} attempt(s): {results[i].error}"
+                for i in failed[:20]
+            )
+            + ". Rerun their partitions once the sources are back.",
+            metadata={"falharam": ", ".join(failed)},
+        )
 
 
 def _metadata(result) -> dict[AssetKey, dict]:
@@ -147,8 +178,10 @@ def _metadata(result) -> dict[AssetKey, dict]:
             meta["reconciliacao"] = result.reconciliation[table]
         if table in FACTS:
             before, after = result.cursors[table]
-            meta.update(cursor_antes=before if before is not None else -1,
-                        cursor_depois=after if after is not None else -1)
+            meta.update(
+                cursor_antes=before if before is not None else -1,
+                cursor_depois=after if after is not None else -1,
+            )
         out[key] = meta
     return out
 
@@ -163,11 +196,17 @@ def reconciliation_checks(results: dict):
         checked = {i: v for i, v in verdicts.items() if v is not None}
         diverging = sorted(i for i, v in checked.items() if v == "divergente")
         yield AssetCheckResult(
-            asset_key=RAW_KEYS[table], check_name="reconciliacao_origem", passed=not diverging,
+            asset_key=RAW_KEYS[table],
+            check_name="reconciliacao_origem",
+            passed=not diverging,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"municipios_verificados": len(checked), "divergentes": len(diverging),
-                      "lista": ", ".join(diverging[:50]),
-                      "nao_verificados": len(verdicts) - len(checked)})
+            metadata={
+                "municipios_verificados": len(checked),
+                "divergentes": len(diverging),
+                "lista": ", ".join(diverging[:50]),
+                "nao_verificados": len(verdicts) - len(checked),
+            },
+        )
 
 
 def _date(value: str | None) -> date | None:
@@ -182,36 +221,67 @@ def municipality_checks(srv, ids: list[str], today: date | None = None):
     anomalous = [i for i, s in stats.items() if not s["volume_ok"]]
     if len(ids) == 1:
         s = stats[ids[0]]
-        atraso_meta = {"id_municipio": ids[0], "ultimo_dia": str(s["ultimo_dia"]),
-                       "dias_de_atraso": s["dias_de_atraso"] if s["dias_de_atraso"] is not None else -1}
-        volume_meta = {"id_municipio": ids[0], "registros_ultimo_dia": s["registros_ultimo_dia"],
-                       "media_7_dias": round(s["media_7_dias"] or 0, 1), "variacao": round(s["variacao"] or 0, 3)}
+        atraso_meta = {
+            "id_municipio": ids[0],
+            "ultimo_dia": str(s["ultimo_dia"]),
+            "dias_de_atraso": s["dias_de_atraso"] if s["dias_de_atraso"] is not None else -1,
+        }
+        volume_meta = {
+            "id_municipio": ids[0],
+            "registros_ultimo_dia": s["registros_ultimo_dia"],
+            "media_7_dias": round(s["media_7_dias"] or 0, 1),
+            "variacao": round(s["variacao"] or 0, 3),
+        }
     else:
         atraso_meta = {"municipios": len(ids), "atrasados": len(late), "lista": ", ".join(late[:50])}
-        volume_meta = {"municipios": len(ids), "anomalias": len(anomalous), "lista": ", ".join(anomalous[:50])}
-    yield AssetCheckResult(asset_key=RAW_KEYS[MAIN_FACT], check_name="atraso", passed=not late,
-                           severity=AssetCheckSeverity.WARN, metadata=atraso_meta)
-    yield AssetCheckResult(asset_key=RAW_KEYS[MAIN_FACT], check_name="volume", passed=not anomalous,
-                           severity=AssetCheckSeverity.WARN, metadata=volume_meta)
+        volume_meta = {
+            "municipios": len(ids),
+            "anomalias": len(anomalous),
+            "lista": ", ".join(anomalous[:50]),
+        }
+    yield AssetCheckResult(
+        asset_key=RAW_KEYS[MAIN_FACT],
+        check_name="atraso",
+        passed=not late,
+        severity=AssetCheckSeverity.WARN,
+        metadata=atraso_meta,
+    )
+    yield AssetCheckResult(
+        asset_key=RAW_KEYS[MAIN_FACT],
+        check_name="volume",
+        passed=not anomalous,
+        severity=AssetCheckSeverity.WARN,
+        metadata=volume_meta,
+    )
 
 
 esus_pull_job = define_asset_job(
-    "esus_pull", selection=AssetSelection.assets(raw_esus_pec), partitions_def=municipios,
+    "esus_pull",
+    selection=AssetSelection.assets(raw_esus_pec),
+    partitions_def=municipios,
     # a hung pull must not hold the pool and delay the rebuild chained to it forever: run
     # monitoring (orchestration/instance.py) stops it after MIRANTE_ESUS_MAX_RUNTIME_SECONDS
     tags={MAX_RUNTIME_SECONDS_TAG: str(esus_max_runtime())},
-    description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).")
+    description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).",
+)
 
 
 def all_partitions_tags() -> dict[str, str]:
     """Run tags of one run over every partition (disabled municipalities are skipped by the asset)."""
     keys = municipios.get_partition_keys()
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            CONCURRENCY_TAG: "pull"}
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: keys[0],
+        ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+        CONCURRENCY_TAG: "pull",
+    }
 
 
-@schedule(job=esus_pull_job, cron_schedule="0 5 * * *", execution_timezone="America/Sao_Paulo",
-          description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.")
+@schedule(
+    job=esus_pull_job,
+    cron_schedule="0 5 * * *",
+    execution_timezone="America/Sao_Paulo",
+    description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.",
+)
 def esus_daily(context: ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date().isoformat()
     return RunRequest(run_key=f"esus:{day}", tags=all_partitions_tags())

@@ -18,6 +18,7 @@ MIRANTE_CRM_USER_KEY and MIRANTE_ERP_BASE_URL / _COMPANY_DB / _USERNAME / _PASSW
 both emulators when the base URLs are unset.
 """
 
+import dlt
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -28,13 +29,12 @@ from dagster import (
     define_asset_job,
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
-
-import dlt
 from mirante.loaders.crm import crm_source
 from mirante.loaders.crm import settings as crm_settings
 from mirante.loaders.erp import erp_source, make_auth
 from mirante.loaders.erp.settings import PENDING_PACKAGES as ERP_PENDING
 from mirante.loaders.erp.settings import erp_settings
+
 from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, dlt_pool
@@ -50,10 +50,12 @@ _DEFINITION_URL = "http://127.0.0.1:9/definition-only"
 #: the semantic layer's time spine: not downstream of the sources, built with them
 TIME_SPINE = AssetKey(["intermediate", "int_calendario__dia"])
 
+
 @dlt_assets(
     dlt_source=crm_source(base_url=_DEFINITION_URL, user_key="definition-only"),
-    dlt_pipeline=dlt.pipeline(pipeline_name=crm_settings.PIPELINE_NAME, dataset_name=CRM_DATASET,
-                              destination="postgres"),
+    dlt_pipeline=dlt.pipeline(
+        pipeline_name=crm_settings.PIPELINE_NAME, dataset_name=CRM_DATASET, destination="postgres"
+    ),
     name=CRM_OP,
     dagster_dlt_translator=RawTranslator(),
     pool=dlt_pool(crm_settings.PIPELINE_NAME),
@@ -63,15 +65,23 @@ def raw_crm_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     crm = crm_settings.resolve()
     # a new source per run: dagster-dlt alters the source's schema while it runs (STACK.md)
     source = crm_source(base_url=crm.base_url, user_key=crm.user_key)
-    yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=settle_pending(make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET),
-                                                   crm_settings.PENDING_PACKAGES),
-                       loader_file_format=crm_settings.LOADER_FILE_FORMAT)
+    yield from dlt.run(
+        context=context,
+        dlt_source=source,
+        dlt_pipeline=settle_pending(
+            make_pipeline(crm_settings.PIPELINE_NAME, CRM_DATASET), crm_settings.PENDING_PACKAGES
+        ),
+        loader_file_format=crm_settings.LOADER_FILE_FORMAT,
+    )
 
 
 @dlt_assets(
-    dlt_source=erp_source(base_url=_DEFINITION_URL, company_db="definition-only",
-                          username="definition-only", password="definition-only"),
+    dlt_source=erp_source(
+        base_url=_DEFINITION_URL,
+        company_db="definition-only",
+        username="definition-only",
+        password="definition-only",
+    ),
     dlt_pipeline=dlt.pipeline(pipeline_name="erp", dataset_name=ERP_DATASET, destination="postgres"),
     name=ERP_OP,
     dagster_dlt_translator=RawTranslator(),
@@ -84,8 +94,11 @@ def raw_erp_api(context: AssetExecutionContext, dlt: DagsterDltResource):
     auth = make_auth(**settings.source_kwargs())
     try:
         source = erp_source(**settings.source_kwargs(), auth=auth)
-        yield from dlt.run(context=context, dlt_source=source,
-                           dlt_pipeline=settle_pending(make_pipeline("erp", ERP_DATASET), ERP_PENDING))
+        yield from dlt.run(
+            context=context,
+            dlt_source=source,
+            dlt_pipeline=settle_pending(make_pipeline("erp", ERP_DATASET), ERP_PENDING),
+        )
     finally:
         auth.logout()
 
@@ -97,15 +110,22 @@ CHILD_TABLES = {
     AssetKey([ERP_DATASET, "invoices__document_lines"]): AssetKey([ERP_DATASET, "invoices"]),
 }
 child_tables = [
-    AssetSpec(key, deps=[parent], group_name=key.path[0], kinds={"dlt", "postgres"},
-              description=f"Child table of {parent.to_user_string()} (nested list), written by its dlt resource "
-                          "in the same load: materialize the parent to refresh it.")
+    AssetSpec(
+        key,
+        deps=[parent],
+        group_name=key.path[0],
+        kinds={"dlt", "postgres"},
+        description=f"Child table of {parent.to_user_string()} (nested list), written by its dlt resource "
+        "in the same load: materialize the parent to refresh it.",
+    )
     for key, parent in CHILD_TABLES.items()
 ]
 
 comercial_job = define_asset_job(
     "comercial",
-    selection=(AssetSelection.assets(raw_crm_api, raw_erp_api).downstream() | AssetSelection.assets(TIME_SPINE))
+    selection=(
+        AssetSelection.assets(raw_crm_api, raw_erp_api).downstream() | AssetSelection.assets(TIME_SPINE)
+    )
     - AssetSelection.assets(*CHILD_TABLES),
     description="The commercial graph: CRM and ERP APIs to the sales marts and the daily KPIs.",
 )
@@ -113,7 +133,9 @@ comercial_job = define_asset_job(
 #: also rebuilds these marts); should it run late, the pools `dlt_crm`, `dlt_erp` and `dbt` make
 #: the two wait for each other instead of colliding
 comercial_daily = ScheduleDefinition(
-    name="comercial_daily", job=comercial_job, cron_schedule="0 4 * * *",
+    name="comercial_daily",
+    job=comercial_job,
+    cron_schedule="0 4 * * *",
     execution_timezone="America/Sao_Paulo",
     description="Every day at 04:00: yesterday's orders, deals and contacts into the KPIs.",
 )

@@ -1,15 +1,13 @@
 """Rules shared by the domain modules: asset keys of dlt resources, concurrency pools, GE suites as
 asset checks."""
 
-
-from typing import Sequence
+from collections.abc import Sequence
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from mirante import db
-
 
 #: Dagster concurrency pool of every dbt build (limit 1: two builds collide on dbt's `__dbt_tmp`
 #: relations); see mirante.orchestration.instance and docs/concurrency.md
@@ -28,7 +26,9 @@ class RawTranslator(DagsterDltTranslator):
         spec = super().get_asset_spec(data)
         dataset = data.pipeline.dataset_name if data.pipeline else "raw"
         return spec.replace_attributes(
-            key=AssetKey([dataset, data.resource.name]), deps=[], group_name=dataset,
+            key=AssetKey([dataset, data.resource.name]),
+            deps=[],
+            group_name=dataset,
         )
 
 
@@ -36,8 +36,12 @@ def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bo
     """A Great Expectations suite (expectations/suites/<suite>.json) as a Dagster asset check."""
     name = "ge_" + suite.split(".", 1)[1]
 
-    @asset_check(asset=AssetKey(list(asset_key)), name=name, blocking=blocking,
-                 description=f"Great Expectations suite {suite} (expectations/suites/{suite}.json)")
+    @asset_check(
+        asset=AssetKey(list(asset_key)),
+        name=name,
+        blocking=blocking,
+        description=f"Great Expectations suite {suite} (expectations/suites/{suite}.json)",
+    )
     def _check() -> AssetCheckResult:
         from mirante.expectations import run_suite
 
@@ -48,8 +52,9 @@ def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bo
             metadata={
                 "evaluated": result.evaluated,
                 "failed": len(result.failed),
-                "failures": [f"{f.get('expectation_type')} {f.get('column') or ''}".strip()
-                             for f in result.failed][:20],
+                "failures": [
+                    f"{f.get('expectation_type')} {f.get('column') or ''}".strip() for f in result.failed
+                ][:20],
             },
         )
 
@@ -67,6 +72,9 @@ def suite_checks() -> list:
     for suite in list_suites():
         schema, table = suite.split(".", 1)
         blocking = load_suite(suite).get("blocking", True)
-        checks.append(ge_suite_check(suite, [schema, table], "reader" if schema == "marts" else "transformer",
-                                     blocking=blocking))
+        checks.append(
+            ge_suite_check(
+                suite, [schema, table], "reader" if schema == "marts" else "transformer", blocking=blocking
+            )
+        )
     return checks

@@ -6,7 +6,6 @@ reconciliation), a job per source and a sensor that asks, in one run per tick, f
 every export in MIRANTE_SNIS_DIR whose content raw_snis does not hold yet.
 """
 
-
 import contextlib
 import json
 
@@ -28,15 +27,15 @@ from dagster import (
     sensor,
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
-from pydantic import Field
-
-from mirante import config, db
 from mirante.loaders.ibge import ibge_source
 from mirante.loaders.ibge.settings import BASE_URL as IBGE_LIVE_URL
 from mirante.loaders.ibge.settings import PENDING_PACKAGES as IBGE_PENDING
 from mirante.loaders.snis import DATASET as SNIS_DATASET
 from mirante.loaders.snis import LOADER_FILE_FORMAT, list_exports, snis_source
 from mirante.loaders.snis.settings import PENDING_PACKAGES as SNIS_PENDING
+from pydantic import Field
+
+from mirante import config, db
 from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, dlt_pool
@@ -52,8 +51,9 @@ def _pipeline(name: str, dataset: str, pending: str) -> dlt.Pipeline:
 
 
 class SnisLoadConfig(Config):
-    files: list[str] = Field(default_factory=list,
-                             description="export file names in MIRANTE_SNIS_DIR; empty = every *.csv")
+    files: list[str] = Field(
+        default_factory=list, description="export file names in MIRANTE_SNIS_DIR; empty = every *.csv"
+    )
 
 
 @dlt_assets(
@@ -68,8 +68,12 @@ def raw_snis_exports(context: AssetExecutionContext, dlt: DagsterDltResource, co
     from mirante.config import snis_dir
 
     source = snis_source(directory=str(snis_dir()), files=config.files or None)
-    yield from dlt.run(context=context, dlt_source=source,
-                       dlt_pipeline=_pipeline("snis", SNIS_DATASET, SNIS_PENDING), loader_file_format=LOADER_FILE_FORMAT)
+    yield from dlt.run(
+        context=context,
+        dlt_source=source,
+        dlt_pipeline=_pipeline("snis", SNIS_DATASET, SNIS_PENDING),
+        loader_file_format=LOADER_FILE_FORMAT,
+    )
 
 
 @dlt_assets(
@@ -82,12 +86,18 @@ def raw_snis_exports(context: AssetExecutionContext, dlt: DagsterDltResource, co
 def raw_ibge_localidades(context: AssetExecutionContext, dlt: DagsterDltResource):
     """IBGE Localidades (regions, UFs, municipalities) over HTTP: live API or MIRANTE_IBGE_BASE_URL."""
     source = ibge_source(base_url=config.ibge_base_url() or IBGE_LIVE_URL)
-    yield from dlt.run(context=context, dlt_source=source, dlt_pipeline=_pipeline("ibge", "raw_ibge", IBGE_PENDING))
+    yield from dlt.run(
+        context=context, dlt_source=source, dlt_pipeline=_pipeline("ibge", "raw_ibge", IBGE_PENDING)
+    )
 
 
-@asset_check(asset=SNIS_TABLE, name="reconciliacao_rodape", blocking=False,
-             description="Sum of every numeric column over each file's loaded rows equals the file's "
-                         "own 'TOTAL da AMOSTRA' footer (raw_snis.reconciliacao).")
+@asset_check(
+    asset=SNIS_TABLE,
+    name="reconciliacao_rodape",
+    blocking=False,
+    description="Sum of every numeric column over each file's loaded rows equals the file's "
+    "own 'TOTAL da AMOSTRA' footer (raw_snis.reconciliacao).",
+)
 def snis_footer_reconciliation() -> AssetCheckResult:
     import psycopg
 
@@ -95,7 +105,8 @@ def snis_footer_reconciliation() -> AssetCheckResult:
         rows = conn.execute(
             """select arquivo, count(*) filter (where status = 'ok'), count(*),
                       max(linhas_carregadas), max(linhas_quarentena)
-               from raw_snis.reconciliacao group by arquivo order by arquivo""").fetchall()
+               from raw_snis.reconciliacao group by arquivo order by arquivo"""
+        ).fetchall()
     per_file = {f: {"columns_ok": ok, "columns": n, "rows": r, "quarantined": q} for f, ok, n, r, q in rows}
     diverging = [f for f, v in per_file.items() if v["columns_ok"] != v["columns"]]
     return AssetCheckResult(
@@ -104,7 +115,6 @@ def snis_footer_reconciliation() -> AssetCheckResult:
         severity=AssetCheckSeverity.WARN,
         metadata={"files": json.dumps(per_file), "diverging_files": ", ".join(diverging) or "none"},
     )
-
 
 
 snis_job = define_asset_job(
@@ -142,7 +152,9 @@ def loaded_snis_hashes() -> set[str]:
     with psycopg.connect(db.server().url("transformer"), connect_timeout=10) as conn:
         if not conn.execute("select to_regclass('raw_snis.arquivos')").fetchone()[0]:
             return set()
-        return {sha for (sha,) in conn.execute("select sha256 from raw_snis.arquivos where sha256 is not null")}
+        return {
+            sha for (sha,) in conn.execute("select sha256 from raw_snis.arquivos where sha256 is not null")
+        }
 
 
 def _in_flight_hashes(instance) -> set[str]:
@@ -150,15 +162,21 @@ def _in_flight_hashes(instance) -> set[str]:
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
     out: set[str] = set()
-    for run in instance.get_runs(filters=RunsFilter(job_name=snis_job.name, statuses=IN_PROGRESS_RUN_STATUSES)):
+    for run in instance.get_runs(
+        filters=RunsFilter(job_name=snis_job.name, statuses=IN_PROGRESS_RUN_STATUSES)
+    ):
         with contextlib.suppress(ValueError, AttributeError):
             out.update(json.loads(run.tags.get(FILES_TAG, "{}")).values())
     return out
 
 
-@sensor(job=snis_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
-        description="One load per tick of every export in MIRANTE_SNIS_DIR whose content (sha256) raw_snis "
-                    "does not hold yet and no run in progress is loading.")
+@sensor(
+    job=snis_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="One load per tick of every export in MIRANTE_SNIS_DIR whose content (sha256) raw_snis "
+    "does not hold yet and no run in progress is loading.",
+)
 def snis_new_export_sensor(context: SensorEvaluationContext):
     """Compares each export's sha256 with raw_snis.arquivos, not with a cursor: a sensor started on
     a database that already holds the files (after `make run`) asks for nothing. The cursor only

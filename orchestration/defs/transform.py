@@ -1,12 +1,11 @@
 """dbt models as assets (keys [schema, model], groups by folder), dbt tests as asset checks, and
 Great Expectations suites on the marts."""
 
-
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
-
 from mirante.orchestration.resources import dbt_manifest
 
 from .common import DBT_POOL, suite_checks

@@ -62,7 +62,10 @@ def main() -> int:
         drill_points.die(marker, stage)
 
     write_data_item, w_normalize_files, complete_job = (
-        DataItemStorage.write_data_item, normalize.w_normalize_files, PackageStorage.complete_job)
+        DataItemStorage.write_data_item,
+        normalize.w_normalize_files,
+        PackageStorage.complete_job,
+    )
     calls = {"items": 0, "completed": 0}
 
     def counted_write(self, *args, **kwargs):

@@ -25,9 +25,10 @@ import drill_points  # the driver's own folder is on sys.path
 
 def main() -> int:
     point, marker, ids = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    from mirante.emulators import pec
     from mirante.loaders.esus import extract, publish, pull
     from mirante.loaders.esus.registry import Municipio
-    from mirante.emulators import pec
+
     from mirante import db
 
     def die(stage: str) -> None:
@@ -62,10 +63,19 @@ def main() -> int:
     publish._copy_in = counted_copy_in
 
     srv = db.server()
-    municipios = [Municipio(i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/{pec.database_name(i)}")
-                  for i in ids]
-    results = pull.pull_many(municipios, srv, batch_size=1, workers=1, backoff_seconds=1.0, max_attempts=6,
-                             run_id=os.environ.get("DRILL_RUN_ID"))
+    municipios = [
+        Municipio(i, i, "", f"postgresql://{pec.SOURCE_ROLE}@127.0.0.1:{srv.port}/{pec.database_name(i)}")
+        for i in ids
+    ]
+    results = pull.pull_many(
+        municipios,
+        srv,
+        batch_size=1,
+        workers=1,
+        backoff_seconds=1.0,
+        max_attempts=6,
+        run_id=os.environ.get("DRILL_RUN_ID"),
+    )
     marker.write_text("finished " + " ".join(f"{i}:{r.status}" for i, r in sorted(results.items())))
     return 0
 

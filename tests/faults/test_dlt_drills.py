@@ -43,17 +43,32 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 DRIVER = Path(__file__).with_name("dlt_driver.py")
 DATABASE = "mirante_test_drill_dlt"
 MARTS = {
-    "saneamento": ("dim_municipio", "fct_saneamento_prestador_ano", "agg_saneamento_uf_ano",
-                   "agg_saneamento_brasil_ano"),
-    "comercial": ("vendas_ano_mes", "vendas_uf", "vendas_modalidade", "kpi_comercial_diario",
-                  "receita_recorrente_mensal"),
+    "saneamento": (
+        "dim_municipio",
+        "fct_saneamento_prestador_ano",
+        "agg_saneamento_uf_ano",
+        "agg_saneamento_brasil_ano",
+    ),
+    "comercial": (
+        "vendas_ano_mes",
+        "vendas_uf",
+        "vendas_modalidade",
+        "kpi_comercial_diario",
+        "receita_recorrente_mensal",
+    ),
 }
 DOMAIN = {"snis": "saneamento", "ibge": "saneamento", "crm": "comercial", "erp": "comercial"}
 SCHEMA = {"snis": "raw_snis", "ibge": "raw_ibge", "crm": "raw_crm", "erp": "raw_erp"}
 #: a small commercial world (two months, 300 customers): a load takes a few seconds
 HOJE = date(2025, 2, 28)
-WORLD = {"seed": 42, "inicio": date(2025, 1, 1), "hoje": HOJE, "n_clientes": 300, "pedidos_dia": 10.0,
-         "negocios_dia": 4.0}
+WORLD = {
+    "seed": 42,
+    "inicio": date(2025, 1, 1),
+    "hoje": HOJE,
+    "n_clientes": 300,
+    "pedidos_dia": 10.0,
+    "negocios_dia": 4.0,
+}
 #: days the commercial world moves before the killed run, and between it and the normal run
 DAYS_BEFORE, DAYS_AFTER = 3, 2
 
@@ -76,12 +91,19 @@ def pending(loader: str) -> list[str]:
 def loaded(srv, loader: str, load_ids: list[str]) -> list[str]:
     """Those of `load_ids` that completed in the destination (status 0 in _dlt_loads)."""
     with psycopg.connect(srv.admin()) as conn:
-        return sorted(r[0] for r in conn.execute(
-            sql.SQL("select load_id from {}._dlt_loads where status = 0 and load_id = any(%s)").format(
-                sql.Identifier(SCHEMA[loader])), (load_ids,)))
+        return sorted(
+            r[0]
+            for r in conn.execute(
+                sql.SQL("select load_id from {}._dlt_loads where status = 0 and load_id = any(%s)").format(
+                    sql.Identifier(SCHEMA[loader])
+                ),
+                (load_ids,),
+            )
+        )
 
 
 # -- sources ---------------------------------------------------------------------------------------
+
 
 class Sources:
     """The offline sources of the drills and what each loader's normal run is."""
@@ -119,9 +141,14 @@ class Sources:
 
         out = {"DRILL_SNIS_DIR": str(self.snis_dir), "MIRANTE_IBGE_BASE_URL": self.ibge.base_url}
         if self.crm is not None:
-            out |= {"MIRANTE_CRM_BASE_URL": self.crm.base_url, "MIRANTE_CRM_USER_KEY": self.crm.user_key,
-                    "MIRANTE_ERP_BASE_URL": self.erp.base_url, "MIRANTE_ERP_COMPANY_DB": erp.EMULATOR_COMPANY_DB,
-                    "MIRANTE_ERP_USERNAME": erp.EMULATOR_USERNAME, "MIRANTE_ERP_PASSWORD": erp.EMULATOR_PASSWORD}
+            out |= {
+                "MIRANTE_CRM_BASE_URL": self.crm.base_url,
+                "MIRANTE_CRM_USER_KEY": self.crm.user_key,
+                "MIRANTE_ERP_BASE_URL": self.erp.base_url,
+                "MIRANTE_ERP_COMPANY_DB": erp.EMULATOR_COMPANY_DB,
+                "MIRANTE_ERP_USERNAME": erp.EMULATOR_USERNAME,
+                "MIRANTE_ERP_PASSWORD": erp.EMULATOR_PASSWORD,
+            }
         return out
 
     def snis_files(self, *paths: Path) -> None:
@@ -155,20 +182,29 @@ class Sources:
         if loader == "snis":
             return self._snis()
         if loader == "ibge":
-            return {t: [(str(r["id"]),) for r in requests.get(f"{self.ibge.base_url}/{t}", timeout=60).json()]
-                    for t in ("regioes", "estados", "municipios")}
+            return {
+                t: [(str(r["id"]),) for r in requests.get(f"{self.ibge.base_url}/{t}", timeout=60).json()]
+                for t in ("regioes", "estados", "municipios")
+            }
         if loader == "crm":
             contacts = self.crm.records("Contacts")
-            return {"contacts": [(str(r["Id"]),) for r in contacts],
-                    "deals": [(str(r["Id"]),) for r in self.crm.records("Deals")],
-                    "interactions": [(str(r["Id"]),) for r in self.crm.records("Interactions")],
-                    "contacts__phones": [(str(r["Id"]), str(i)) for r in contacts for i in range(len(r["Phones"]))]}
+            return {
+                "contacts": [(str(r["Id"]),) for r in contacts],
+                "deals": [(str(r["Id"]),) for r in self.crm.records("Deals")],
+                "interactions": [(str(r["Id"]),) for r in self.crm.records("Interactions")],
+                "contacts__phones": [
+                    (str(r["Id"]), str(i)) for r in contacts for i in range(len(r["Phones"]))
+                ],
+            }
         docs = self.erp.state.documents()
         out = {}
         for table, entity in (("orders", "Orders"), ("invoices", "Invoices")):
             out[table] = [(str(d["DocEntry"]),) for d in docs[entity]]
-            out[f"{table}__document_lines"] = [(str(d["DocEntry"]), str(line["LineNum"]))
-                                               for d in docs[entity] for line in d["DocumentLines"]]
+            out[f"{table}__document_lines"] = [
+                (str(d["DocEntry"]), str(line["LineNum"]))
+                for d in docs[entity]
+                for line in d["DocumentLines"]
+            ]
         return out
 
     def _snis(self) -> dict[str, list[tuple]]:
@@ -180,8 +216,14 @@ class Sources:
                 export = parse_export(path)
                 names.append((export.name,))
                 for chunk in export.chunks:
-                    keys |= {(str(a), str(p)) for a, p in zip(chunk.column("ano_referencia").to_pylist(),
-                                                             chunk.column("codigo_prestador").to_pylist())}
+                    keys |= {
+                        (str(a), str(p))
+                        for a, p in zip(
+                            chunk.column("ano_referencia").to_pylist(),
+                            chunk.column("codigo_prestador").to_pylist(),
+                            strict=False,
+                        )
+                    }
             # a key in both files is one row (merge on the grain)
             self._snis_keys = {"agua_esgoto_agregado": sorted(keys), "arquivos": names}
         return self._snis_keys
@@ -189,17 +231,26 @@ class Sources:
 
 #: keys in raw: {table: SQL giving the same key tuples as Sources.keys}
 RAW_KEYS = {
-    "snis": {"agua_esgoto_agregado": "select ano_referencia, codigo_prestador from raw_snis.agua_esgoto_agregado",
-             "arquivos": "select arquivo from raw_snis.arquivos"},
+    "snis": {
+        "agua_esgoto_agregado": "select ano_referencia, codigo_prestador from raw_snis.agua_esgoto_agregado",
+        "arquivos": "select arquivo from raw_snis.arquivos",
+    },
     "ibge": {t: f"select id from raw_ibge.{t}" for t in ("regioes", "estados", "municipios")},
-    "crm": {"contacts": "select id from raw_crm.contacts", "deals": "select id from raw_crm.deals",
-            "interactions": "select id from raw_crm.interactions",
-            "contacts__phones": "select c.id, p._dlt_list_idx from raw_crm.contacts__phones p "
-                                "left join raw_crm.contacts c on c._dlt_id = p._dlt_parent_id"},
-    "erp": {**{t: f"select doc_entry from raw_erp.{t}" for t in ("orders", "invoices")},
-            **{f"{t}__document_lines": f"select p.doc_entry, l.line_num from raw_erp.{t}__document_lines l "
-                                       f"left join raw_erp.{t} p on p._dlt_id = l._dlt_parent_id"
-               for t in ("orders", "invoices")}},
+    "crm": {
+        "contacts": "select id from raw_crm.contacts",
+        "deals": "select id from raw_crm.deals",
+        "interactions": "select id from raw_crm.interactions",
+        "contacts__phones": "select c.id, p._dlt_list_idx from raw_crm.contacts__phones p "
+        "left join raw_crm.contacts c on c._dlt_id = p._dlt_parent_id",
+    },
+    "erp": {
+        **{t: f"select doc_entry from raw_erp.{t}" for t in ("orders", "invoices")},
+        **{
+            f"{t}__document_lines": f"select p.doc_entry, l.line_num from raw_erp.{t}__document_lines l "
+            f"left join raw_erp.{t} p on p._dlt_id = l._dlt_parent_id"
+            for t in ("orders", "invoices")
+        },
+    },
 }
 
 
@@ -210,15 +261,19 @@ def compare_keys(srv, sources: Sources, loader: str) -> dict[str, dict[str, int]
     with psycopg.connect(srv.admin()) as conn:
         for table, query in RAW_KEYS[loader].items():
             try:
-                raw = Counter(tuple(None if v is None else str(v) for v in row) for row in conn.execute(query))
+                raw = Counter(
+                    tuple(None if v is None else str(v) for v in row) for row in conn.execute(query)
+                )
             except psycopg.errors.UndefinedTable:  # not loaded yet
                 conn.rollback()
                 raw = Counter()
             source = Counter(expected[table])
             assert max(source.values(), default=1) == 1, f"the source repeats a key of {table}"
-            out[table] = {"missing": sum(1 for k in source if k not in raw),
-                          "duplicates": sum(n - 1 for k, n in raw.items() if n > 1),
-                          "extra": sum(1 for k in raw if k not in source)}
+            out[table] = {
+                "missing": sum(1 for k in source if k not in raw),
+                "duplicates": sum(n - 1 for k, n in raw.items() if n > 1),
+                "extra": sum(1 for k in raw if k not in source),
+            }
     return out
 
 
@@ -226,19 +281,31 @@ def build_marts(srv, domain: str) -> dict[str, str]:
     """dbt run of the domain's marts (and what they need) in MIRANTE_DB, then {mart: rows:md5 of
     the rows sorted}."""
     from dbt.cli.main import dbtRunner
-
     from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     db.export_env(srv)
-    result = dbtRunner().invoke(["run", "--quiet", "--select", *(f"+{m}" for m in MARTS[domain]),
-                                 "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)])
+    result = dbtRunner().invoke(
+        [
+            "run",
+            "--quiet",
+            "--select",
+            *(f"+{m}" for m in MARTS[domain]),
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ]
+    )
     assert result.success, f"dbt run failed: {result.exception}"
     out = {}
     with psycopg.connect(srv.url("transformer")) as conn:
         for mart in MARTS[domain]:
-            out[mart] = conn.execute(sql.SQL(
-                "select count(*) || ':' || md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                "from marts.{} t").format(sql.Identifier(mart))).fetchone()[0]
+            out[mart] = conn.execute(
+                sql.SQL(
+                    "select count(*) || ':' || md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                    "from marts.{} t"
+                ).format(sql.Identifier(mart))
+            ).fetchone()[0]
     assert all(not h.startswith("0:") for h in out.values()), out
     return out
 
@@ -303,8 +370,9 @@ def total(keys: dict[str, dict[str, int]]) -> dict[str, int]:
     return {k: sum(v[k] for v in keys.values()) for k in ("missing", "duplicates", "extra")}
 
 
-def rerun_and_check(srv, sources: Sources, loader: str, clean: dict, drill: str, left: list[str],
-                    load_begun: bool) -> None:
+def rerun_and_check(
+    srv, sources: Sources, loader: str, clean: dict, drill: str, left: list[str], load_begun: bool
+) -> None:
     """The normal run after the fault (the commercial worlds two days further on), then the checks.
     `left`: the packages the fault left behind, settled by the normal run: resumed when the
     loader's policy says so and their load had not begun, else dropped."""
@@ -316,7 +384,7 @@ def rerun_and_check(srv, sources: Sources, loader: str, clean: dict, drill: str,
     policy = {"snis": snis, "ibge": ibge, "crm": crm, "erp": erp}[loader]
     if DOMAIN[loader] == "comercial":
         sources.advance(DAYS_AFTER)
-    before = total(compare_keys(srv, sources, loader))   # what the fault left, against today's source
+    before = total(compare_keys(srv, sources, loader))  # what the fault left, against today's source
     info = sources.load(loader)
     assert not info.has_failed_jobs
     # the run extracted afresh: it did not merely load what the killed run had left (dlt's own
@@ -330,9 +398,11 @@ def rerun_and_check(srv, sources: Sources, loader: str, clean: dict, drill: str,
     assert all(v == {"missing": 0, "duplicates": 0, "extra": 0} for v in keys.values()), keys
     marts = build_marts(srv, DOMAIN[loader])
     equal = marts == clean[DOMAIN[loader]]
-    print(f"\nDRILL {loader} {drill}: packages left {len(left)}{(' (resumed)' if resumed else ' (dropped)') if left else ''}; before the rerun "
-          f"{before}; after: {total(keys)}; marts equal to the clean run: {equal} "
-          f"({len(marts)} marts, rows {[int(h.split(':')[0]) for h in marts.values()]})")
+    print(
+        f"\nDRILL {loader} {drill}: packages left {len(left)}{(' (resumed)' if resumed else ' (dropped)') if left else ''}; before the rerun "
+        f"{before}; after: {total(keys)}; marts equal to the clean run: {equal} "
+        f"({len(marts)} marts, rows {[int(h.split(':')[0]) for h in marts.values()]})"
+    )
     assert equal, (marts, clean[DOMAIN[loader]])
 
 
@@ -346,7 +416,9 @@ def test_kill_9_then_a_normal_run_leaves_raw_equal_to_the_source(drills, tmp_pat
     fresh(srv, loader)
     with world(sources, loader):
         proc, marker = start_driver(sources, loader, point, tmp_path)
-        assert proc.wait(timeout=300) == -signal.SIGKILL, marker.read_text() if marker.exists() else "no marker"
+        assert proc.wait(timeout=300) == -signal.SIGKILL, (
+            marker.read_text() if marker.exists() else "no marker"
+        )
         said = marker.read_text()
         assert said.split()[0] == point  # killed where the drill says
         if point == "load":
@@ -380,4 +452,6 @@ def test_the_database_restarting_mid_load(drills, tmp_path, loader):
         assert said.startswith("finished"), said
         assert (code == 0) == (said == "finished ok"), said
         # a package is left only if the run failed, and then its load had begun
-        rerun_and_check(srv, sources, loader, clean, f"restart ({said[:120]})", pending(loader), load_begun=True)
+        rerun_and_check(
+            srv, sources, loader, clean, f"restart ({said[:120]})", pending(loader), load_begun=True
+        )

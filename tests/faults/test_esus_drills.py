@@ -25,29 +25,49 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from mirante.emulators import pec
+from mirante.loaders.esus.pull import pull_many
 from psycopg import sql
 
 from mirante import db
-from mirante.emulators import pec
-from mirante.loaders.esus.pull import pull_many
 
 from ..conftest import own_database, reset_raw
-from ..esus_support import (PASSWORD, clone_sources, differences, drop_sources, key_gaps, make_templates, municipio,
-                            run_log)
+from ..esus_support import (
+    PASSWORD,
+    clone_sources,
+    differences,
+    drop_sources,
+    key_gaps,
+    make_templates,
+    municipio,
+    run_log,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 IDS = ("2927408", "2304400", "1302603")
 END = date.today() - timedelta(days=3)
 DRIVER = Path(__file__).with_name("esus_driver.py")
-ESUS_MARTS = ("fct_atendimento_individual_diario", "agg_vacinacao_dose_mes", "agg_visita_domiciliar_mes",
-              "agg_cidadaos_cadastrados_municipio", "agg_esus_pontualidade_municipio", "agg_esus_volume_diario")
+ESUS_MARTS = (
+    "fct_atendimento_individual_diario",
+    "agg_vacinacao_dose_mes",
+    "agg_visita_domiciliar_mes",
+    "agg_cidadaos_cadastrados_municipio",
+    "agg_esus_pontualidade_municipio",
+    "agg_esus_volume_diario",
+)
 #: columns that record the runs themselves, not the data: a drill's history differs by design
 RUN_HISTORY = {
     "agg_esus_pontualidade_municipio": {
-        "ultima_carga_sucesso", "status_ultima_execucao", "tentativas_ultima_execucao",
-        "reconciliacao_ultima_execucao", "ultima_falha", "tipo_erro_ultima_falha", "codigo_erro_ultima_falha",
-        "tentativas_ultima_falha"},
+        "ultima_carga_sucesso",
+        "status_ultima_execucao",
+        "tentativas_ultima_execucao",
+        "reconciliacao_ultima_execucao",
+        "ultima_falha",
+        "tipo_erro_ultima_falha",
+        "codigo_erro_ultima_falha",
+        "tentativas_ultima_falha",
+    },
     "fct_atendimento_individual_diario": {"data_hora_carga"},
 }
 
@@ -64,26 +84,48 @@ def build_marts(server) -> dict[str, str]:
     """dbt run of the e-SUS models in the current database (MIRANTE_DB), then {mart: md5 of its
     rows sorted, without the run-history columns}."""
     from dbt.cli.main import dbtRunner
-
     from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     db.export_env(server)
-    result = dbtRunner().invoke(["run", "--quiet", "--select", *(f"+{m}" for m in ESUS_MARTS),
-                                 "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)])
+    result = dbtRunner().invoke(
+        [
+            "run",
+            "--quiet",
+            "--select",
+            *(f"+{m}" for m in ESUS_MARTS),
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ]
+    )
     assert result.success, f"dbt run failed: {result.exception}"
     out = {}
     with psycopg.connect(server.url("transformer")) as conn:
-        marts = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' and table_name = any(%s)",
-            (list(ESUS_MARTS),))]
+        marts = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' and table_name = any(%s)",
+                (list(ESUS_MARTS),),
+            )
+        ]
         for mart in marts:
-            columns = [r[0] for r in conn.execute(
-                "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s "
-                "order by ordinal_position", (mart,)) if r[0] not in RUN_HISTORY.get(mart, set())]
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s "
+                    "order by ordinal_position",
+                    (mart,),
+                )
+                if r[0] not in RUN_HISTORY.get(mart, set())
+            ]
             row = sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
-            out[mart] = conn.execute(sql.SQL(
-                "select count(*) || ':' || md5(coalesce(string_agg({r}::text, '|' order by {r}::text), '')) "
-                "from marts.{m}").format(r=row, m=sql.Identifier(mart))).fetchone()[0]
+            out[mart] = conn.execute(
+                sql.SQL(
+                    "select count(*) || ':' || md5(coalesce(string_agg({r}::text, '|' order by {r}::text), '')) "
+                    "from marts.{m}"
+                ).format(r=row, m=sql.Identifier(mart))
+            ).fetchone()[0]
     assert len(out) == 6, f"e-SUS marts missing: {sorted(out)}"
     return out
 
@@ -105,7 +147,9 @@ def drill_db(server):
     os.environ.pop("MIRANTE_ESUS_PASSWORD", None)
 
 
-def killed_pull(point: str, tmp_path: Path, env_extra: dict | None = None) -> tuple[subprocess.Popen, Path, str]:
+def killed_pull(
+    point: str, tmp_path: Path, env_extra: dict | None = None
+) -> tuple[subprocess.Popen, Path, str]:
     marker = tmp_path / f"{point}.marker"
     run_id = f"drill-{point}-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "DRILL_RUN_ID": run_id, **(env_extra or {})}
@@ -141,8 +185,10 @@ def check_after_rerun(srv, clean: dict[str, str], killed_run: str, drill: str) -
     assert after == (0, 0)
     marts = build_marts(srv)
     assert marts == clean
-    print(f"\nDRILL e-SUS {drill}: before the rerun {before[0]} keys missing, {before[1]} extra; after it "
-          f"{after[0]} missing, {after[1]} duplicated or extra; marts equal to the clean run's ({len(marts)})")
+    print(
+        f"\nDRILL e-SUS {drill}: before the rerun {before[0]} keys missing, {before[1]} extra; after it "
+        f"{after[0]} missing, {after[1]} duplicated or extra; marts equal to the clean run's ({len(marts)})"
+    )
 
 
 @pytest.mark.parametrize("point", ["extract", "handover", "load"])
@@ -164,7 +210,9 @@ def test_kill_9_then_a_normal_pull_leaves_raw_equal_to_the_source(drill_db, tmp_
         if ident not in committed:
             assert differences(srv, ident), f"{ident}: the killed run cannot have loaded it"
     check_after_rerun(srv, clean, run_id, point)
-    assert {r[2] for r in run_log(srv, run_id)} == ({"sucesso", "interrompido"} if point == "load" else {"interrompido"})
+    assert {r[2] for r in run_log(srv, run_id)} == (
+        {"sucesso", "interrompido"} if point == "load" else {"interrompido"}
+    )
     assert {r[4] for r in run_log(srv, run_id) if r[2] == "interrompido"} == {"interrompido"}
 
 
@@ -188,7 +236,8 @@ def test_the_database_restarting_mid_publication(drill_db, tmp_path):
     for ident in IDS:
         assert differences(srv, ident) == {}
     with psycopg.connect(srv.admin()) as conn:  # the run log counts what committed: each row once
-        written = conn.execute("select sum(linhas) from raw_esus.execucoes where id_execucao = %s",
-                               (run_id,)).fetchone()[0]
+        written = conn.execute(
+            "select sum(linhas) from raw_esus.execucoes where id_execucao = %s", (run_id,)
+        ).fetchone()[0]
         assert written > 0
     check_after_rerun(srv, clean, run_id, "restart")
