@@ -65,11 +65,11 @@ import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from mirante.api import keys
 from psycopg import sql
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirante import config
+from mirante.api import keys
 
 log = logging.getLogger("mirante.api")
 

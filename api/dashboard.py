@@ -89,9 +89,9 @@ def key(server) -> str:
     """The dashboard's API key on `server`: the one configured (config.dashboard_api_key) while it
     exists, is not revoked and has DASHBOARD_SCOPES; else a new one, stored in .dlt/secrets.toml."""
     import tomlkit
-    from mirante.api import keys
 
     from mirante import config, db
+    from mirante.api import keys
 
     admin = server.admin()
     token = config.dashboard_api_key()

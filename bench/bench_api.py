@@ -155,9 +155,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400, help="requests per thread and round")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from mirante.api import keys
-
     from mirante import config, db
+    from mirante.api import keys
 
     started = config.external_server() is None and not db.embedded_running()
     api, made = None, []

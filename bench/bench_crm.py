@@ -55,9 +55,9 @@ def _counts(srv) -> dict[str, int]:
 
 def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
     import psycopg
-    from mirante.loaders.crm import load_crm
 
     from mirante import config, db
+    from mirante.loaders.crm import load_crm
 
     cmd = [
         sys.executable,

@@ -74,11 +74,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
+    from mirante import config, db
     from mirante.emulators import erp
     from mirante.loaders.erp import load_erp
     from mirante.loaders.erp.settings import ErpSettings
-
-    from mirante import config, db
 
     started = config.external_server() is None and not db.embedded_running()
     srv = db.setup()

@@ -58,12 +58,11 @@ def main() -> int:
     args = ap.parse_args()
     os.environ["MIRANTE_DB"] = BENCH_DB
     os.environ["MIRANTE_ESUS_PASSWORD"] = PASSWORD
+    from mirante import config, db
     from mirante.emulators import pec
     from mirante.loaders.esus import registry
     from mirante.loaders.esus.pull import pull_many
     from mirante.loaders.esus.settings import TABLES
-
-    from mirante import config, db
 
     started = config.external_server() is None and not db.embedded_running()
     srv = db.setup()
@@ -177,14 +176,14 @@ def dagster_daily(srv, munis) -> None:
     """The daily pull as production runs it: the `esus_pull` job over every partition of a registry
     listing the N databases, in one Dagster run (what the `esus_daily` schedule launches), with the
     run's checks (lateness, volume, GE suites on the raw facts)."""
-    from mirante.loaders.esus import registry
-
     from mirante import config
+    from mirante.loaders.esus import registry
 
     path = config.home() / "bench_registry.toml"
     registry.write(path, munis)
     os.environ["MIRANTE_ESUS_REGISTRY"] = str(path)  # read when the definitions are imported
     from dagster import DagsterInstance
+
     from mirante.orchestration.definitions import defs
     from mirante.orchestration.defs.atencao_primaria import all_partitions_tags, municipios
 

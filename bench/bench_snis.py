@@ -84,9 +84,8 @@ def generate(rows: int) -> Path:
 
 
 def child_loader(path: str) -> dict:
-    from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
-
     from mirante import db
+    from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
     from mirante.pipelines import make_pipeline
 
     srv = db.server()
@@ -118,9 +117,9 @@ def child_copy(path: str) -> dict:
     import psycopg
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    from mirante.loaders.snis.parser import open_export
 
     from mirante import db
+    from mirante.loaders.snis.parser import open_export
 
     srv = db.server()
     # the parsed rows as CSV on disk (streamed, not timed), then only the COPY is timed

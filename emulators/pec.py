@@ -82,8 +82,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-from mirante.emulators import pec_data as D
 from psycopg import sql
+
+from mirante.emulators import pec_data as D
 
 #: the login role the loader reads every PEC database with (CONNECT + SELECT only)
 SOURCE_ROLE = "pec_leitura"

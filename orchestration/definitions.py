@@ -21,6 +21,7 @@ from dagster import (
     in_process_executor,
     sensor,
 )
+
 from mirante.orchestration.defs import atencao_primaria, comercial, saneamento, transform
 from mirante.orchestration.resources import resources
 

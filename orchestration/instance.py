@@ -14,9 +14,8 @@ See docs/concurrency.md.
 import os
 from pathlib import Path
 
-from mirante.loaders.esus.settings import DEFAULT_CONCURRENCY
-
 from mirante import config
+from mirante.loaders.esus.settings import DEFAULT_CONCURRENCY
 
 from .defs.atencao_primaria import CONCURRENCY_TAG
 

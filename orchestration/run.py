@@ -152,6 +152,7 @@ def close_dead_runs(instance) -> list[str]:
 
     from dagster import RunsFilter
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
 
     host = socket.gethostname()
@@ -203,6 +204,7 @@ def materialize(instance, log_config: dict | None = None):
 
 def run_all(stop_server: bool = True) -> int:
     from dagster import DagsterInstance
+
     from mirante.emulators import world
     from mirante.orchestration import instance as dagster_instance
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from mirante.emulators.world import environ  # noqa: F401  (tests set variables through it)
 from psycopg import sql
 
 from mirante import config
+from mirante.emulators.world import environ  # noqa: F401  (tests set variables through it)
 
 TEST_HOME = config.ROOT / ".mirante" / "test"
 SNIS_FULL = config.shared_data_dir() / "snis" / "agua-esgoto-agregado_2021.utf16.csv"
@@ -53,6 +53,7 @@ def built(server, comercial_emulators, tmp_path_factory):
     registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM and ERP
     emulators over HTTP)."""
     from dagster import DagsterInstance
+
     from mirante.emulators.world import ensure_pec_sources, http_emulators
     from mirante.orchestration.run import materialize
 

@@ -7,10 +7,11 @@ import socket
 from urllib.parse import urlencode
 
 import psycopg
+from psycopg import sql
+
 from mirante.emulators import pec
 from mirante.loaders.esus.registry import Municipio
 from mirante.loaders.esus.settings import TABLES, primary_key
-from psycopg import sql
 
 PASSWORD = "pec-source-test"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 import requests
-from mirante.api import keys
-from mirante.api.app import MAX_OFFSET, create_app
 
 from mirante import cli, config
+from mirante.api import keys
+from mirante.api.app import MAX_OFFSET, create_app
 from tests.test_api import serve
 
 pytestmark = pytest.mark.integration

@@ -172,6 +172,7 @@ def test_two_loads_of_one_pipeline_run_one_after_the_other(database, tmp_path):
 
 def test_two_dagster_runs_of_one_dlt_pool_wait_for_the_slot(database, tmp_path, monkeypatch):
     from dagster import DagsterEventType, DagsterInstance
+
     from mirante.orchestration import instance as mirante_instance
     from mirante.orchestration.defs.common import dlt_pool
 

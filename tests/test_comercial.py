@@ -14,14 +14,14 @@ from decimal import ROUND_HALF_UP, Decimal
 import psycopg
 import pytest
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
+
+from mirante import config
 from mirante.emulators import crm
 from mirante.emulators.comercial import POPULACAO_UF, Mundo, Negocio
 from mirante.expectations import load_suite, run_suite
 from mirante.orchestration.definitions import defs
 from mirante.orchestration.defs import comercial
 from mirante.orchestration.resources import DBT_PROJECT_DIR
-
-from mirante import config
 
 from .test_pii_scan import _relacoes, _relatorio, achados, varrer
 

@@ -17,13 +17,13 @@ from urllib.parse import urlencode
 import psycopg
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
-from mirante.emulators import crm as emulator
-from mirante.emulators.comercial import POPULACAO_UF, Mundo
-from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
 from requests import HTTPError
 
 from mirante import config
+from mirante.emulators import crm as emulator
+from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.errors import find_cause
+from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
 
 from .conftest import own_database, reset_raw
 

@@ -20,10 +20,10 @@ from html.parser import HTMLParser
 import psycopg
 import pytest
 import requests
-from mirante.api import dashboard, keys
-from mirante.api.app import UFS, create_app
 
 from mirante import config
+from mirante.api import dashboard, keys
+from mirante.api.app import UFS, create_app
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
 from mirante.orchestration.definitions import defs
 from mirante.orchestration.defs.saneamento import SNIS_OP, snis_new_export_sensor
 
@@ -163,6 +164,7 @@ def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, mon
 
 def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkeypatch):
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
     from mirante.orchestration.defs import saneamento
     from mirante.orchestration.defs.saneamento import FILES_TAG
 
@@ -199,6 +201,7 @@ def test_snis_sensor_skips_when_the_database_is_down(tmp_path, monkeypatch):
 
 def test_rebuild_follows_a_finished_esus_pull_not_a_clock():
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
     from mirante.orchestration.definitions import (
         AFTER_TAG,
         INLINE_ORIGIN,
@@ -235,6 +238,7 @@ def test_esus_schedule_one_run_over_every_partition_with_the_concurrency_tag(tmp
     from datetime import datetime
 
     from dagster import DagsterInstance, build_schedule_context
+
     from mirante.loaders.esus import registry
     from mirante.orchestration import instance
     from mirante.orchestration.defs.atencao_primaria import CONCURRENCY_TAG, esus_daily, municipios
@@ -279,6 +283,7 @@ def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_p
     import sys
 
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
     from mirante.orchestration import instance as mirante_instance
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG
     from mirante.orchestration.run import HOST_TAG, PID_TAG, close_dead_runs

@@ -19,12 +19,12 @@ from urllib.parse import urljoin
 import psycopg
 import pytest
 import requests
+
+from mirante import config
 from mirante.emulators import erp
 from mirante.emulators.comercial import Mundo
 from mirante.loaders.erp import ErpLoginError, load_erp
 from mirante.loaders.erp.settings import ErpSettings
-
-from mirante import config
 
 #: a quarter of the default world keeps each load small
 HOJE = date(2025, 3, 31)

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
+
 from mirante.emulators import pec
 from mirante.loaders.esus.pull import PullError, pull, pull_many
 from mirante.loaders.esus.settings import FACTS, TABLES
@@ -317,9 +318,9 @@ def test_failures_reach_the_marts_as_kind_and_code_only(sources, monkeypatch):
     kind and code, and the PII/secret scan (tests/test_pii_scan.py, rule 'infra') finds no host,
     port, user or database name in any of its values."""
     from dbt.cli.main import dbtRunner
-    from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     from mirante import db
+    from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     from .test_pii_scan import achados
 

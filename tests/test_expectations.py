@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from mirante.expectations import SuiteResult, list_suites, load_suite, run_suite
 from psycopg import sql
 
 from mirante import config
+from mirante.expectations import SuiteResult, list_suites, load_suite, run_suite
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ import dlt
 import pytest
 from dlt.extract.exceptions import ResourceExtractionError
 from dlt.sources.helpers.requests import RequestException
+
 from mirante.emulators import ibge as emulator
 from mirante.loaders.ibge import ibge_source
 

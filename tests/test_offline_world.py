@@ -7,10 +7,10 @@ import argparse
 import os
 
 import psycopg
-from mirante.emulators import pec
-from mirante.loaders.esus import registry
 
 from mirante import cli
+from mirante.emulators import pec
+from mirante.loaders.esus import registry
 
 SOURCES = ("MIRANTE_IBGE_BASE_URL", "MIRANTE_CRM_BASE_URL", "MIRANTE_ERP_BASE_URL")
 

@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
-from mirante.emulators import pec
 from psycopg import errors, sql
 
 from mirante import config
+from mirante.emulators import pec
 
 pytestmark = pytest.mark.integration
 

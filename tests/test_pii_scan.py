@@ -36,13 +36,13 @@ from functools import lru_cache
 
 import psycopg
 import pytest
+from psycopg import sql
+
+from mirante import config
 from mirante.emulators import comercial as C
 from mirante.emulators import pec
 from mirante.emulators import pec_data as D
 from mirante.emulators.pec import cns_valido, cpf_valido
-from psycopg import sql
-
-from mirante import config
 
 #: the marts of dbt_project/models/marts/atencao_primaria: the scan must have read each of them
 ESUS_MARTS = (

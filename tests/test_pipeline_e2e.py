@@ -6,6 +6,7 @@ import shutil
 import psycopg
 import pytest
 from dagster import DagsterInstance
+
 from mirante.emulators import ibge
 
 from .conftest import SNIS_FULL, SNIS_SAMPLE, reset_raw, snis_text, write_export

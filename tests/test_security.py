@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from mirante import config, db
 from mirante.emulators import pec
 from mirante.loaders.esus.failures import PERMANENT, TRANSIENT, classify
 from mirante.loaders.esus.pull import pull
-
-from mirante import config, db
 
 from .conftest import own_database
 from .esus_support import PASSWORD, drop_sources, municipio, run_log

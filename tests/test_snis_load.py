@@ -3,9 +3,9 @@
 import psycopg
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
+
 from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
 from mirante.loaders.snis.parser import load_layout
-
 from mirante.pipelines import make_pipeline
 
 from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export

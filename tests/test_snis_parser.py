@@ -4,6 +4,7 @@ import hashlib
 from decimal import Decimal
 
 import pytest
+
 from mirante.loaders.snis import parser
 from mirante.loaders.snis.parser import SnisFormatError, detect_encoding, parse_export
 

@@ -42,13 +42,13 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
     MAX_RUNTIME_SECONDS_TAG,
 )
-from mirante.loaders.esus import registry
-from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
-from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 from pydantic import Field
 
 from mirante import db
 from mirante.config import esus_max_runtime
+from mirante.loaders.esus import registry
+from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
+from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
 
 #: run tag whose concurrency the instance limits (see mirante.orchestration.instance)
 CONCURRENCY_TAG = "mirante/esus"

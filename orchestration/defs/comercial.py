@@ -29,12 +29,12 @@ from dagster import (
     define_asset_job,
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
+
 from mirante.loaders.crm import crm_source
 from mirante.loaders.crm import settings as crm_settings
 from mirante.loaders.erp import erp_source, make_auth
 from mirante.loaders.erp.settings import PENDING_PACKAGES as ERP_PENDING
 from mirante.loaders.erp.settings import erp_settings
-
 from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, dlt_pool

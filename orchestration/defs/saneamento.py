@@ -27,15 +27,15 @@ from dagster import (
     sensor,
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
+from pydantic import Field
+
+from mirante import config, db
 from mirante.loaders.ibge import ibge_source
 from mirante.loaders.ibge.settings import BASE_URL as IBGE_LIVE_URL
 from mirante.loaders.ibge.settings import PENDING_PACKAGES as IBGE_PENDING
 from mirante.loaders.snis import DATASET as SNIS_DATASET
 from mirante.loaders.snis import LOADER_FILE_FORMAT, list_exports, snis_source
 from mirante.loaders.snis.settings import PENDING_PACKAGES as SNIS_PENDING
-from pydantic import Field
-
-from mirante import config, db
 from mirante.pipelines import make_pipeline, settle_pending
 
 from .common import RawTranslator, dlt_pool

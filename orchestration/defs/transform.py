@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
 from mirante.orchestration.resources import dbt_manifest
 
 from .common import DBT_POOL, suite_checks

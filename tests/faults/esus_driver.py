@@ -25,11 +25,10 @@ import drill_points  # the driver's own folder is on sys.path
 
 def main() -> int:
     point, marker, ids = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    from mirante import db
     from mirante.emulators import pec
     from mirante.loaders.esus import extract, publish, pull
     from mirante.loaders.esus.registry import Municipio
-
-    from mirante import db
 
     def die(stage: str) -> None:
         drill_points.die(marker, stage)

@@ -281,6 +281,7 @@ def build_marts(srv, domain: str) -> dict[str, str]:
     """dbt run of the domain's marts (and what they need) in MIRANTE_DB, then {mart: rows:md5 of
     the rows sorted}."""
     from dbt.cli.main import dbtRunner
+
     from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     db.export_env(srv)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from mirante.emulators import pec
-from mirante.loaders.esus.pull import pull_many
 from psycopg import sql
 
 from mirante import db
+from mirante.emulators import pec
+from mirante.loaders.esus.pull import pull_many
 
 from ..conftest import own_database, reset_raw
 from ..esus_support import (
@@ -84,6 +84,7 @@ def build_marts(server) -> dict[str, str]:
     """dbt run of the e-SUS models in the current database (MIRANTE_DB), then {mart: md5 of its
     rows sorted, without the run-history columns}."""
     from dbt.cli.main import dbtRunner
+
     from mirante.orchestration.resources import DBT_PROJECT_DIR
 
     db.export_env(server)
