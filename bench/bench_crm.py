@@ -9,7 +9,7 @@ Each round:
    customers and deals), and touches each entity once so the emulator's first build of its
    records is not timed;
 2. empties raw_crm and the pipeline state (database `mirante_bench`), then times the production
-   loader (`mirante.loaders.crm.load_crm`: HTTP paging of 300 records, normalize, load, merge);
+   loader (`mirante.loaders.crm.LOADER.load`: HTTP paging of 300 records, normalize, load, merge);
 3. advances the emulated clock `--advance` days and times the incremental load (new deals and
    interactions, deals won or lost, stage moves, one day of lookback re-read and merged).
 Prints records received from the API, rows landed in raw_crm, seconds and records/s, median of the
@@ -57,7 +57,7 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
     import psycopg
 
     from mirante import config, db
-    from mirante.loaders.crm import load_crm
+    from mirante.loaders.crm import LOADER, read_settings
 
     cmd = [
         sys.executable,
@@ -89,7 +89,7 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
         out = {}
         served = _state(base_url)["rows"]
         t0 = time.perf_counter()
-        load_crm(base_url, USER_KEY, srv, loader_file_format=args.format)
+        LOADER.load(read_settings(base_url, USER_KEY), srv=srv, loader_file_format=args.format)
         seconds = time.perf_counter() - t0
         records = _state(base_url)["rows"] - served
         out["cold"] = {
@@ -107,7 +107,7 @@ def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
         before = _counts(srv)
         served = _state(base_url)["rows"]
         t0 = time.perf_counter()
-        load_crm(base_url, USER_KEY, srv, loader_file_format=args.format)
+        LOADER.load(read_settings(base_url, USER_KEY), srv=srv, loader_file_format=args.format)
         seconds = time.perf_counter() - t0
         after = _counts(srv)
         out["incremental"] = {

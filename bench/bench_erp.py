@@ -6,7 +6,7 @@
 1. Starts the ERP emulator in a process of its own (`python -m mirante.emulators.erp`, a world
    bigger than the default one: --pedidos-dia orders per day from --inicio to --hoje), so the
    server does not share the loader's interpreter.
-2. Cold load: empty raw_erp, `mirante.loaders.erp.load_erp` (login, nextLink paging with
+2. Cold load: empty raw_erp, `mirante.loaders.erp.LOADER.load` (login, nextLink paging with
    `Prefer: odata.maxpagesize`, merge on doc_entry) into a database of its own (mirante_bench_erp).
 3. Advances the emulated clock --dias days (new orders and invoices, cancellations), then the
    incremental load (`$filter=UpdateDate ge '<last UpdateDate>'`).
@@ -76,7 +76,7 @@ def main() -> int:
     os.environ["MIRANTE_DB"] = BENCH_DB
     from mirante import config, db
     from mirante.emulators import erp
-    from mirante.loaders.erp import load_erp
+    from mirante.loaders.erp import LOADER
     from mirante.loaders.erp.settings import ErpSettings
 
     started = config.external_server() is None and not db.embedded_running()
@@ -102,7 +102,7 @@ def main() -> int:
                             f"{root}/_emulator/advance?dias={args.dias}", timeout=600
                         ).raise_for_status()
                     t0 = time.perf_counter()
-                    info = load_erp(settings, pipeline_name=name, page_size=args.page_size)
+                    info = LOADER.load(settings, pipeline_name=name, page_size=args.page_size)
                     seconds = time.perf_counter() - t0
                     counts = info.pipeline.last_trace.last_normalize_info.row_counts
                     rows = {t: counts.get(t, 0) for t in TABLES}

@@ -11,7 +11,6 @@ the world closes.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 
 import psycopg
@@ -36,7 +35,7 @@ def ensure_pec_sources(srv: config.Server) -> None:
 
     existing = set(pec.list_municipios(srv))
     missing = [m for m in registry.load() if m.id_municipio not in existing]
-    password = db.ensure_secret("esus", "senha", env="MIRANTE_ESUS_PASSWORD")
+    password = config.esus_password() or db.ensure_secret("esus", "senha")
     with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
         pec.ensure_source_role(conn, password)  # the emulated sources' read role uses the secret
     if missing:
@@ -44,26 +43,8 @@ def ensure_pec_sources(srv: config.Server) -> None:
         pec.create_many(srv, [m.id_municipio for m in missing], password)
 
 
-@contextlib.contextmanager
-def environ(values: dict[str, str] | None = None):
-    """Set `values` (and any later `set(name, value)` of the yielded setter) in the environment;
-    the old values come back at exit."""
-    saved: dict[str, str | None] = {}
-
-    def set_(name: str, value: str) -> None:
-        saved.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
-
-    try:
-        for name, value in (values or {}).items():
-            set_(name, value)
-        yield set_
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+#: set/restore environment variables (tests and the world configure Mirante through it)
+environ = config.environ
 
 
 @contextlib.contextmanager
@@ -74,7 +55,7 @@ def http_emulators(force: bool = False, sources: tuple[str, ...] = ("ibge", "crm
     from . import crm, erp, ibge
 
     def configured(source: str) -> bool:
-        return bool(config.ibge_base_url() if source == "ibge" else config.source_setting(source, "base_url"))
+        return bool(config.source_setting(source, "base_url"))
 
     started: dict[str, object] = {}
     with contextlib.ExitStack() as stack, environ() as setenv:

@@ -24,7 +24,6 @@ about 3 s, and the modules that import this one (Dagster definitions) must load 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import warnings
@@ -129,7 +128,9 @@ def load_suite(suite_name: str) -> dict:
 
 def _quiet_gx_environment() -> None:
     """Before GE is imported: no usage analytics. (Progress bars are turned off per context.)"""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from mirante import config
+
+    config.export_defaults({"GX_ANALYTICS_ENABLED": "false"})
 
 
 def _column_label(kwargs: dict) -> str | None:

@@ -36,8 +36,10 @@ Environment variables:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -254,10 +256,6 @@ def external_server() -> Server | None:
     )
 
 
-def ibge_base_url() -> str | None:
-    return os.environ.get("MIRANTE_IBGE_BASE_URL")
-
-
 #: names of settings that hold secrets (environment variables and secrets-file keys)
 _SECRET_NAME = ("PASSWORD", "SENHA", "KEY", "TOKEN", "SECRET", "CHAVE")
 #: secrets-file sections whose every value is a secret
@@ -413,6 +411,11 @@ def esus_password(id_municipio: str | None = None) -> str | None:
     return str(value) if value else None
 
 
+def expand_variables(text: str) -> str:
+    """`${VAR}` / `$VAR` in a registry entry's connection string, from the environment."""
+    return os.path.expandvars(text)
+
+
 def esus_registry_file(default: Path) -> Path:
     """MIRANTE_ESUS_REGISTRY, else the registry shipped with the loader (`default`)."""
     return Path(os.environ.get("MIRANTE_ESUS_REGISTRY") or default)
@@ -439,3 +442,49 @@ def debug() -> bool:
 def dlt_progress() -> bool:
     """MIRANTE_DLT_PROGRESS: dlt logs its progress."""
     return bool(os.environ.get("MIRANTE_DLT_PROGRESS"))
+
+
+# --------------------------------------------------------------------------------------------
+# the process environment: read above, written only here
+
+
+@contextlib.contextmanager
+def environ(values: Mapping[str, str] | None = None) -> Iterator:
+    """Set `values` (and any later `set(name, value)` of the yielded setter) in this process's
+    environment; the old values come back at exit. The offline world and the tests use it to
+    configure Mirante as a deployment's environment would (child processes inherit it)."""
+    saved: dict[str, str | None] = {}
+
+    def set_(name: str, value: str) -> None:
+        saved.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    try:
+        for name, value in (values or {}).items():
+            set_(name, value)
+        yield set_
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def export(values: Mapping[str, str]) -> None:
+    """Set `values` in this process's environment for good: how settings reach the programs
+    Mirante's libraries start with the environment and nothing else (dbt under dagster-dbt reads
+    profiles.yml's env_var()s; Dagster reads DAGSTER_HOME)."""
+    os.environ.update(values)
+
+
+def export_defaults(values: Mapping[str, str]) -> None:
+    """`export` of the variables not set already (a library's tuning a deployment may override)."""
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+
+
+def child_environment(values: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None):
+    """The environment of a child process: `defaults`, then this process's environment, then
+    `values`."""
+    return {**(defaults or {}), **os.environ, **(values or {})}

@@ -486,6 +486,28 @@ def server() -> config.Server:
     return config.external_server() or start_embedded()
 
 
+def running_server() -> config.Server:
+    """The server Mirante uses, never started here: MIRANTE_DATABASE_URL if set, else the embedded
+    server if it runs. What Dagster code receives (orchestration/resources.py, `Warehouse`): a run
+    must not start a database behind the operator's back."""
+    external = config.external_server()
+    if external is not None:
+        return external
+    password = config.superuser_password()
+    if not (embedded_running() and _port_file().exists() and password):
+        raise RuntimeError(
+            "the embedded PostgreSQL is not running: start it with `mirante db setup` (or `make run`, "
+            "`make ui`), or point MIRANTE_DATABASE_URL at a server"
+        )
+    port = int(_port_file().read_text())
+    return config.Server(
+        host="127.0.0.1",
+        port=port,
+        admin_url=_embedded_admin_url(port, password),
+        ssl=config.warehouse_ssl(ca_file()),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # roles, database, schemas, grants
 
@@ -524,13 +546,11 @@ def _ensure_secrets() -> tuple[dict[str, str], str]:
     return passwords, key
 
 
-def ensure_secret(section: str, key: str, env: str | None = None) -> str:
-    """A secret from the environment or `[section] key` of .dlt/secrets.toml, generated there if
-    missing (used for the offline emulators' passwords)."""
+def ensure_secret(section: str, key: str) -> str:
+    """`[section] key` of .dlt/secrets.toml, generated there if missing (the offline emulators'
+    passwords)."""
     import tomlkit
 
-    if env and os.environ.get(env):
-        return os.environ[env]
     value = config.read_secrets().get(section, {}).get(key)
     if not value:
         value = secrets.token_urlsafe(24)
@@ -672,5 +692,5 @@ def export_env(srv: config.Server, database: str | None = None) -> dict[str, str
     }
     for role in config.ROLES:
         env[f"MIRANTE_{role.upper()}_PASSWORD"] = config.role_password(role) or ""
-    os.environ.update(env)
+    config.export(env)
     return env

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 import zlib
@@ -168,8 +167,7 @@ def destination(srv: config.Server | None = None):
 def make_pipeline(pipeline_name: str, dataset_name: str, srv: config.Server | None = None) -> dlt.Pipeline:
     """A pipeline writing `dataset_name` (= Postgres schema = dbt source) as mirante_loader; its
     run, extract, normalize and load hold the pipeline's locks (`exclusive`)."""
-    for key, value in WRITER_ENV.items():
-        os.environ.setdefault(key, value)
+    config.export_defaults(WRITER_ENV)  # dlt reads its writer settings from the environment
     pipelines_dir = config.home() / "dlt"
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     pipeline = dlt.pipeline(

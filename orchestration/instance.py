@@ -11,14 +11,14 @@ obeys the same limits.
 See docs/concurrency.md.
 """
 
-import os
 from pathlib import Path
 
 from mirante import config
-from mirante.loaders.esus.settings import DEFAULT_CONCURRENCY
+from mirante.loaders.esus import read_settings
 
-from .defs.atencao_primaria import CONCURRENCY_TAG
-
+#: run tag whose concurrency the instance limits: runs of the e-SUS pull
+#: (orchestration/defs/atencao_primaria.py)
+CONCURRENCY_TAG = "mirante/esus"
 #: the pool of the e-SUS pull op (orchestration/defs/atencao_primaria.py)
 ESUS_POOL = "esus"
 #: slots of every pool without a limit of its own: one run at a time
@@ -26,7 +26,7 @@ DEFAULT_POOL_LIMIT = 1
 
 
 def esus_concurrency() -> int:
-    return config.esus_concurrency(DEFAULT_CONCURRENCY)
+    return read_settings().concurrency
 
 
 def prepare(home: Path | None = None) -> Path:
@@ -56,7 +56,7 @@ run_monitoring:
 telemetry:
   enabled: false
 """)
-    os.environ["DAGSTER_HOME"] = str(home)
+    config.export({"DAGSTER_HOME": str(home)})  # DagsterInstance.get() reads it
     set_pool_limits()
     return home
 

@@ -52,12 +52,12 @@ print(json.dumps({"started": trace.started_at.timestamp(), "finished": trace.fin
 DAGSTER_SCRIPT = """
 import json, sys
 from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job, in_process_executor
-from mirante.orchestration.defs.saneamento import SNIS_OP, raw_snis_exports
-from dagster_dlt import DagsterDltResource
+from mirante.orchestration.defs.saneamento import SNIS_OP, snis_assets
+from mirante.orchestration.resources import resources
 
 name = sys.argv[1]
-job = define_asset_job("snis_raw_only", selection=AssetSelection.assets(raw_snis_exports))
-job = Definitions(assets=[raw_snis_exports], jobs=[job], resources={"dlt": DagsterDltResource()},
+job = define_asset_job("snis_raw_only", selection=AssetSelection.assets(snis_assets.assets))
+job = Definitions(assets=[snis_assets.assets], jobs=[job], resources=resources(),
                   executor=in_process_executor).resolve_job_def("snis_raw_only")
 with DagsterInstance.get() as instance:
     result = job.execute_in_process(instance=instance, raise_on_error=False,

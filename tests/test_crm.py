@@ -23,7 +23,7 @@ from mirante import config
 from mirante.emulators import crm as emulator
 from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.errors import find_cause
-from mirante.loaders.crm import CrmAuthError, crm_source, load_crm, settings
+from mirante.loaders.crm import LOADER, CrmAuthError, crm_source, settings
 
 from .conftest import own_database, reset_raw
 
@@ -360,18 +360,18 @@ def test_missing_user_key_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(
         RuntimeError, match="no User-Key for the CRM .* at http://127.0.0.1:9.*MIRANTE_CRM_USER_KEY"
     ):
-        settings.resolve("http://127.0.0.1:9")
-    assert "***" in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
-    assert BAD_KEY not in repr(settings.resolve("http://127.0.0.1:9", BAD_KEY))
+        settings.read_settings("http://127.0.0.1:9")
+    assert "***" in repr(settings.read_settings("http://127.0.0.1:9", BAD_KEY))
+    assert BAD_KEY not in repr(settings.read_settings("http://127.0.0.1:9", BAD_KEY))
 
     (tmp_path / "secrets.toml").write_text(
         '[sources.crm]\nbase_url = "http://127.0.0.1:8/"\nuser_key = "from-file"\n'
     )
     monkeypatch.delenv("MIRANTE_CRM_BASE_URL", raising=False)
-    resolved = settings.resolve()
+    resolved = settings.read_settings()
     assert (resolved.base_url, resolved.user_key) == ("http://127.0.0.1:8", "from-file")
     monkeypatch.setenv("MIRANTE_CRM_USER_KEY", "from-env")
-    assert settings.resolve().user_key == "from-env"  # the environment wins
+    assert settings.read_settings().user_key == "from-env"  # the environment wins
 
 
 def raw_counts(server) -> dict[str, int]:
@@ -390,6 +390,11 @@ def raw_counts(server) -> dict[str, int]:
 def crm_db(server):
     with own_database(server, "mirante_test_crm") as srv:
         yield srv
+
+
+def load_crm(base_url: str, user_key: str, srv, **source_kwargs):
+    """One CRM load the way the asset runs it (LOADER.load), settings from the arguments."""
+    return LOADER.load(settings.read_settings(base_url, user_key), srv=srv, **source_kwargs)
 
 
 @pytest.fixture

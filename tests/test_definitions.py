@@ -93,25 +93,33 @@ def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
     assert {
         name: pools[name]
         for name in (
-            "raw_snis_exports",
-            "raw_ibge_localidades",
-            "raw_crm_api",
-            "raw_erp_api",
+            "raw_snis",
+            "raw_ibge",
+            "raw_crm",
+            "raw_erp",
             "dbt_models",
             "raw_esus_pec",
         )
     } == {
-        "raw_snis_exports": "dlt_snis",
-        "raw_ibge_localidades": "dlt_ibge",
-        "raw_crm_api": "dlt_crm",
-        "raw_erp_api": "dlt_erp",
+        "raw_snis": "dlt_snis",
+        "raw_ibge": "dlt_ibge",
+        "raw_crm": "dlt_crm",
+        "raw_erp": "dlt_erp",
         "dbt_models": "dbt",
         "raw_esus_pec": "esus",
     }
 
 
+def _sensor_resources():
+    from mirante.orchestration.resources import LoaderSettings, Warehouse
+
+    return {"warehouse": Warehouse(), "snis": LoaderSettings(loader="snis")}
+
+
 def _snis_sensor(instance, cursor=None):
-    return snis_new_export_sensor(build_sensor_context(instance=instance, cursor=cursor))
+    return snis_new_export_sensor(
+        build_sensor_context(instance=instance, cursor=cursor, resources=_sensor_resources())
+    )
 
 
 def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tmp_path, monkeypatch):
@@ -120,16 +128,16 @@ def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tm
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
     loaded: set[str] = set()
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda: set(loaded))
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda warehouse: set(loaded))
     with DagsterInstance.ephemeral() as instance:
-        ctx = build_sensor_context(instance=instance)
+        ctx = build_sensor_context(instance=instance, resources=_sensor_resources())
         assert isinstance(snis_new_export_sensor(ctx), SkipReason)
         sample = SNIS_SAMPLE.read_bytes()
         (tmp_path / "a_2021.csv").write_bytes(sample)
         (tmp_path / "b_2021.csv").write_bytes(sample + b"\x00")
         (tmp_path / "c_2021.csv").write_bytes(sample + b"\x00\x00")
         loaded.add(file_sha256(tmp_path / "c_2021.csv"))  # already in raw_snis.arquivos
-        ctx = build_sensor_context(instance=instance, cursor=ctx.cursor)
+        ctx = build_sensor_context(instance=instance, cursor=ctx.cursor, resources=_sensor_resources())
         req = snis_new_export_sensor(ctx)
         # ONE run for both new files; the loaded one is not asked for
         assert isinstance(req, RunRequest)
@@ -157,7 +165,9 @@ def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, mon
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda: {file_sha256(tmp_path / "a_2021.csv")})
+    monkeypatch.setattr(
+        saneamento, "loaded_snis_hashes", lambda warehouse: {file_sha256(tmp_path / "a_2021.csv")}
+    )
     with DagsterInstance.ephemeral() as instance:
         assert isinstance(_snis_sensor(instance), SkipReason)
 
@@ -169,7 +179,7 @@ def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkey
     from mirante.orchestration.defs.saneamento import FILES_TAG
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", set)
+    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda warehouse: set())
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     with DagsterInstance.ephemeral() as instance:
         req = _snis_sensor(instance)
@@ -187,14 +197,14 @@ def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkey
 def test_snis_sensor_skips_when_the_database_is_down(tmp_path, monkeypatch):
     from mirante.orchestration.defs import saneamento
 
-    def down():
+    def down(warehouse):
         raise OSError("connection refused")
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
     monkeypatch.setattr(saneamento, "loaded_snis_hashes", down)
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     with DagsterInstance.ephemeral() as instance:
-        ctx = build_sensor_context(instance=instance)
+        ctx = build_sensor_context(instance=instance, resources=_sensor_resources())
         assert isinstance(snis_new_export_sensor(ctx), SkipReason)
         assert ctx.cursor is None  # nothing remembered: the next tick tries again
 
@@ -305,10 +315,10 @@ def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_p
                     tags={ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: pid, HOST_TAG: socket.gethostname()},
                 )
             )
-        assert storage.claim_concurrency_slot("dlt_snis", "killed", "raw_snis_exports").is_claimed
-        assert not storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
+        assert storage.claim_concurrency_slot("dlt_snis", "killed", "raw_snis").is_claimed
+        assert not storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis").is_claimed
         assert close_dead_runs(instance) == ["killed"]
         assert instance.get_run_by_id("killed").status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
         assert [s.run_id for s in storage.get_concurrency_info("dlt_snis").claimed_slots] == []
-        assert storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis_exports").is_claimed
+        assert storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis").is_claimed

@@ -23,7 +23,7 @@ import requests
 from mirante import config
 from mirante.emulators import erp
 from mirante.emulators.comercial import Mundo
-from mirante.loaders.erp import ErpLoginError, load_erp
+from mirante.loaders.erp import LOADER, ErpLoginError
 from mirante.loaders.erp.settings import ErpSettings
 
 #: a quarter of the default world keeps each load small
@@ -276,7 +276,7 @@ def test_settings_from_environment_or_secrets_file(monkeypatch):
     monkeypatch.setattr(config, "read_secrets", lambda: {})
     monkeypatch.setenv("MIRANTE_ERP_PASSWORD", "s3cret-value")
     with pytest.raises(RuntimeError) as err:
-        settings.erp_settings()
+        settings.read_settings()
     message = str(err.value)
     assert "MIRANTE_ERP_BASE_URL" in message and "MIRANTE_ERP_USERNAME" in message
     assert "MIRANTE_ERP_PASSWORD" not in message and "s3cret-value" not in message
@@ -284,7 +284,7 @@ def test_settings_from_environment_or_secrets_file(monkeypatch):
     section = {"base_url": "http://file:50000", "company_db": "SBO_X", "username": "u", "password": "p"}
     monkeypatch.setattr(config, "read_secrets", lambda: {"sources": {"erp": section}})
     monkeypatch.setenv("MIRANTE_ERP_BASE_URL", "http://env:50000/b1s/v1/")
-    got = settings.erp_settings()
+    got = settings.read_settings()
     assert (got.base_url, got.company_db, got.username, got.password) == (
         "http://env:50000/b1s/v1/",
         "SBO_X",
@@ -344,7 +344,7 @@ def settings_for(emu, password: str = erp.EMULATOR_PASSWORD) -> ErpSettings:
 
 
 def load(emu, raw: Raw, **kwargs):
-    return load_erp(settings_for(emu), pipeline_name=raw.pipeline_name, **{**FAST_RETRY, **kwargs})
+    return LOADER.load(settings_for(emu), pipeline_name=raw.pipeline_name, **{**FAST_RETRY, **kwargs})
 
 
 def q(srv, sql_text: str, *params):
@@ -390,7 +390,7 @@ def assert_raw_matches_emulator(srv, emu) -> None:
 def test_invalid_password_fails_at_once_without_leaking_it(raw, emu):
     secret = "Wr0ng-S3cret-pw"
     with pytest.raises(ErpLoginError) as err:
-        load_erp(settings_for(emu, password=secret), pipeline_name=raw.pipeline_name, **FAST_RETRY)
+        LOADER.load(settings_for(emu, password=secret), pipeline_name=raw.pipeline_name, **FAST_RETRY)
     message = str(err.value)
     assert "SAP Business One" in message and erp.EMULATOR_COMPANY_DB in message
     assert emu.base_url in message and secret not in message

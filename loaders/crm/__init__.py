@@ -23,14 +23,23 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-from mirante.errors import find_cause
+from mirante.loaders import DltLoader
 from mirante.pipelines import SCHEMA_CONTRACT, retrying_session
 
 from . import settings
 from .helpers import CrmAuthError, auth_failure_hook
-from .settings import DATASET, PIPELINE_NAME, CrmSettings
+from .settings import DATASET, DOMAIN, PIPELINE_NAME, CrmSettings, read_settings
 
-__all__ = ["crm_source", "load_crm", "CrmAuthError", "CrmSettings", "DATASET", "PIPELINE_NAME"]
+__all__ = [
+    "crm_source",
+    "read_settings",
+    "LOADER",
+    "CrmAuthError",
+    "CrmSettings",
+    "DATASET",
+    "PIPELINE_NAME",
+    "DOMAIN",
+]
 
 
 def _endpoint(path: str, expand: str | None, page_size: int, base_url: str) -> dict[str, Any]:
@@ -97,31 +106,17 @@ def crm_source(
     return rest_api_resources(config)
 
 
-def load_crm(
-    base_url: str | None = None,
-    user_key: str | None = None,
-    srv=None,
-    pipeline_name: str = PIPELINE_NAME,
-    loader_file_format: str = settings.LOADER_FILE_FORMAT,
-    **source_kwargs: Any,
-):
-    """Run the CRM pipeline into raw_crm (as mirante_loader) and return dlt's LoadInfo.
-
-    Settings come from the arguments, else MIRANTE_CRM_BASE_URL / MIRANTE_CRM_USER_KEY, else the
-    [sources.crm] section of .dlt/secrets.toml. A rejected User-Key raises CrmAuthError.
-    """
-    from dlt.pipeline.exceptions import PipelineStepFailed
-
-    from mirante.pipelines import make_pipeline, settle_pending
-
-    crm = settings.resolve(base_url, user_key)
-    pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), settings.PENDING_PACKAGES)
-    source = crm_source(base_url=crm.base_url, user_key=crm.user_key, **source_kwargs)
-    try:
-        return pipeline.run(source, loader_file_format=loader_file_format)
-    except PipelineStepFailed as exc:
-        auth = find_cause(exc, CrmAuthError)
-        if auth is not None:
-            # one clear line for the operator instead of dlt's step wrapper
-            raise CrmAuthError(auth.base_url, auth.status) from None
-        raise
+LOADER = DltLoader(
+    name=PIPELINE_NAME,
+    dataset=DATASET,
+    domain=DOMAIN,
+    source=crm_source,
+    read_settings=read_settings,
+    placeholder={"base_url": "http://127.0.0.1:9/definition-only", "user_key": "definition-only"},
+    pending_packages=settings.PENDING_PACKAGES,
+    loader_file_format=settings.LOADER_FILE_FORMAT,
+    child_tables={"contacts__phones": "contacts"},
+    # one clear line for the operator instead of dlt's step wrapper
+    clean_errors=(CrmAuthError,),
+    description="Contacts, deals and interactions from the CRM API, incremental on LastUpdateDate",
+)

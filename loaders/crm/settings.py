@@ -1,6 +1,6 @@
 """Constants and configuration of the Ploomes-like CRM source.
 
-Configuration is read at call time (`resolve`), never at import: environment first, then the
+Configuration is read at call time (`read_settings`), never at import: environment first, then the
 `[sources.crm]` section of the git-ignored `.dlt/secrets.toml` (the section dlt itself resolves for
 `crm_source()` called without arguments):
 
@@ -24,6 +24,7 @@ BASE_URL = "https://api2.ploomes.com"
 
 DATASET = "raw_crm"
 PIPELINE_NAME = "crm"
+DOMAIN = "comercial"
 #: how the CRM is named in error messages
 SOURCE_LABEL = "CRM (Ploomes-like API)"
 
@@ -93,8 +94,11 @@ class CrmSettings:
     def __repr__(self) -> str:  # never show the key
         return f"CrmSettings(base_url={self.base_url!r}, user_key='***')"
 
+    def source_kwargs(self) -> dict[str, str]:
+        return {"base_url": self.base_url, "user_key": self.user_key}
 
-def resolve(base_url: str | None = None, user_key: str | None = None) -> CrmSettings:
+
+def read_settings(base_url: str | None = None, user_key: str | None = None) -> CrmSettings:
     """Arguments first, then MIRANTE_CRM_* in the environment, then `[sources.crm]` in
     .dlt/secrets.toml; the base URL defaults to Ploomes' public API."""
     base_url = base_url or config.source_setting("crm", "base_url") or BASE_URL

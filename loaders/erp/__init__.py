@@ -2,7 +2,7 @@
 invoices with their lines.
 
 One code path for a real Service Layer and the offline emulator (`mirante.emulators.erp`); only the
-configuration differs (`settings.erp_settings()`: MIRANTE_ERP_* or `[sources.erp]` in .dlt/secrets.toml).
+configuration differs (`read_settings()`: MIRANTE_ERP_* or `[sources.erp]` in .dlt/secrets.toml).
 
 * Auth: cookie session from `POST /Login` (`helpers.B1SessionAuth`), renewed once on 401 code 301
   "Invalid session."; refused credentials fail at once (`ErpLoginError`, no retry).
@@ -22,41 +22,53 @@ configuration differs (`settings.erp_settings()`: MIRANTE_ERP_* or `[sources.erp
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
 from mirante import pipelines
-from mirante.errors import find_cause
+from mirante.loaders import DltLoader
 from mirante.pipelines import SCHEMA_CONTRACT
 
 from .helpers import B1SessionAuth, ErpLoginError
 from .settings import (
     CURSOR_FIELD,
+    DATASET,
     DOCUMENT_COLUMNS,
+    DOMAIN,
     INITIAL_UPDATE_DATE,
     LINE_COLUMNS,
     MAX_TABLE_NESTING,
     PAGE_SIZE,
     PENDING_PACKAGES,
+    PIPELINE_NAME,
     REQUEST_BACKOFF_FACTOR,
     REQUEST_MAX_ATTEMPTS,
     REQUEST_MAX_RETRY_DELAY,
     REQUEST_TIMEOUT,
     RESOURCES,
     ErpSettings,
-    erp_settings,
+    read_settings,
     service_root,
 )
 
-__all__ = ["erp_source", "load_erp", "make_auth", "B1SessionAuth", "ErpLoginError", "erp_settings"]
-
-PIPELINE_NAME = "erp"
-DATASET_NAME = "raw_erp"
+__all__ = [
+    "erp_source",
+    "read_settings",
+    "LOADER",
+    "make_auth",
+    "B1SessionAuth",
+    "ErpLoginError",
+    "ErpSettings",
+    "DATASET",
+    "PIPELINE_NAME",
+    "DOMAIN",
+]
 
 
 def retrying_session(
@@ -144,37 +156,37 @@ def erp_source(
     return resources
 
 
-def load_erp(
-    settings: ErpSettings | None = None,
-    *,
-    pipeline_name: str = PIPELINE_NAME,
-    dataset_name: str = DATASET_NAME,
-    srv=None,
-    **source_kwargs: Any,
-) -> LoadInfo:
-    """Load orders and invoices into `dataset_name` as mirante_loader (pipeline state under
-    MIRANTE_HOME). Refused credentials raise `ErpLoginError` itself (not dlt's wrapper)."""
-    from mirante.pipelines import make_pipeline, settle_pending
+_RETRY_KEYS = ("request_max_attempts", "request_backoff_factor", "request_max_retry_delay", "request_timeout")
 
-    settings = settings or erp_settings()
-    retry = {
-        k: source_kwargs[k]
-        for k in (
-            "request_max_attempts",
-            "request_backoff_factor",
-            "request_max_retry_delay",
-            "request_timeout",
-        )
-        if k in source_kwargs
-    }
+
+@contextmanager
+def session(settings: ErpSettings, source_kwargs: dict) -> Iterator[dict]:
+    """One Service Layer session per run (the source's retry settings apply to the login too),
+    logged out at the end whatever happened."""
+    retry = {k: source_kwargs[k] for k in _RETRY_KEYS if k in source_kwargs}
     auth = make_auth(**settings.source_kwargs(), session=retrying_session(**retry))
-    pipeline = settle_pending(make_pipeline(pipeline_name, dataset_name, srv), PENDING_PACKAGES)
     try:
-        return pipeline.run(erp_source(**settings.source_kwargs(), auth=auth, **source_kwargs))
-    except Exception as exc:
-        refused = find_cause(exc, ErpLoginError)
-        if refused is not None:
-            raise refused from None
-        raise
+        yield {"auth": auth}
     finally:
         auth.logout()
+
+
+LOADER = DltLoader(
+    name=PIPELINE_NAME,
+    dataset=DATASET,
+    domain=DOMAIN,
+    source=erp_source,
+    read_settings=read_settings,
+    placeholder={
+        "base_url": "http://127.0.0.1:9/definition-only",
+        "company_db": "definition-only",
+        "username": "definition-only",
+        "password": "definition-only",
+    },
+    pending_packages=PENDING_PACKAGES,
+    child_tables={"orders__document_lines": "orders", "invoices__document_lines": "invoices"},
+    session=session,
+    # refused credentials are shown as themselves, not wrapped in dlt's PipelineStepFailed
+    clean_errors=(ErpLoginError,),
+    description="Sales orders and invoices (with their lines) from the ERP Service Layer, incremental on UpdateDate",
+)

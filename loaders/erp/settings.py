@@ -1,6 +1,6 @@
 """Constants and configuration of the ERP source (SAP Business One Service Layer).
 
-Configuration, read at call time by `erp_settings()`: environment first, then `[sources.erp]` of the
+Configuration, read at call time by `read_settings()`: environment first, then `[sources.erp]` of the
 git-ignored `.dlt/secrets.toml` (the section dlt itself resolves for `erp_source()` called without
 arguments):
 
@@ -14,6 +14,10 @@ arguments):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+DATASET = "raw_erp"
+PIPELINE_NAME = "erp"
+DOMAIN = "comercial"
 
 #: the Service Layer's OData v3 root under the server URL
 API_PATH = "/b1s/v1"
@@ -118,12 +122,12 @@ class ErpSettings:
         }
 
 
-def erp_settings() -> ErpSettings:
-    """The ERP connection from MIRANTE_ERP_* or `[sources.erp]` of .dlt/secrets.toml; a clear error
-    naming what is missing (never a value)."""
+def read_settings(**overrides: str) -> ErpSettings:
+    """The ERP connection: the arguments, else MIRANTE_ERP_* or `[sources.erp]` of
+    .dlt/secrets.toml; a clear error naming what is missing (never a value)."""
     from mirante import config
 
-    values = {key: config.source_setting("erp", key) for key in ENV}
+    values = {key: overrides.get(key) or config.source_setting("erp", key) for key in ENV}
     missing = [ENV[k] for k, v in values.items() if not v]
     if missing:
         raise RuntimeError(

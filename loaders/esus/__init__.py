@@ -13,6 +13,15 @@ dlt load commits each load file on its own (a run killed between two files left 
 cursor that had moved). See the README, "Primary care".
 """
 
-from .settings import DATASET, DIMENSIONS, FACTS, TABLES
+from .settings import DATASET, DIMENSIONS, DOMAIN, FACTS, PIPELINE_NAME, TABLES, EsusSettings, read_settings
 
-__all__ = ["DATASET", "TABLES", "FACTS", "DIMENSIONS"]
+__all__ = [
+    "DATASET",
+    "PIPELINE_NAME",
+    "DOMAIN",
+    "read_settings",
+    "EsusSettings",
+    "TABLES",
+    "FACTS",
+    "DIMENSIONS",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ class Municipio:
         """Connection URL with the password (never logged) and its TLS policy (config.esus_ssl: a
         `sslmode` / `sslrootcert` in `conexao` wins; `warehouse` tells which sources are on
         Mirante's own server, verified with its CA)."""
-        parts = urlsplit(os.path.expandvars(self.conexao))
+        parts = urlsplit(config.expand_variables(self.conexao))
         user = parts.username or ""
         host = parts.hostname or "127.0.0.1"
         netloc = f"{quote(user, safe='')}:{quote(password or self.password(), safe='')}@{host}"
@@ -45,7 +44,7 @@ class Municipio:
         )
 
     def safe_url(self) -> str:
-        return os.path.expandvars(self.conexao)
+        return config.expand_variables(self.conexao)
 
 
 def registry_file() -> Path:

@@ -5,9 +5,13 @@ never selected. CNS and CPF are pulled because staging replaces them with a keye
 must be counted and joined across tables); raw_esus is readable by the transformer role only.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 DATASET = "raw_esus"
+#: name of its run locks and Dagster pool (`esus`); not a dlt pipeline (loaders/esus/__init__.py)
+PIPELINE_NAME = "esus"
+DOMAIN = "atencao_primaria"
 REGISTRY_FILE = Path(__file__).with_name("municipios.toml")
 
 #: fact tables: incremental on their sequence key (co_seq_*, increasing with insertion in the PEC)
@@ -110,3 +114,24 @@ DEFAULT_CONCURRENCY = 4
 BATCH_SIZE = 100
 #: keys per bucket when a diverging table is compared with its source bucket by bucket
 BUCKET_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class EsusSettings:
+    """What an e-SUS run reads from mirante.config (passwords are read per municipality, at use)."""
+
+    registry_file: Path
+    #: municipalities pulled at once, and e-SUS runs at once
+    concurrency: int
+    #: `dagster/max_runtime` of the pull job
+    max_runtime_s: int
+
+
+def read_settings() -> EsusSettings:
+    from mirante import config
+
+    return EsusSettings(
+        registry_file=config.esus_registry_file(REGISTRY_FILE),
+        concurrency=config.esus_concurrency(DEFAULT_CONCURRENCY),
+        max_runtime_s=config.esus_max_runtime(),
+    )

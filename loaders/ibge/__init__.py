@@ -13,9 +13,21 @@ import dlt
 from dlt.sources import DltResource
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
+from mirante.loaders import DltLoader
 from mirante.pipelines import SCHEMA_CONTRACT
 
-from .settings import BASE_URL, MAX_TABLE_NESTING, PENDING_PACKAGES, RESOURCES
+from .settings import (
+    BASE_URL,
+    DATASET,
+    DOMAIN,
+    MAX_TABLE_NESTING,
+    PENDING_PACKAGES,
+    PIPELINE_NAME,
+    RESOURCES,
+    read_settings,
+)
+
+__all__ = ["ibge_source", "read_settings", "LOADER", "DATASET", "PIPELINE_NAME", "DOMAIN"]
 
 
 def drop_null_keys(row: dict[str, Any]) -> dict[str, Any]:
@@ -48,11 +60,13 @@ def ibge_source(base_url: str = BASE_URL) -> list[DltResource]:
     return rest_api_resources(config)
 
 
-def load_ibge(base_url: str = BASE_URL, srv=None, pipeline_name: str = "ibge"):
-    """Load the three resources into raw_ibge as mirante_loader (what the Dagster asset runs,
-    without Dagster): the packages of a killed run first (`settle_pending`), then the API.
-    Returns dlt's LoadInfo."""
-    from mirante.pipelines import make_pipeline, settle_pending
-
-    pipeline = settle_pending(make_pipeline(pipeline_name, "raw_ibge", srv), PENDING_PACKAGES)
-    return pipeline.run(ibge_source(base_url=base_url))
+LOADER = DltLoader(
+    name=PIPELINE_NAME,
+    dataset=DATASET,
+    domain=DOMAIN,
+    source=ibge_source,
+    read_settings=read_settings,
+    placeholder={},
+    pending_packages=PENDING_PACKAGES,
+    description="IBGE Localidades (regions, UFs, municipalities) over HTTP",
+)

@@ -1,4 +1,16 @@
-"""Constants of the IBGE Localidades source."""
+"""Constants and settings of the IBGE Localidades source.
+
+MIRANTE_IBGE_BASE_URL  (or base_url under [sources.ibge] in .dlt/secrets.toml) the API's root;
+                       default: the live API. The offline world points it at the emulator.
+"""
+
+from dataclasses import dataclass
+
+from mirante import config
+
+DATASET = "raw_ibge"
+PIPELINE_NAME = "ibge"
+DOMAIN = "saneamento"
 
 #: live API; the offline emulator (mirante.emulators.ibge) serves the same paths
 BASE_URL = "https://servicodados.ibge.gov.br/api/v1/localidades"
@@ -15,3 +27,16 @@ MAX_TABLE_NESTING = 4
 #: reads the three endpoints whole and merges on `id`, so the next run brings everything the
 #: package had, newer; loading the old package first would only cost time
 PENDING_PACKAGES = "drop"
+
+
+@dataclass(frozen=True)
+class IbgeSettings:
+    base_url: str
+
+    def source_kwargs(self) -> dict[str, str]:
+        return {"base_url": self.base_url}
+
+
+def read_settings(base_url: str | None = None) -> IbgeSettings:
+    """The API root: the argument, else MIRANTE_IBGE_BASE_URL / [sources.ibge], else the live API."""
+    return IbgeSettings(base_url=base_url or config.source_setting("ibge", "base_url") or BASE_URL)

@@ -27,12 +27,33 @@ from pathlib import Path
 import dlt
 import pyarrow as pa
 
+from mirante.loaders import DltLoader
 from mirante.pipelines import SCHEMA_CONTRACT
 
 from .parser import ExportStream, ParsedExport, SnisFormatError, open_export
-from .settings import CHUNK_LINES, DATASET, DECIMAL_TYPE, LOADER_FILE_FORMAT, PENDING_PACKAGES, PRIMARY_KEY
+from .settings import (
+    CHUNK_LINES,
+    DATASET,
+    DECIMAL_TYPE,
+    DOMAIN,
+    LOADER_FILE_FORMAT,
+    PENDING_PACKAGES,
+    PIPELINE_NAME,
+    PRIMARY_KEY,
+    read_settings,
+)
 
-__all__ = ["snis_source", "load_snis", "list_exports", "SnisFormatError", "DATASET", "LOADER_FILE_FORMAT"]
+__all__ = [
+    "snis_source",
+    "read_settings",
+    "LOADER",
+    "list_exports",
+    "SnisFormatError",
+    "DATASET",
+    "PIPELINE_NAME",
+    "DOMAIN",
+    "LOADER_FILE_FORMAT",
+]
 
 #: one description per small table: the Arrow schema (dlt takes types and nullability from it)
 _QUARANTINE_SCHEMA = pa.schema(
@@ -176,16 +197,17 @@ def snis_source(
     return agua_esgoto_agregado, quarentena, reconciliacao, arquivos
 
 
-def load_snis(directory: str | Path, files: list[str] | None = None, srv=None, pipeline_name: str = "snis"):
-    """Load SNIS exports into raw_snis as mirante_loader (what the Dagster asset runs, without
-    Dagster): the packages of a killed run first (`settle_pending`), then the files. Returns dlt's
-    LoadInfo."""
-    from mirante.pipelines import make_pipeline, settle_pending
-
-    pipeline = settle_pending(make_pipeline(pipeline_name, DATASET, srv), PENDING_PACKAGES)
-    return pipeline.run(
-        snis_source(directory=str(directory), files=files), loader_file_format=LOADER_FILE_FORMAT
-    )
+LOADER = DltLoader(
+    name=PIPELINE_NAME,
+    dataset=DATASET,
+    domain=DOMAIN,
+    source=snis_source,
+    read_settings=read_settings,
+    placeholder={"directory": "."},
+    pending_packages=PENDING_PACKAGES,
+    loader_file_format=LOADER_FILE_FORMAT,
+    description="SNIS 'agregado' exports (CSV files) with quarantine, footer reconciliation and drift",
+)
 
 
 def _arrow(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:

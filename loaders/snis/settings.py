@@ -1,5 +1,9 @@
-"""Constants of the SNIS 'agregado' source."""
+"""Constants and settings of the SNIS 'agregado' source.
 
+MIRANTE_SNIS_DIR  the folder of the exports (default: the reference data's snis/ folder)
+"""
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,6 +54,8 @@ UF_CODES = [
 ]
 #: Postgres schema (= dlt dataset = dbt source) the loader writes
 DATASET = "raw_snis"
+PIPELINE_NAME = "snis"
+DOMAIN = "saneamento"
 #: dlt file format for the load: Arrow chunks -> uncompressed CSV -> COPY. Measured against parquet
 #: (loaded through ADBC) on the 229-column export: csv 10.6 s vs parquet 13.9 s for 100k rows
 #: (bench/bench_snis.py has the full comparison with raw COPY).
@@ -60,3 +66,18 @@ LOADER_FILE_FORMAT = "csv"
 #: on the grain (per file for quarentena/reconciliacao), so loading it creates no duplicate. A
 #: package whose load began is dropped whatever this says (settle_pending): rerun the killed run
 PENDING_PACKAGES = "resume"
+
+
+@dataclass(frozen=True)
+class SnisSettings:
+    directory: Path
+
+    def source_kwargs(self) -> dict[str, str]:
+        return {"directory": str(self.directory)}
+
+
+def read_settings(directory: str | Path | None = None) -> SnisSettings:
+    """The exports' folder: the argument, else MIRANTE_SNIS_DIR (mirante.config.snis_dir)."""
+    from mirante import config
+
+    return SnisSettings(directory=Path(directory) if directory else config.snis_dir())

@@ -44,14 +44,10 @@ from dagster._core.storage.tags import (
 )
 from pydantic import Field
 
-from mirante import db
-from mirante.config import esus_max_runtime
-from mirante.loaders.esus import registry
+from mirante.loaders.esus import DATASET, DOMAIN, FACTS, TABLES, read_settings, registry
 from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
-from mirante.loaders.esus.settings import DATASET, FACTS, TABLES
-
-#: run tag whose concurrency the instance limits (see mirante.orchestration.instance)
-CONCURRENCY_TAG = "mirante/esus"
+from mirante.orchestration.instance import CONCURRENCY_TAG, ESUS_POOL
+from mirante.orchestration.resources import Warehouse
 
 municipios = StaticPartitionsDefinition([m.id_municipio for m in registry.load()])
 RAW_KEYS = {t: AssetKey([DATASET, t]) for t in [*TABLES, "execucoes", "cursores"]}
@@ -72,7 +68,7 @@ class PullConfig(Config):
     specs=[
         AssetSpec(
             key,
-            group_name=DATASET,
+            group_name=DOMAIN,
             kinds={"postgres"},
             skippable=True,
             description=_DESCRIPTIONS.get(t, f"PEC table {t} of every municipality (id_municipio added)"),
@@ -103,16 +99,16 @@ class PullConfig(Config):
     ],
     partitions_def=municipios,
     backfill_policy=BackfillPolicy.single_run(),
-    pool="esus",
+    pool=ESUS_POOL,
 )
-def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
+def raw_esus_pec(context: AssetExecutionContext, config: PullConfig, warehouse: Warehouse):
     """Pull the run's municipalities (incremental, or the `desde`/`ate` day range)."""
     from mirante.loaders.esus.pull import pull, pull_many
-    from mirante.orchestration.instance import esus_concurrency
 
     by_id = {m.id_municipio: m for m in registry.load()}
     keys = list(context.partition_keys)
-    srv = db.server()
+    srv = warehouse.server()
+    concurrency = read_settings().concurrency
     options = dict(
         desde=_date(config.desde),
         ate=_date(config.ate),
@@ -133,12 +129,12 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig):
     enabled = [by_id[k] for k in keys if by_id[k].habilitado]
     skipped = len(keys) - len(enabled)
     context.log.info(
-        f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), {esus_concurrency()} at a time"
+        f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), {concurrency} at a time"
     )
     results = pull_many(
         enabled,
         srv,
-        workers=esus_concurrency(),
+        workers=concurrency,
         **options,
         progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"),
     )
@@ -261,7 +257,7 @@ esus_pull_job = define_asset_job(
     partitions_def=municipios,
     # a hung pull must not hold the pool and delay the rebuild chained to it forever: run
     # monitoring (orchestration/instance.py) stops it after MIRANTE_ESUS_MAX_RUNTIME_SECONDS
-    tags={MAX_RUNTIME_SECONDS_TAG: str(esus_max_runtime())},
+    tags={MAX_RUNTIME_SECONDS_TAG: str(read_settings().max_runtime_s)},
     description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).",
 )
 

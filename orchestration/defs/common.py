@@ -7,7 +7,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from mirante import db
+from mirante.orchestration.resources import Warehouse
 
 #: Dagster concurrency pool of every dbt build (limit 1: two builds collide on dbt's `__dbt_tmp`
 #: relations); see mirante.orchestration.instance and docs/concurrency.md
@@ -20,7 +20,12 @@ def dlt_pool(pipeline_name: str) -> str:
 
 
 class RawTranslator(DagsterDltTranslator):
-    """dlt resource -> asset key [dataset, resource] = the dbt source key: one lineage graph."""
+    """dlt resource -> asset key [dataset, resource] = the dbt source key (one lineage graph), in
+    the group of the loader's domain (the key's first part keeps the layer visible)."""
+
+    def __init__(self, domain: str):
+        super().__init__()
+        self.domain = domain
 
     def get_asset_spec(self, data: DltResourceTranslatorData):
         spec = super().get_asset_spec(data)
@@ -28,7 +33,7 @@ class RawTranslator(DagsterDltTranslator):
         return spec.replace_attributes(
             key=AssetKey([dataset, data.resource.name]),
             deps=[],
-            group_name=dataset,
+            group_name=self.domain,
         )
 
 
@@ -42,10 +47,10 @@ def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bo
         blocking=blocking,
         description=f"Great Expectations suite {suite} (expectations/suites/{suite}.json)",
     )
-    def _check() -> AssetCheckResult:
+    def _check(warehouse: Warehouse) -> AssetCheckResult:
         from mirante.expectations import run_suite
 
-        result = run_suite(suite, db.server().url(role))
+        result = run_suite(suite, warehouse.url(role))
         return AssetCheckResult(
             passed=result.success,
             severity=AssetCheckSeverity.ERROR,

@@ -4,8 +4,8 @@ of tests/faults/test_dlt_drills.py.
 
     python tests/faults/dlt_driver.py LOADER POINT MARKER
 
-LOADER  snis | ibge | crm | erp: the loader's own entry point (load_snis, load_ibge, load_crm,
-        load_erp, each settling a killed run's packages first), pipeline DRILL_PIPELINE; sources
+LOADER  snis | ibge | crm | erp: the loader's own entry point (`LOADER.load()` of its package,
+        settling a killed run's packages first), pipeline DRILL_PIPELINE; sources
         from the environment (DRILL_SNIS_DIR, MIRANTE_IBGE_BASE_URL, MIRANTE_CRM_*, MIRANTE_ERP_*)
 POINT
     extract   the 2nd data item dlt writes while extracting (nothing committed, nothing in a package)
@@ -33,23 +33,14 @@ os.environ["DATA_WRITER__FILE_MAX_ITEMS"] = "200"
 
 
 def run_loader(loader: str, pipeline_name: str):
+    from mirante.loaders import dlt_loaders
+
     if loader == "snis":
-        from mirante.loaders.snis import load_snis
+        from mirante.loaders.snis import read_settings
 
-        return load_snis(os.environ["DRILL_SNIS_DIR"], pipeline_name=pipeline_name)
-    if loader == "ibge":
-        from mirante.loaders.ibge import load_ibge
-
-        return load_ibge(os.environ["MIRANTE_IBGE_BASE_URL"], pipeline_name=pipeline_name)
-    if loader == "crm":
-        from mirante.loaders.crm import load_crm
-
-        return load_crm(pipeline_name=pipeline_name)
-    if loader == "erp":
-        from mirante.loaders.erp import load_erp
-
-        return load_erp(pipeline_name=pipeline_name)
-    raise ValueError(loader)
+        settings = read_settings(os.environ["DRILL_SNIS_DIR"])
+        return dlt_loaders()["snis"].load(settings, pipeline_name=pipeline_name)
+    return dlt_loaders()[loader].load(pipeline_name=pipeline_name)
 
 
 def main() -> int:

@@ -162,20 +162,22 @@ class Sources:
         """The loader's normal run, in this process (its entry point settles pending packages)."""
         name = pipeline_name(loader)
         if loader == "snis":
-            from mirante.loaders.snis import load_snis
+            from mirante.loaders import snis
 
-            return load_snis(self.snis_dir, pipeline_name=name)
+            return snis.LOADER.load(snis.read_settings(self.snis_dir), pipeline_name=name)
         if loader == "ibge":
-            from mirante.loaders.ibge import load_ibge
+            from mirante.loaders import ibge
 
-            return load_ibge(self.ibge.base_url, pipeline_name=name)
+            return ibge.LOADER.load(ibge.read_settings(self.ibge.base_url), pipeline_name=name)
         if loader == "crm":
-            from mirante.loaders.crm import load_crm
+            from mirante.loaders import crm
 
-            return load_crm(self.crm.base_url, self.crm.user_key, pipeline_name=name)
-        from mirante.loaders.erp import load_erp
+            return crm.LOADER.load(
+                crm.read_settings(self.crm.base_url, self.crm.user_key), pipeline_name=name
+            )
+        from mirante.loaders import erp
 
-        return load_erp(pipeline_name=name)
+        return erp.LOADER.load(pipeline_name=name)
 
     # keys at the source: {table: [key, ...]} (lists: a duplicate would show in the Counter)
     def keys(self, loader: str) -> dict[str, list[tuple]]:
