@@ -50,8 +50,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: marts under row-level security, and the hashed API keys)
 ROLES = ("loader", "transformer", "reader", "api")
 
-#: raw schemas written by the loader role (one per source; dlt's merge staging beside each)
-RAW_SCHEMAS = ("raw_snis", "raw_ibge", "raw_esus", "raw_crm", "raw_erp")
+#: raw schemas written by the loader role (dlt's merge staging beside each): `raw_<source>` for
+#: every loader package under loaders/ (by rule, read from the folder: this module imports no
+#: loader; tests/test_source_interface.py checks each loader's DATASET)
+RAW_SCHEMAS = tuple(
+    f"raw_{p.name}" for p in sorted((ROOT / "loaders").iterdir()) if (p / "__init__.py").is_file()
+)
 #: schemas written by dbt (the transformer role); marts are the only ones readers see
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
 MARTS_SCHEMA = "marts"

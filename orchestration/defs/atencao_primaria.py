@@ -257,7 +257,9 @@ esus_pull_job = define_asset_job(
     partitions_def=municipios,
     # a hung pull must not hold the pool and delay the rebuild chained to it forever: run
     # monitoring (orchestration/instance.py) stops it after MIRANTE_ESUS_MAX_RUNTIME_SECONDS
-    tags={MAX_RUNTIME_SECONDS_TAG: str(read_settings().max_runtime_s)},
+    # every run of the job (the daily one, a partition's rerun, a backfill) counts against the
+    # instance's limit on e-SUS runs (orchestration/instance.py)
+    tags={MAX_RUNTIME_SECONDS_TAG: str(read_settings().max_runtime_s), CONCURRENCY_TAG: "pull"},
     description="Pull PEC databases: one partition (a rerun) or a range of them in one run (the daily pull).",
 )
 
