@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from mirante import config
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "mirante_bench"
@@ -56,7 +57,7 @@ def _counts(srv) -> dict[str, int]:
 def one_round(args: argparse.Namespace, srv) -> dict[str, dict]:
     import psycopg
 
-    from mirante import config, db
+    from mirante import db
     from mirante.loaders.crm import LOADER, read_settings
 
     cmd = [
@@ -144,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
-    os.environ["MIRANTE_DB"] = BENCH_DB
-    from mirante import config, db
+    config.export({"MIRANTE_DB": BENCH_DB})
+    from mirante import db
 
     started = config.external_server() is None and not db.embedded_running()
     srv = db.setup()

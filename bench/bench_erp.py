@@ -18,7 +18,6 @@ including the re-read last day); the table totals are checked against the emulat
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import psycopg
 import requests
+
+from mirante import config
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "mirante_bench_erp"
@@ -73,8 +74,8 @@ def main() -> int:
     ap.add_argument("--page-size", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    os.environ["MIRANTE_DB"] = BENCH_DB
-    from mirante import config, db
+    config.export({"MIRANTE_DB": BENCH_DB})
+    from mirante import db
     from mirante.emulators import erp
     from mirante.loaders.erp import LOADER
     from mirante.loaders.erp.settings import ErpSettings

@@ -23,7 +23,6 @@ municipalities stays within 10 minutes.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -32,6 +31,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+
+from mirante import config
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "mirante_bench"
@@ -56,9 +57,9 @@ def main() -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the source databases afterwards")
     args = ap.parse_args()
-    os.environ["MIRANTE_DB"] = BENCH_DB
-    os.environ["MIRANTE_ESUS_PASSWORD"] = PASSWORD
-    from mirante import config, db
+    config.export({"MIRANTE_DB": BENCH_DB})
+    config.export({"MIRANTE_ESUS_PASSWORD": PASSWORD})
+    from mirante import db
     from mirante.emulators import pec
     from mirante.loaders.esus import registry
     from mirante.loaders.esus.pull import pull_many
@@ -176,12 +177,12 @@ def dagster_daily(srv, munis) -> None:
     """The daily pull as production runs it: the `esus_pull` job over every partition of a registry
     listing the N databases, in one Dagster run (what the `esus_daily` schedule launches), with the
     run's checks (lateness, volume, GE suites on the raw facts)."""
-    from mirante import config
+
     from mirante.loaders.esus import registry
 
     path = config.home() / "bench_registry.toml"
     registry.write(path, munis)
-    os.environ["MIRANTE_ESUS_REGISTRY"] = str(path)  # read when the definitions are imported
+    config.export({"MIRANTE_ESUS_REGISTRY": str(path)})  # read when the definitions are imported
     from dagster import DagsterInstance
 
     from mirante.orchestration.definitions import defs

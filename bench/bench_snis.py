@@ -30,6 +30,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from mirante import config
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BENCH_DB = "mirante_bench"
@@ -172,7 +174,7 @@ def reset(srv) -> None:
 
     import psycopg
 
-    from mirante import config, db
+    from mirante import db
 
     with psycopg.connect(srv.admin(), autocommit=True) as conn:
         conn.execute("drop schema if exists raw_snis cascade")
@@ -192,8 +194,8 @@ def main() -> int:
         print(json.dumps(child_loader(path) if kind == "loader" else child_copy(path)))
         return 0
 
-    os.environ["MIRANTE_DB"] = BENCH_DB
-    from mirante import config, db
+    config.export({"MIRANTE_DB": BENCH_DB})
+    from mirante import db
 
     started = config.external_server() is None and not db.embedded_running()
     try:
@@ -204,7 +206,7 @@ def main() -> int:
             f"export: {path.name} ({path.stat().st_size / 1e9:.2f} GB, UTF-16LE) ready in "
             f"{time.perf_counter() - t0:.0f} s"
         )
-        env = {**os.environ, "MIRANTE_DB": BENCH_DB}
+        env = config.child_environment({"MIRANTE_DB": BENCH_DB})
         loaders, copies, ratios = [], [], []
         for r in range(args.repeat):
             reset(srv)

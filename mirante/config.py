@@ -114,17 +114,12 @@ def read_secrets() -> dict:
         return tomllib.load(fh)
 
 
-#: where the shared reference data lives when the checkout is not beside it (a clone under /tmp)
-SHARED_DATA_FALLBACK = Path("/work/shared/data")
-
-
 def shared_data_dir() -> Path:
-    """Shared reference data: MIRANTE_SHARED_DATA, else ../shared/data beside the checkout, else
-    /work/shared/data."""
+    """Shared reference data: MIRANTE_SHARED_DATA, else ../shared/data beside the checkout (where
+    CI lays it; a clone elsewhere sets MIRANTE_SHARED_DATA)."""
     if os.environ.get("MIRANTE_SHARED_DATA"):
         return Path(os.environ["MIRANTE_SHARED_DATA"]).resolve()
-    beside = ROOT.parent / "shared" / "data"
-    return beside.resolve() if beside.exists() or not SHARED_DATA_FALLBACK.exists() else SHARED_DATA_FALLBACK
+    return (ROOT.parent / "shared" / "data").resolve()
 
 
 def snis_dir() -> Path:
