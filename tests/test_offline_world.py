@@ -12,7 +12,18 @@ from mirante import cli
 from mirante.emulators import pec
 from mirante.loaders.esus import registry
 
-SOURCES = ("MIRANTE_IBGE_BASE_URL", "MIRANTE_CRM_BASE_URL", "MIRANTE_ERP_BASE_URL")
+
+def _emulated() -> tuple[str, ...]:
+    """Every dlt loader with an emulator (emulators/<source>.py): the world must serve each one."""
+    import importlib.util
+
+    from mirante.loaders import dlt_loaders
+
+    names = [n for n in dlt_loaders() if importlib.util.find_spec(f"mirante.emulators.{n}") is not None]
+    return tuple(f"MIRANTE_{n.upper()}_BASE_URL" for n in names)
+
+
+SOURCES = _emulated()
 
 
 def test_the_ui_serves_a_world_with_every_source(server, monkeypatch):
@@ -36,7 +47,7 @@ def test_the_ui_serves_a_world_with_every_source(server, monkeypatch):
     monkeypatch.setattr(cli, "_serve", fake_serve)
     assert cli._ui(argparse.Namespace(port=3999)) == 0
     assert "dev" in seen["cmd"] and "mirante.orchestration.definitions" in seen["cmd"]
-    assert all(seen["env"].values()), seen["env"]
+    assert len(SOURCES) >= 3 and all(seen["env"].values()), seen["env"]
     assert all(seen["status"].values()), seen["status"]
     assert {n: os.environ.get(n) for n in SOURCES} == dict.fromkeys(SOURCES)  # put back afterwards
     assert {m.id_municipio for m in registry.load()} <= set(pec.list_municipios(server))
