@@ -1,4 +1,4 @@
-"""PEC source emulator (emulators/pec.py) against the real server of tests/conftest.py: the schema is
+"""PEC source emulator (emulators/pec/) against the real server of tests/conftest.py: the schema is
 the documented one, documents are valid, facts fall in the window, add_day appends, and the source
 role can read but not write."""
 

@@ -1,4 +1,4 @@
-"""Static data of the PEC source emulator (`emulators/pec.py`): the schema of the emulated e-SUS APS
+"""Static data of the PEC source emulator (`emulators/pec/`): the schema of the emulated e-SUS APS
 PEC tables and the fictitious-but-plausible vocabularies the generator draws from.
 
 Nothing here is real personal data: names are drawn from lists of common Brazilian first names and
