@@ -18,7 +18,8 @@ one connection string per municipality, read through the login role `pec_leitura
     python -m mirante.emulators.pec create --ids 2704302,2700300 --days 365
     python -m mirante.emulators.pec add-day --date 2025-02-01     # every existing pec_ database
     python -m mirante.emulators.pec list | drop --all | drop --ids 2704302
-    (MIRANTE_PEC_SOURCE_PASSWORD holds the role's password; required by `create`)
+    (the role's password: MIRANTE_ESUS_PASSWORD or `[esus] senha` in .dlt/secrets.toml, the one the
+    loader reads (mirante.config.esus_password); required by `create`)
 
 Selection of `--n N`: the 27 capitals by population (Censo 2022), then every other municipality of
 `shared/data/reference/municipios.csv` in IBGE-code order.
@@ -74,7 +75,6 @@ from __future__ import annotations
 from mirante.emulators.pec.cli import main
 from mirante.emulators.pec.database import (
     DB_PREFIX,
-    PASSWORD_ENV,
     SOURCE_ROLE,
     TEMPLATE_DB,
     add_day,
@@ -124,7 +124,6 @@ __all__ = [
     "Gerador",
     "LOAD_ORDER",
     "Mundo",
-    "PASSWORD_ENV",
     "Perfil",
     "Profissional",
     "SOURCE_ROLE",

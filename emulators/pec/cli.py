@@ -7,13 +7,12 @@ see the package's docstring). The line above is the --help description.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import date
 
+from mirante import config
 from mirante.emulators.pec.database import (
     DB_PREFIX,
-    PASSWORD_ENV,
     SOURCE_ROLE,
     add_day,
     create_many,
@@ -60,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
 
     srv = db.server()
     if args.cmd == "create":
-        password = os.environ.get(PASSWORD_ENV)
+        password = config.esus_password()
         if not password:
-            parser.error(f"set {PASSWORD_ENV} to the password of role {SOURCE_ROLE}")
+            parser.error(
+                f"set MIRANTE_ESUS_PASSWORD (or `[esus] senha` in .dlt/secrets.toml) to the password "
+                f"of role {SOURCE_ROLE}"
+            )
         ids = args.ids or selection(args.n)
         kw = {
             k: v
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(
             f"{len(result)} databases in {time.perf_counter() - t0:.1f}s; loader URLs: "
-            f"postgresql://{SOURCE_ROLE}:${PASSWORD_ENV}@{srv.host}:{srv.port}/{DB_PREFIX}<id>"
+            f"postgresql://{SOURCE_ROLE}:$MIRANTE_ESUS_PASSWORD@{srv.host}:{srv.port}/{DB_PREFIX}<id>"
         )
     elif args.cmd == "add-day":
         ids = args.ids or list_municipios(srv)

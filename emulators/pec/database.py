@@ -32,8 +32,6 @@ SOURCE_ROLE = "pec_leitura"
 #: the database holding the empty schema, cloned for each municipality
 TEMPLATE_DB = "pec_template"
 DB_PREFIX = "pec_"
-#: environment variable with the role's password for the CLI
-PASSWORD_ENV = "MIRANTE_PEC_SOURCE_PASSWORD"
 #: prefix of the database comments written by the emulator (metadata read back by add_day)
 _TAG = "mirante-pec-emulator"
 _LOCK_KEY = 7_245_330_001  # advisory lock: template creation / one add_day per database
