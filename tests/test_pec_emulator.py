@@ -23,6 +23,7 @@ from mirante.emulators import pec
 
 pytestmark = pytest.mark.integration
 
+#: the PEC column list itself (docs/pec-schema.md), read at runtime from beside the shared data
 SCHEMA_DOC = config.shared_data_dir().parent / "docs" / "pec-schema-columns.txt"
 ID = "2700102"  # Água Branca/AL: an interior municipality, default volume
 OTHER_IDS = ("1100015", "1100023")  # Alta Floresta D'Oeste/RO, Ariquemes/RO

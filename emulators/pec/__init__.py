@@ -2,7 +2,7 @@
 
 Every Brazilian municipality on e-SUS APS runs the PEC on its own PostgreSQL database, all with the
 same schema. This module creates N such databases (`pec_<ibge code>`) on the project's server with
-the real table and column names/types (those of ``shared/docs/pec-schema-columns.txt`` plus four
+the real table and column names/types (those of the PEC column list, docs/pec-schema.md, plus four
 small dimensions the facts need), fills them with fictitious but plausible records over a window of
 days, and appends each new day's records. The loader treats them exactly as remote PEC databases:
 one connection string per municipality, read through the login role `pec_leitura`.

@@ -18,7 +18,7 @@ class Column:
 
 
 def parse_columns(spec: str) -> list[Column]:
-    """Columns of a "name type[ PK|(FK)], ..." spec (the format of pec-schema-columns.txt)."""
+    """Columns of a "name type[ PK|(FK)], ..." spec (docs/pec-schema.md, "Column spec format")."""
     cols = []
     for part in spec.split(","):
         name, kind = part.strip().split(" ", 1)
