@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import re
 import signal
@@ -60,6 +59,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from mirante import config
 from mirante.emulators._servidor import LoopbackServer
 from mirante.emulators.comercial import _SUFIXOS, ETAPAS_NEGOCIO, Cliente, Mundo, Negocio
 
@@ -729,8 +729,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--user-key",
-        default=os.environ.get("MIRANTE_CRM_USER_KEY") or DEFAULT_USER_KEY,
-        help="User-Key to accept (default: MIRANTE_CRM_USER_KEY, else the emulator default)",
+        default=config.source_setting("crm", "user_key") or DEFAULT_USER_KEY,
+        help="User-Key to accept (default: MIRANTE_CRM_USER_KEY or [sources.crm] user_key, else the "
+        "emulator default)",
     )
     args = parser.parse_args(argv)
 

@@ -147,14 +147,14 @@ def _guard(pipeline: dlt.Pipeline, srv: config.Server | None) -> dlt.Pipeline:
 #: drift shows in the schema and the load info), a column changing type fails the load
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
-#: dlt's writer settings for bulk Arrow loads (../shared/docs/PERF.md): gzip at level 9 costs
-#: most of the load time on 2 cores and buys nothing on loopback.
+#: dlt's writer settings for bulk Arrow loads (docs/stack-notes.md, "dlt writer settings for bulk
+#: Arrow loads"): gzip at level 9 costs most of the load time on 2 cores and buys nothing on loopback.
 WRITER_ENV = {
     "DATA_WRITER__DISABLE_COMPRESSION": "true",
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
     # Arrow rows carry the load id too (raw tables keep file, line and load id)
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-    # big tables split into several load files, loaded in parallel (PERF.md: ~1.3x for parquet)
+    # big tables split into several load files, loaded in parallel (~1.3x for parquet: docs/stack-notes.md)
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
 }
 

@@ -26,7 +26,7 @@ import pytest
 from mirante import config
 from mirante.pipelines import LOCK_NAMESPACE, exclusive, lock_key
 
-from .conftest import SNIS_SAMPLE, own_database, reset_raw
+from .helpers import SNIS_SAMPLE, own_database, reset_raw
 
 pytestmark = pytest.mark.integration
 

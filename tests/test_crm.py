@@ -25,7 +25,7 @@ from mirante.emulators.comercial import POPULACAO_UF, Mundo
 from mirante.errors import find_cause
 from mirante.loaders.crm import LOADER, CrmAuthError, crm_source, settings
 
-from .conftest import own_database, reset_raw
+from .helpers import own_database, reset_raw
 
 HOJE = date(2025, 12, 31)
 BAD_KEY = "not-the-crm-key-7f3a91"

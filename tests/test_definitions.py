@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sen
 from mirante.orchestration.definitions import defs
 from mirante.orchestration.defs.saneamento import SNIS_OP, snis_new_export_sensor
 
-from .conftest import SNIS_SAMPLE
+from .helpers import SNIS_SAMPLE
 
 
 def graph():

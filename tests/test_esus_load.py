@@ -14,7 +14,6 @@ from mirante.emulators import pec
 from mirante.loaders.esus.pull import PullError, pull, pull_many
 from mirante.loaders.esus.settings import FACTS, TABLES
 
-from .conftest import own_database, reset_raw
 from .esus_support import (
     PASSWORD,
     StallProxy,
@@ -27,6 +26,7 @@ from .esus_support import (
     municipio,
     run_log,
 )
+from .helpers import own_database, reset_raw
 
 pytestmark = pytest.mark.integration
 

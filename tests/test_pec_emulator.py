@@ -1,4 +1,4 @@
-"""PEC source emulator (emulators/pec.py) against the real server of tests/conftest.py: the schema is
+"""PEC source emulator (emulators/pec/) against the real server of tests/conftest.py: the schema is
 the documented one, documents are valid, facts fall in the window, add_day appends, and the source
 role can read but not write."""
 
@@ -23,6 +23,7 @@ from mirante.emulators import pec
 
 pytestmark = pytest.mark.integration
 
+#: the PEC column list itself (docs/pec-schema.md), read at runtime from beside the shared data
 SCHEMA_DOC = config.shared_data_dir().parent / "docs" / "pec-schema-columns.txt"
 ID = "2700102"  # Água Branca/AL: an interior municipality, default volume
 OTHER_IDS = ("1100015", "1100023")  # Alta Floresta D'Oeste/RO, Ariquemes/RO
@@ -493,9 +494,9 @@ def test_create_many_list_and_drop(pec_db):
     assert pec.selection(5) == ["3550308", "3304557", "5300108", "2304400", "2927408"]
 
 
-def test_cli(pec_db):
+def test_cli(pec_db, monkeypatch, tmp_path, capsys):
     other = OTHER_IDS[1]
-    env = dict(os.environ, MIRANTE_PEC_SOURCE_PASSWORD=pec_db.password)
+    env = dict(os.environ, MIRANTE_ESUS_PASSWORD=pec_db.password)
 
     def cli(*args: str, **kw) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -506,8 +507,14 @@ def test_cli(pec_db):
             **kw,
         )
 
-    no_password = {k: v for k, v in env.items() if k != "MIRANTE_PEC_SOURCE_PASSWORD"}
-    assert cli("create", "--ids", other, env=no_password).returncode == 2
+    # no password anywhere (the variable nor .dlt/secrets.toml, which a session may have written):
+    # usage error, status 2, naming the setting
+    monkeypatch.delenv("MIRANTE_ESUS_PASSWORD", raising=False)
+    monkeypatch.setattr(config, "secrets_file", lambda: tmp_path / "secrets.toml")
+    with pytest.raises(SystemExit) as refused:
+        pec.main(["create", "--ids", other])
+    assert refused.value.code == 2
+    assert "MIRANTE_ESUS_PASSWORD" in capsys.readouterr().err
     done = cli("create", "--ids", other, "--days", "10", "--end", "2025-01-31", env=env)
     assert done.returncode == 0, done.stderr
     assert f"pec_{other}:" in done.stdout

@@ -5,8 +5,8 @@ the transformer) is scanned for
 - a valid CNS: 15 digits passing `pec.cns_valido` (also written "898 0044 5526 0000");
 - a valid CPF: 11 digits passing `pec.cpf_valido`, alone or inside a longer text, also written
   "123.456.789-09" (and a 10-digit integer, a CPF that lost its leading zero);
-- a full fictitious person name: a first name of the emulator's lists (`pec_data.NOMES_*`), then
-  optional second names / particles, then a surname (`pec_data.SOBRENOMES`): every name the PEC
+- a full fictitious person name: a first name of the emulator's lists (`pec.data.NOMES_*`), then
+  optional second names / particles, then a surname (`pec.data.SOBRENOMES`): every name the PEC
   emulator can generate, in any case and with or without accents; the names of the commercial
   world's contacts (`emulators/comercial.py`, CRM) too;
 - an e-mail address and a phone number written as phones are ("+55 11 91234-5678", "(11) 3456-7890"):
@@ -41,8 +41,8 @@ from psycopg import sql
 from mirante import config
 from mirante.emulators import comercial as C
 from mirante.emulators import pec
-from mirante.emulators import pec_data as D
 from mirante.emulators.pec import cns_valido, cpf_valido
+from mirante.emulators.pec import data as D
 
 #: the marts of dbt_project/models/marts/atencao_primaria: the scan must have read each of them
 ESUS_MARTS = (

@@ -9,7 +9,7 @@ from dagster import DagsterInstance
 
 from mirante.emulators import ibge
 
-from .conftest import SNIS_FULL, SNIS_SAMPLE, reset_raw, snis_text, write_export
+from .helpers import SNIS_FULL, SNIS_SAMPLE, reset_raw, snis_text, write_export
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from mirante.emulators import pec
 from mirante.loaders.esus.failures import PERMANENT, TRANSIENT, classify
 from mirante.loaders.esus.pull import pull
 
-from .conftest import own_database
 from .esus_support import PASSWORD, drop_sources, municipio, run_log
+from .helpers import own_database
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from mirante.loaders.snis import LOADER_FILE_FORMAT, snis_source
 from mirante.loaders.snis.parser import load_layout
 from mirante.pipelines import make_pipeline
 
-from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
+from .helpers import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
 
 
 def load(server, directory, files=None):

@@ -8,7 +8,7 @@ import pytest
 from mirante.loaders.snis import parser
 from mirante.loaders.snis.parser import SnisFormatError, detect_encoding, parse_export
 
-from .conftest import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
+from .helpers import SNIS_FULL, SNIS_SAMPLE, snis_text, write_export
 
 
 def _lines():

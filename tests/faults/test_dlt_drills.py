@@ -35,8 +35,9 @@ import requests
 from psycopg import sql
 
 from mirante import config, db
+from mirante.emulators.world import environ
 
-from ..conftest import SNIS_FULL, SNIS_SAMPLE, environ, own_database, reset_raw
+from ..helpers import SNIS_FULL, SNIS_SAMPLE, own_database, reset_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

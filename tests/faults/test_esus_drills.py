@@ -31,7 +31,6 @@ from mirante import db
 from mirante.emulators import pec
 from mirante.loaders.esus.pull import pull_many
 
-from ..conftest import own_database, reset_raw
 from ..esus_support import (
     PASSWORD,
     clone_sources,
@@ -42,6 +41,7 @@ from ..esus_support import (
     municipio,
     run_log,
 )
+from ..helpers import own_database, reset_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -1,4 +1,4 @@
-"""Static data of the PEC source emulator (`emulators/pec.py`): the schema of the emulated e-SUS APS
+"""Static data of the PEC source emulator (`emulators/pec/`): the schema of the emulated e-SUS APS
 PEC tables and the fictitious-but-plausible vocabularies the generator draws from.
 
 Nothing here is real personal data: names are drawn from lists of common Brazilian first names and
@@ -11,7 +11,7 @@ turno, faixa etária, local de atendimento, ...) are small plausible integers, n
 from __future__ import annotations
 
 # --------------------------------------------------------------------------------------------
-# schema: the tables documented in shared/docs/pec-schema-columns.txt, verbatim ("name type", in
+# schema: the tables of the PEC column list (docs/pec-schema.md), verbatim ("name type", in
 # column order; "PK" = primary key, "(FK)" = references a dimension, no constraint as in the real
 # PEC, whose facts are loaded by an ETL).
 
