@@ -64,7 +64,7 @@ class DltLoader:
     @contextmanager
     def open_source(self, settings: Settings | None = None, **source_kwargs: Any) -> Iterator[Any]:
         """A new source for one run (dagster-dlt alters a source's schema while it runs: never
-        reuse one), from `settings` (default: `self.read_settings()`), its session opened and closed."""
+        reuse one; docs/stack-notes.md), from `settings` (default: `self.read_settings()`), its session opened and closed."""
         settings = settings if settings is not None else self.read_settings()
         session = self.session(settings, source_kwargs) if self.session else nullcontext({})
         with session as extra:

@@ -77,7 +77,7 @@ REQUEST_TIMEOUT = 60.0
 
 #: Phones is a list (child table, level 1); City.State nests objects two levels deep (flattened)
 MAX_TABLE_NESTING = 2
-#: plain dict rows: the COPY-based csv writer is the faster one for Postgres (STACK.md)
+#: plain dict rows: the COPY-based csv writer is the faster one for Postgres (docs/stack-notes.md, "dlt: the csv writer for dict rows")
 LOADER_FILE_FORMAT = "csv"
 #: a killed run's pending dlt packages are resumed (mirante.pipelines.settle_pending): the package is
 #: a whole extract and the local cursor already moved past it, so it is loaded (merge on `id`: no
