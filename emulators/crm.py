@@ -714,6 +714,11 @@ def start(
     return CrmEmulator(host, port, mundo=mundo, user_key=user_key, generator_interval=generator_interval)
 
 
+def loader_settings(emu: CrmEmulator) -> dict[str, str]:
+    """The CRM loader's settings pointing at `emu` (what the offline world sets)."""
+    return {"MIRANTE_CRM_BASE_URL": emu.base_url, "MIRANTE_CRM_USER_KEY": emu.user_key}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM; prints the base URL."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

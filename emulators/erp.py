@@ -711,6 +711,16 @@ def start(
     return ErpEmulator(host, port, mundo=mundo, generator_interval=generator_interval, **kwargs)
 
 
+def loader_settings(emu: ErpEmulator) -> dict[str, str]:
+    """The ERP loader's settings pointing at `emu` (what the offline world sets)."""
+    return {
+        "MIRANTE_ERP_BASE_URL": emu.base_url,
+        "MIRANTE_ERP_COMPANY_DB": EMULATOR_COMPANY_DB,
+        "MIRANTE_ERP_USERNAME": EMULATOR_USERNAME,
+        "MIRANTE_ERP_PASSWORD": EMULATOR_PASSWORD,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(

@@ -200,6 +200,11 @@ def start(host: str = "127.0.0.1", port: int = 0) -> IbgeEmulator:
     return IbgeEmulator(host, port)
 
 
+def loader_settings(emu: IbgeEmulator) -> dict[str, str]:
+    """The IBGE loader's settings pointing at `emu` (what the offline world sets)."""
+    return {"MIRANTE_IBGE_BASE_URL": emu.base_url}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,6 +1,7 @@
 """The offline world, assembled in one place: the emulated PEC databases of the registry on the
-warehouse server, and the IBGE, CRM and ERP emulators on 127.0.0.1 for every source whose address
-is configured nowhere. `mirante run`, `mirante ui` and the tests all enter it through `offline()`
+warehouse server, and the HTTP emulator of every source that has one (`emulators/<source>.py` with
+`start()` and `loader_settings()`: today IBGE, CRM and ERP) on 127.0.0.1, for every source whose
+address is configured nowhere. `mirante run`, `mirante ui` and the tests all enter it through `offline()`
 (or its parts), so they see the same sources.
 
 The emulators' addresses and credentials reach the loaders through the same MIRANTE_* variables a
@@ -11,6 +12,8 @@ the world closes.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 from dataclasses import dataclass, field
 
 import psycopg
@@ -47,39 +50,38 @@ def ensure_pec_sources(srv: config.Server) -> None:
 environ = config.environ
 
 
+def emulated_sources() -> list[str]:
+    """Every dlt loader with an HTTP emulator, by rule: a module `emulators/<source>.py` with
+    `start()` and `loader_settings(emu)`."""
+    from mirante.loaders import dlt_loaders
+
+    found = []
+    for name in dlt_loaders():
+        if importlib.util.find_spec(f"{__package__}.{name}") is None:
+            continue
+        module = importlib.import_module(f"{__package__}.{name}")
+        if hasattr(module, "start") and hasattr(module, "loader_settings"):
+            found.append(name)
+    return found
+
+
 @contextlib.contextmanager
-def http_emulators(force: bool = False, sources: tuple[str, ...] = ("ibge", "crm", "erp")):
-    """The IBGE, CRM and ERP emulators for each of `sources` whose base URL is configured nowhere
-    (MIRANTE_<SOURCE>_BASE_URL or `[sources.<source>] base_url` in .dlt/secrets.toml), or for all
-    of them when `force` (tests), with the emulators' own credentials; yields {source: emulator}."""
-    from . import crm, erp, ibge
-
-    def configured(source: str) -> bool:
-        return bool(config.source_setting(source, "base_url"))
-
+def http_emulators(force: bool = False, sources: tuple[str, ...] | None = None):
+    """The emulator of each of `sources` (default: every emulated source) whose base URL is
+    configured nowhere (MIRANTE_<SOURCE>_BASE_URL or `[sources.<source>] base_url` in
+    .dlt/secrets.toml), or of all of them when `force` (tests), with the emulators' own
+    credentials; yields {source: emulator}."""
     started: dict[str, object] = {}
     with contextlib.ExitStack() as stack, environ() as setenv:
-        if "ibge" in sources and (force or not configured("ibge")):
-            emu = stack.enter_context(ibge.start())
-            setenv("MIRANTE_IBGE_BASE_URL", emu.base_url)
-            started["ibge"] = emu
-        if "crm" in sources and (force or not configured("crm")):
-            emu = crm.start()
+        for source in sources or emulated_sources():
+            if not force and config.source_setting(source, "base_url"):
+                continue
+            module = importlib.import_module(f"{__package__}.{source}")
+            emu = module.start()
             stack.callback(emu.stop)
-            setenv("MIRANTE_CRM_BASE_URL", emu.base_url)
-            setenv("MIRANTE_CRM_USER_KEY", emu.user_key)
-            started["crm"] = emu
-        if "erp" in sources and (force or not configured("erp")):
-            emu = erp.start()
-            stack.callback(emu.stop)
-            for name, value in (
-                ("MIRANTE_ERP_BASE_URL", emu.base_url),
-                ("MIRANTE_ERP_COMPANY_DB", erp.EMULATOR_COMPANY_DB),
-                ("MIRANTE_ERP_USERNAME", erp.EMULATOR_USERNAME),
-                ("MIRANTE_ERP_PASSWORD", erp.EMULATOR_PASSWORD),
-            ):
+            for name, value in module.loader_settings(emu).items():
                 setenv(name, value)
-            started["erp"] = emu
+            started[source] = emu
         for source, emu in started.items():
             print(f"{source.upper()} emulator on {emu.base_url}")
         yield started
