@@ -22,8 +22,23 @@ from dagster import (
     sensor,
 )
 
-from mirante.orchestration.defs import atencao_primaria, comercial, saneamento, transform
+from mirante.orchestration import defs as domains
+from mirante.orchestration.defs import atencao_primaria
 from mirante.orchestration.resources import resources
+
+
+def domain_definitions() -> list[Definitions]:
+    """The `defs` of every module under orchestration/defs/ that has one (a new domain module is
+    merged by rule)."""
+    import importlib
+    import pkgutil
+
+    modules = [
+        importlib.import_module(f"{domains.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(domains.__path__)
+    ]
+    return [m.defs for m in modules if isinstance(getattr(m, "defs", None), Definitions)]
+
 
 #: tag of the runs `mirante run` (and the test fixtures) execute in process: it runs `mirante_all`
 #: itself right after its pull, so the sensor must not ask for another one
@@ -95,10 +110,7 @@ def mirante_all_after_esus_pull(context: SensorEvaluationContext):
 
 
 defs = Definitions.merge(
-    saneamento.defs,
-    atencao_primaria.defs,
-    comercial.defs,
-    transform.defs,
+    *domain_definitions(),
     # in-process: one code import per run instead of one per step (6-8 s each here)
     Definitions(
         jobs=[all_assets],

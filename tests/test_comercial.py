@@ -148,7 +148,7 @@ def _dbt_source_keys(dataset: str) -> set[AssetKey]:
 @pytest.mark.parametrize("dataset", ["raw_crm", "raw_erp"])
 def test_dlt_asset_keys_are_the_dbt_source_keys(dataset):
     graph = defs.resolve_asset_graph()
-    made = comercial.crm_assets if dataset == "raw_crm" else comercial.erp_assets
+    made = comercial.SOURCES[dataset.removeprefix("raw_")]
     dlt_keys = set(made.assets.keys)
     children = {spec.key: next(iter(spec.deps)).asset_key for spec in made.child_tables}
     sources = _dbt_source_keys(dataset)

@@ -21,20 +21,16 @@ from dagster import AssetKey, AssetSelection, Definitions, ScheduleDefinition, d
 
 from mirante.loaders import crm, erp
 
-from .factory import loader_assets
+from .factory import Sources, loader_assets
 
-crm_assets = loader_assets(crm.LOADER)
-erp_assets = loader_assets(erp.LOADER)
+#: the domain's sources, one `loader_assets` call each
+SOURCES = Sources(loader_assets(crm.LOADER), loader_assets(erp.LOADER))
 #: the semantic layer's time spine: not downstream of the sources, built with them
 TIME_SPINE = AssetKey(["intermediate", "int_calendario__dia"])
 
 comercial_job = define_asset_job(
     "comercial",
-    selection=(
-        AssetSelection.assets(crm_assets.assets, erp_assets.assets).downstream()
-        | AssetSelection.assets(TIME_SPINE)
-    )
-    - AssetSelection.assets(*crm_assets.child_keys, *erp_assets.child_keys),
+    selection=SOURCES.downstream() | AssetSelection.assets(TIME_SPINE),
     description="The commercial graph: CRM and ERP APIs to the sales marts and the daily KPIs.",
 )
 #: 04:00, before the 05:00 e-SUS pull: it never overlaps the rebuild that follows the pull (which
@@ -49,7 +45,7 @@ comercial_daily = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[*crm_assets.definitions, *erp_assets.definitions],
+    assets=SOURCES.definitions,
     jobs=[comercial_job],
     schedules=[comercial_daily],
 )

@@ -109,3 +109,25 @@ def loader_assets(loader: DltLoader, options: type[Config] = NoOptions) -> Loade
         for child, parent in loader.child_tables.items()
     ]
     return LoaderAssets(loader=loader, assets=assets, child_tables=children)
+
+
+class Sources(dict):
+    """The loaders a domain module wires, by name: `Sources(loader_assets(a.LOADER), ...)`; adding
+    a source is one more argument."""
+
+    def __init__(self, *made: LoaderAssets):
+        super().__init__((m.loader.name, m) for m in made)
+
+    @property
+    def definitions(self) -> list:
+        """Every asset and child-table asset, for the module's `Definitions`."""
+        return [d for m in self.values() for d in m.definitions]
+
+    def downstream(self):
+        """Every loaded asset and everything downstream of it, without the child tables (which
+        cannot be materialized on their own): a domain job's selection."""
+        from dagster import AssetSelection
+
+        loaded = AssetSelection.assets(*(m.assets for m in self.values()))
+        children = [key for m in self.values() for key in m.child_keys]
+        return loaded.downstream() - AssetSelection.assets(*children)

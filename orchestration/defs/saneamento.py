@@ -30,7 +30,7 @@ from mirante.loaders import ibge, snis
 from mirante.loaders.snis import list_exports
 from mirante.orchestration.resources import LoaderSettings, Warehouse
 
-from .factory import loader_assets
+from .factory import Sources, loader_assets
 
 
 class SnisLoadConfig(Config):
@@ -39,8 +39,9 @@ class SnisLoadConfig(Config):
     )
 
 
-snis_assets = loader_assets(snis.LOADER, options=SnisLoadConfig)
-ibge_assets = loader_assets(ibge.LOADER)
+#: the domain's sources, one `loader_assets` call each
+SOURCES = Sources(loader_assets(snis.LOADER, options=SnisLoadConfig), loader_assets(ibge.LOADER))
+snis_assets = SOURCES[snis.PIPELINE_NAME]
 SNIS_OP = snis_assets.op_name
 SNIS_TABLE = AssetKey([snis.DATASET, "agua_esgoto_agregado"])
 
@@ -78,7 +79,7 @@ snis_job = define_asset_job(
 )
 saneamento_job = define_asset_job(
     "saneamento",
-    selection=AssetSelection.assets(snis_assets.assets, ibge_assets.assets).downstream(),
+    selection=SOURCES.downstream(),
     description="The whole sanitation graph: SNIS and IBGE sources to the marts.",
 )
 
@@ -165,7 +166,7 @@ def snis_new_export_sensor(context: SensorEvaluationContext, warehouse: Warehous
 
 
 defs = Definitions(
-    assets=[*snis_assets.definitions, *ibge_assets.definitions],
+    assets=SOURCES.definitions,
     asset_checks=[snis_footer_reconciliation],
     jobs=[snis_job, saneamento_job],
     sensors=[snis_new_export_sensor],
