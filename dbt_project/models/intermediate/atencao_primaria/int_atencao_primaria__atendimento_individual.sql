@@ -41,18 +41,20 @@ final as (
         cbos.descricao_cbo,
         atendimentos.id_pessoa_hash,
         -- a change to the record or to a dimension it takes a name from makes the day recomputed
-        greatest(atendimentos.data_hora_carga, unidades.data_hora_carga, equipes.data_hora_carga,
-                 cbos.data_hora_carga)                  as data_hora_carga
+        greatest(
+            atendimentos.data_hora_carga, unidades.data_hora_carga, equipes.data_hora_carga,
+            cbos.data_hora_carga
+        ) as data_hora_carga
 
     from atendimentos
     left join unidades
-        on  atendimentos.id_municipio = unidades.id_municipio
+        on atendimentos.id_municipio = unidades.id_municipio
         and atendimentos.id_unidade_saude = unidades.id_unidade_saude
     left join equipes
-        on  atendimentos.id_municipio = equipes.id_municipio
+        on atendimentos.id_municipio = equipes.id_municipio
         and atendimentos.id_equipe = equipes.id_equipe
     left join cbos
-        on  atendimentos.id_municipio = cbos.id_municipio
+        on atendimentos.id_municipio = cbos.id_municipio
         and atendimentos.id_cbo = cbos.id_cbo
 
 )

@@ -25,7 +25,7 @@ final as (
 
     from doses
     left join imunobiologicos
-        on  doses.id_municipio = imunobiologicos.id_municipio
+        on doses.id_municipio = imunobiologicos.id_municipio
         and doses.id_imunobiologico = imunobiologicos.id_imunobiologico
 
 )

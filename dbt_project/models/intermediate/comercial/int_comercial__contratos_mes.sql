@@ -7,7 +7,7 @@ pedidos as (
 
     select * from {{ ref('int_comercial__pedidos') }}
     where id_contrato is not null
-      and not cancelado
+        and not cancelado
 
 ),
 
@@ -16,9 +16,9 @@ final as (
     select
         id_contrato,
         mes_referencia,
-        min(codigo_cliente)                  as codigo_cliente,
-        sum(receita)::numeric(18, 2)         as valor_faturado,
-        count(*)::bigint                     as pedidos
+        min(codigo_cliente)          as codigo_cliente,
+        sum(receita)::numeric(18, 2) as valor_faturado,
+        count(*)::bigint             as pedidos
 
     from pedidos
     group by id_contrato, mes_referencia

@@ -15,14 +15,14 @@ final as (
         id_contato,
         id_responsavel,
         situacao,
-        (situacao = 'ganho')                                       as ganho,
-        (situacao = 'perdido')                                     as perdido,
+        (situacao = 'ganho')   as ganho,
+        (situacao = 'perdido') as perdido,
         valor,
         data_criacao,
         case when situacao in ('ganho', 'perdido') then data_fechamento end
-                                                                   as data_fechamento,
+            as data_fechamento,
         case when situacao in ('ganho', 'perdido') then data_fechamento - data_criacao end
-                                                                   as dias_ciclo
+            as dias_ciclo
 
     from negocios
 

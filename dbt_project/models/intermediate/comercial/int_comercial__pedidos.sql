@@ -15,8 +15,8 @@ linhas as (
 
     select
         id_pedido,
-        count(*)              as linhas,
-        sum(quantidade)       as itens
+        count(*)        as linhas,
+        sum(quantidade) as itens
 
     from {{ ref('stg_erp__order_lines') }}
     group by id_pedido
@@ -28,9 +28,9 @@ final as (
     select
         pedidos.id_pedido,
         pedidos.data_pedido,
-        extract(year from pedidos.data_pedido)::integer           as ano,
-        extract(month from pedidos.data_pedido)::integer          as mes,
-        date_trunc('month', pedidos.data_pedido)::date            as mes_referencia,
+        extract(year from pedidos.data_pedido)::integer  as ano,
+        extract(month from pedidos.data_pedido)::integer as mes,
+        date_trunc('month', pedidos.data_pedido)::date   as mes_referencia,
         pedidos.codigo_cliente,
         pedidos.sigla_uf,
         pedidos.id_municipio,
@@ -39,9 +39,9 @@ final as (
         pedidos.cancelado,
         pedidos.valor_total,
         case when pedidos.cancelado then 0 else pedidos.valor_total end::numeric(18, 2)
-                                                                  as receita,
-        coalesce(linhas.linhas, 0)::bigint                        as linhas,
-        coalesce(linhas.itens, 0)::numeric(18, 3)                 as itens
+            as receita,
+        coalesce(linhas.linhas, 0)::bigint               as linhas,
+        coalesce(linhas.itens, 0)::numeric(18, 3)        as itens
 
     from pedidos
     left join linhas

@@ -20,7 +20,7 @@ cadastros_validos as (
     select *
     from cadastros
     where not coalesce(ficha_inativa, false)
-      and not coalesce(recusa_cadastro, false)
+        and not coalesce(recusa_cadastro, false)
 
 ),
 
@@ -28,10 +28,10 @@ por_cadastro as (
 
     select
         id_municipio,
-        count(distinct id_pessoa_hash)::bigint                    as qt_cidadaos,
+        count(distinct id_pessoa_hash)::bigint        as qt_cidadaos,
         count(distinct id_cidadao_pec)
-            filter (where id_pessoa_hash is null)::bigint         as qt_cidadaos_sem_documento,
-        count(*)::bigint                                          as qt_fichas_cadastro_ativas
+        filter (where id_pessoa_hash is null)::bigint as qt_cidadaos_sem_documento,
+        count(*)::bigint                              as qt_fichas_cadastro_ativas
 
     from cadastros_validos
     group by id_municipio
@@ -43,7 +43,7 @@ por_pec as (
     select
         id_municipio,
         count(distinct id_pessoa_hash)
-            filter (where not coalesce(faleceu, false))::bigint   as qt_cidadaos_pec
+        filter (where not coalesce(faleceu, false))::bigint as qt_cidadaos_pec
 
     from cidadaos
     group by id_municipio
@@ -62,10 +62,10 @@ final as (
 
     select
         municipios.id_municipio,
-        coalesce(por_cadastro.qt_cidadaos, 0)                 as qt_cidadaos,
-        coalesce(por_cadastro.qt_cidadaos_sem_documento, 0)   as qt_cidadaos_sem_documento,
-        coalesce(por_cadastro.qt_fichas_cadastro_ativas, 0)   as qt_fichas_cadastro_ativas,
-        coalesce(por_pec.qt_cidadaos_pec, 0)                  as qt_cidadaos_pec
+        coalesce(por_cadastro.qt_cidadaos, 0)               as qt_cidadaos,
+        coalesce(por_cadastro.qt_cidadaos_sem_documento, 0) as qt_cidadaos_sem_documento,
+        coalesce(por_cadastro.qt_fichas_cadastro_ativas, 0) as qt_fichas_cadastro_ativas,
+        coalesce(por_pec.qt_cidadaos_pec, 0)                as qt_cidadaos_pec
 
     from municipios
     left join por_cadastro

@@ -22,20 +22,20 @@ corridas as (
     select
         id_municipio,
         id_execucao,
-        max(data_hora_fim)                                           as data_hora_fim,
+        max(data_hora_fim) as data_hora_fim,
         case
             when bool_or(status = 'em_andamento') then 'em_andamento'
             when bool_and(status = 'sucesso') then 'sucesso'
             when bool_or(status = 'interrompido') then 'interrompido'
             else 'falha'
-        end                                                          as status,
-        max(tipo_erro)                                               as tipo_erro,
-        max(codigo_erro)                                             as codigo_erro,
-        max(tentativas)                                              as tentativas,
+        end                as status,
+        max(tipo_erro)     as tipo_erro,
+        max(codigo_erro)   as codigo_erro,
+        max(tentativas)    as tentativas,
         case
             when bool_or(reconciliacao = 'divergente') then 'divergente'
             when bool_and(reconciliacao = 'ok') then 'ok'
-        end                                                          as reconciliacao
+        end                as reconciliacao
 
     from execucoes
     group by id_municipio, id_execucao
@@ -46,13 +46,13 @@ ultima_corrida as (
 
     select distinct on (id_municipio)
         id_municipio,
-        status          as status_ultima_execucao,
-        tentativas      as tentativas_ultima_execucao,
-        reconciliacao   as reconciliacao_ultima_execucao
+        status        as status_ultima_execucao,
+        tentativas    as tentativas_ultima_execucao,
+        reconciliacao as reconciliacao_ultima_execucao
 
     from corridas
     -- a run in progress has no end yet: it is the latest
-    order by id_municipio, data_hora_fim desc nulls first, id_execucao
+    order by id_municipio asc, data_hora_fim desc nulls first, id_execucao asc
 
 ),
 
@@ -60,14 +60,14 @@ ultima_falha as (
 
     select distinct on (id_municipio)
         id_municipio,
-        data_hora_fim  as ultima_falha,
-        tipo_erro      as tipo_erro_ultima_falha,
-        codigo_erro    as codigo_erro_ultima_falha,
-        tentativas     as tentativas_ultima_falha
+        data_hora_fim as ultima_falha,
+        tipo_erro     as tipo_erro_ultima_falha,
+        codigo_erro   as codigo_erro_ultima_falha,
+        tentativas    as tentativas_ultima_falha
 
     from corridas
     where status in ('falha', 'interrompido')
-    order by id_municipio, data_hora_fim desc, id_execucao
+    order by id_municipio asc, data_hora_fim desc, id_execucao asc
 
 ),
 
@@ -75,7 +75,7 @@ ultimo_sucesso as (
 
     select
         id_municipio,
-        max(data_hora_fim)  as ultima_carga_sucesso
+        max(data_hora_fim) as ultima_carga_sucesso
 
     from corridas
     where status = 'sucesso'
@@ -87,7 +87,7 @@ ultimo_dia as (
 
     select
         id_municipio,
-        max(data)  as ultimo_dia_com_dados
+        max(data) as ultimo_dia_com_dados
 
     from registros
     group by id_municipio
@@ -106,10 +106,10 @@ atraso as (
 
     select
         municipios.id_municipio,
-        {{ esus_data_referencia() }}                                      as data_referencia,
+        {{ esus_data_referencia() }}                                     as data_referencia,
         ultimo_sucesso.ultima_carga_sucesso,
         ultimo_dia.ultimo_dia_com_dados,
-        ({{ esus_data_referencia() }} - ultimo_dia.ultimo_dia_com_dados)  as dias_de_atraso
+        ({{ esus_data_referencia() }} - ultimo_dia.ultimo_dia_com_dados) as dias_de_atraso
 
     from municipios
     left join ultimo_sucesso
@@ -131,7 +131,7 @@ final as (
             when atraso.ultimo_dia_com_dados is null then 'sem_dados'
             when atraso.dias_de_atraso <= 1 then 'em_dia'
             else 'atrasado'
-        end                                        as situacao,
+        end as situacao,
         ultima_corrida.status_ultima_execucao,
         ultima_corrida.tentativas_ultima_execucao,
         ultima_corrida.reconciliacao_ultima_execucao,

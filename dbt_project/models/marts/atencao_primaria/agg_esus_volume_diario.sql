@@ -40,7 +40,7 @@ janela as (
     left join corte
         on registros.id_municipio = corte.id_municipio
     where corte.data_corte is null
-       or registros.data >= corte.data_corte - 1
+        or registros.data >= corte.data_corte - 1
     {% endif %}
 
 ),
@@ -54,8 +54,8 @@ limites as (
         id_municipio,
         coalesce(greatest(min(data_corte) - 1, least(min(primeira_data), min(data))), min(data))
             as primeiro_dia,
-        greatest(max(data), max(ultima_data))     as ultimo_dia,
-        min(data_corte)                           as data_corte
+        greatest(max(data), max(ultima_data)) as ultimo_dia,
+        min(data_corte)                       as data_corte
 
     from janela
     group by id_municipio
@@ -79,14 +79,14 @@ diario as (
         dias.id_municipio,
         dias.data,
         dias.data_corte,
-        coalesce(janela.qt_atendimentos_individuais, 0)::bigint  as qt_atendimentos_individuais,
-        coalesce(janela.qt_vacinacoes, 0)::bigint                as qt_vacinacoes,
-        coalesce(janela.qt_visitas_domiciliares, 0)::bigint      as qt_visitas_domiciliares,
-        coalesce(janela.qt_registros, 0)::bigint                 as qt_registros
+        coalesce(janela.qt_atendimentos_individuais, 0)::bigint as qt_atendimentos_individuais,
+        coalesce(janela.qt_vacinacoes, 0)::bigint               as qt_vacinacoes,
+        coalesce(janela.qt_visitas_domiciliares, 0)::bigint     as qt_visitas_domiciliares,
+        coalesce(janela.qt_registros, 0)::bigint                as qt_registros
 
     from dias
     left join janela
-        on  dias.id_municipio = janela.id_municipio
+        on dias.id_municipio = janela.id_municipio
         and dias.data = janela.data
 
 ),
@@ -95,7 +95,7 @@ com_dia_anterior as (
 
     select
         *,
-        lag(qt_registros) over (partition by id_municipio order by data)  as qt_dia_anterior
+        lag(qt_registros) over (partition by id_municipio order by data) as qt_dia_anterior
 
     from diario
 
@@ -117,7 +117,7 @@ final as (
     from com_dia_anterior
     -- the day before the window only served as the first day's previous day
     where data_corte is null
-       or data >= data_corte
+        or data >= data_corte
 
 )
 

@@ -11,11 +11,11 @@ final as (
 
     select
         id_municipio,
-        extract(year from data_vacinacao)::integer   as ano,
-        extract(month from data_vacinacao)::integer  as mes,
+        extract(year from data_vacinacao)::integer  as ano,
+        extract(month from data_vacinacao)::integer as mes,
         sigla_imunobiologico,
-        max(nome_imunobiologico)                     as nome_imunobiologico,
-        count(*)::bigint                             as qt_doses
+        max(nome_imunobiologico)                    as nome_imunobiologico,
+        count(*)::bigint                            as qt_doses
 
     from doses
     group by id_municipio, ano, mes, sigla_imunobiologico

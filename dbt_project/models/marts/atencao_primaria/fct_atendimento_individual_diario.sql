@@ -32,7 +32,7 @@ novos as (
     left join corte
         on atendimentos.id_municipio = corte.id_municipio
     where corte.data_corte is null
-       or atendimentos.data_atendimento >= corte.data_corte
+        or atendimentos.data_atendimento >= corte.data_corte
     {% endif %}
 
 ),
@@ -43,14 +43,14 @@ final as (
         data_atendimento,
         id_municipio,
         id_estabelecimento_cnes,
-        max(nome_unidade_saude)                 as nome_unidade_saude,
+        max(nome_unidade_saude)                as nome_unidade_saude,
         id_equipe_ine,
-        max(nome_equipe)                        as nome_equipe,
+        max(nome_equipe)                       as nome_equipe,
         cbo_2002,
-        max(descricao_cbo)                      as descricao_cbo,
-        count(*)::bigint                        as qt_atendimentos,
-        count(distinct id_pessoa_hash)::bigint  as qt_pessoas_distintas,
-        max(data_hora_carga)                    as data_hora_carga
+        max(descricao_cbo)                     as descricao_cbo,
+        count(*)::bigint                       as qt_atendimentos,
+        count(distinct id_pessoa_hash)::bigint as qt_pessoas_distintas,
+        max(data_hora_carga)                   as data_hora_carga
 
     from novos
     group by data_atendimento, id_municipio, id_estabelecimento_cnes, id_equipe_ine, cbo_2002

@@ -6,7 +6,9 @@ with
 
 pedidos as (
 
-    select data_pedido as data, sum(receita) as receita
+    select
+        data_pedido  as data,
+        sum(receita) as receita
     from {{ ref('int_comercial__pedidos') }}
     where not cancelado
     group by data_pedido
@@ -15,7 +17,9 @@ pedidos as (
 
 leads as (
 
-    select data_criacao as data, count(*) as leads
+    select
+        data_criacao as data,
+        count(*)     as leads
     from {{ ref('stg_crm__contacts') }}
     group by data_criacao
 
@@ -24,11 +28,11 @@ leads as (
 negocios_fechados as (
 
     select
-        data_fechamento                                as data,
-        count(*) filter (where ganho)                  as negocios_ganhos,
-        count(*) filter (where perdido)                as negocios_perdidos,
-        avg(valor) filter (where ganho)                as valor_medio_negocio,
-        avg(dias_ciclo) filter (where ganho)           as ciclo_vendas_dias
+        data_fechamento                      as data,
+        count(*) filter (where ganho)        as negocios_ganhos,
+        count(*) filter (where perdido)      as negocios_perdidos,
+        avg(valor) filter (where ganho)      as valor_medio_negocio,
+        avg(dias_ciclo) filter (where ganho) as ciclo_vendas_dias
 
     from {{ ref('int_comercial__negocios') }}
     where data_fechamento is not null
@@ -57,15 +61,15 @@ final as (
 
     select
         dias.data,
-        coalesce(leads.leads, 0)::bigint                               as leads,
-        coalesce(negocios_fechados.negocios_ganhos, 0)::bigint         as negocios_ganhos,
-        coalesce(negocios_fechados.negocios_perdidos, 0)::bigint       as negocios_perdidos,
+        coalesce(leads.leads, 0)::bigint                                as leads,
+        coalesce(negocios_fechados.negocios_ganhos, 0)::bigint          as negocios_ganhos,
+        coalesce(negocios_fechados.negocios_perdidos, 0)::bigint        as negocios_perdidos,
         {{ comercial_taxa_conversao(
             'coalesce(negocios_fechados.negocios_ganhos, 0)',
-            'coalesce(negocios_fechados.negocios_perdidos, 0)') }}     as taxa_conversao,
+            'coalesce(negocios_fechados.negocios_perdidos, 0)') }}      as taxa_conversao,
         round(negocios_fechados.valor_medio_negocio, 2)::numeric(18, 2) as valor_medio_negocio,
-        coalesce(pedidos.receita, 0)::numeric(18, 2)                   as receita,
-        round(negocios_fechados.ciclo_vendas_dias, 1)::numeric(8, 1)   as ciclo_vendas_dias
+        coalesce(pedidos.receita, 0)::numeric(18, 2)                    as receita,
+        round(negocios_fechados.ciclo_vendas_dias, 1)::numeric(8, 1)    as ciclo_vendas_dias
 
     from dias
     left join leads

@@ -13,7 +13,9 @@ contratos_mes as (
 
 primeiro_mes as (
 
-    select id_contrato, min(mes_referencia) as mes_referencia
+    select
+        id_contrato,
+        min(mes_referencia) as mes_referencia
     from contratos_mes
     group by id_contrato
 
@@ -22,7 +24,7 @@ primeiro_mes as (
 limites as (
 
     select
-        (select min(mes_referencia) from contratos_mes)              as primeiro,
+        (select min(mes_referencia) from contratos_mes)                       as primeiro,
         (select max(mes_referencia) from {{ ref('int_comercial__pedidos') }}) as ultimo
 
 ),
@@ -38,8 +40,8 @@ ativos as (
 
     select
         mes_referencia,
-        sum(valor_faturado)            as mrr,
-        count(*)                       as contratos_ativos
+        sum(valor_faturado) as mrr,
+        count(*)            as contratos_ativos
 
     from contratos_mes
     group by mes_referencia
@@ -48,7 +50,9 @@ ativos as (
 
 novos as (
 
-    select mes_referencia, count(*) as contratos_novos
+    select
+        mes_referencia,
+        count(*) as contratos_novos
     from primeiro_mes
     group by mes_referencia
 
@@ -58,26 +62,26 @@ cancelados as (
 
     select
         (anterior.mes_referencia + interval '1 month')::date as mes_referencia,
-        count(*)                                              as contratos_cancelados
+        count(*)                                             as contratos_cancelados
 
     from contratos_mes as anterior
     left join contratos_mes as seguinte
-        on  seguinte.id_contrato = anterior.id_contrato
+        on anterior.id_contrato = seguinte.id_contrato
         and seguinte.mes_referencia = (anterior.mes_referencia + interval '1 month')::date
     where seguinte.id_contrato is null
-    group by 1
+    group by (anterior.mes_referencia + interval '1 month')::date
 
 ),
 
 final as (
 
     select
-        extract(year from meses.mes_referencia)::integer           as ano,
-        extract(month from meses.mes_referencia)::integer          as mes,
-        coalesce(ativos.mrr, 0)::numeric(18, 2)                    as mrr,
-        coalesce(ativos.contratos_ativos, 0)::bigint               as contratos_ativos,
-        coalesce(novos.contratos_novos, 0)::bigint                 as contratos_novos,
-        coalesce(cancelados.contratos_cancelados, 0)::bigint       as contratos_cancelados
+        extract(year from meses.mes_referencia)::integer     as ano,
+        extract(month from meses.mes_referencia)::integer    as mes,
+        coalesce(ativos.mrr, 0)::numeric(18, 2)              as mrr,
+        coalesce(ativos.contratos_ativos, 0)::bigint         as contratos_ativos,
+        coalesce(novos.contratos_novos, 0)::bigint           as contratos_novos,
+        coalesce(cancelados.contratos_cancelados, 0)::bigint as contratos_cancelados
 
     from meses
     left join ativos

@@ -25,29 +25,29 @@ renamed as (
 
     select
         -- keys
-        id::bigint                                               as id_contato,
-        owner_id::bigint                                         as id_responsavel,
+        id::bigint                    as id_contato,
+        owner_id::bigint              as id_responsavel,
 
         -- company (TypeId 1); a person's name is personal data and is not kept
-        type_id::integer                                         as id_tipo_contato,
-        (type_id = 1)                                            as empresa,
+        type_id::integer              as id_tipo_contato,
+        (type_id = 1)                 as empresa,
         case when type_id = 1 then coalesce(legal_name, name)::text end
-                                                                 as razao_social,
+            as razao_social,
         nullif(regexp_replace(register::text, '[^0-9]', '', 'g'), '')
-                                                                 as cnpj,
+            as cnpj,
         pii.hmac_sha256('email:' || nullif(lower(trim(email::text)), ''))
-                                                                 as id_email_hash,
+            as id_email_hash,
 
         -- location
-        city__ibge_code::text                                    as id_municipio,
-        city__name::text                                         as nome_municipio,
-        city__state__short::text                                 as sigla_uf,
+        city__ibge_code::text         as id_municipio,
+        city__name::text              as nome_municipio,
+        city__state__short::text      as sigla_uf,
 
         -- dates (Brasília time: the CRM writes -03:00)
-        create_date::timestamptz                                 as data_hora_criacao,
+        create_date::timestamptz      as data_hora_criacao,
         (create_date::timestamptz at time zone 'America/Sao_Paulo')::date
-                                                                 as data_criacao,
-        last_update_date::timestamptz                            as data_hora_atualizacao
+            as data_criacao,
+        last_update_date::timestamptz as data_hora_atualizacao
 
     from latest
     where ordem_versao = 1

@@ -23,30 +23,30 @@ renamed as (
 
     select
         -- keys
-        id::bigint                                               as id_negocio,
-        contact_id::bigint                                       as id_contato,
-        pipeline_id::bigint                                      as id_funil,
-        stage_id::bigint                                         as id_etapa,
-        owner_id::bigint                                         as id_responsavel,
+        id::bigint                    as id_negocio,
+        contact_id::bigint            as id_contato,
+        pipeline_id::bigint           as id_funil,
+        stage_id::bigint              as id_etapa,
+        owner_id::bigint              as id_responsavel,
 
         -- state
-        stage__name::text                                        as nome_etapa,
-        status_id::integer                                       as id_situacao,
+        stage__name::text             as nome_etapa,
+        status_id::integer            as id_situacao,
         case status_id::integer
             when 1 then 'aberto'
             when 2 then 'ganho'
             when 3 then 'perdido'
-        end                                                      as situacao,
-        amount::numeric(18, 2)                                   as valor,
+        end                           as situacao,
+        amount::numeric(18, 2)        as valor,
 
         -- dates (Brasília time)
-        create_date::timestamptz                                 as data_hora_criacao,
+        create_date::timestamptz      as data_hora_criacao,
         (create_date::timestamptz at time zone 'America/Sao_Paulo')::date
-                                                                 as data_criacao,
-        finish_date::timestamptz                                 as data_hora_fechamento,
+            as data_criacao,
+        finish_date::timestamptz      as data_hora_fechamento,
         (finish_date::timestamptz at time zone 'America/Sao_Paulo')::date
-                                                                 as data_fechamento,
-        last_update_date::timestamptz                            as data_hora_atualizacao
+            as data_fechamento,
+        last_update_date::timestamptz as data_hora_atualizacao
 
     from latest
     where ordem_versao = 1

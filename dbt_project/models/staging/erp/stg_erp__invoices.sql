@@ -23,31 +23,31 @@ renamed as (
 
     select
         -- keys
-        doc_entry::bigint                                        as id_nota_fiscal,
-        doc_num::bigint                                          as numero_nota_fiscal,
-        card_code::text                                          as codigo_cliente,
-        sales_person_code::integer                               as id_vendedor,
-        u_contrato::bigint                                       as id_contrato,
+        doc_entry::bigint                       as id_nota_fiscal,
+        doc_num::bigint                         as numero_nota_fiscal,
+        card_code::text                         as codigo_cliente,
+        sales_person_code::integer              as id_vendedor,
+        u_contrato::bigint                      as id_contrato,
 
         -- invoice
-        card_name::text                                          as razao_social_cliente,
-        u_modalidade::text                                       as modalidade,
-        (cancelled = 'tYES')                                     as cancelada,
-        doc_total::numeric(18, 2)                                as valor_total,
-        vat_sum::numeric(18, 2)                                  as valor_impostos,
-        doc_currency::text                                       as moeda,
+        card_name::text                         as razao_social_cliente,
+        u_modalidade::text                      as modalidade,
+        (cancelled = 'tYES')                    as cancelada,
+        doc_total::numeric(18, 2)               as valor_total,
+        vat_sum::numeric(18, 2)                 as valor_impostos,
+        doc_currency::text                      as moeda,
 
         -- delivery
-        address_extension__ship_to_county::text                  as id_municipio,
-        address_extension__ship_to_city::text                    as nome_municipio,
-        address_extension__ship_to_state::text                   as sigla_uf,
+        address_extension__ship_to_county::text as id_municipio,
+        address_extension__ship_to_city::text   as nome_municipio,
+        address_extension__ship_to_state::text  as sigla_uf,
 
         -- dates
-        doc_date::date                                           as data_emissao,
-        doc_due_date::date                                       as data_vencimento,
-        creation_date::date                                      as data_criacao,
-        update_date::date                                        as data_atualizacao,
-        update_time::text                                        as hora_atualizacao
+        doc_date::date                          as data_emissao,
+        doc_due_date::date                      as data_vencimento,
+        creation_date::date                     as data_criacao,
+        update_date::date                       as data_atualizacao,
+        update_time::text                       as hora_atualizacao
 
     from latest
     where ordem_versao = 1

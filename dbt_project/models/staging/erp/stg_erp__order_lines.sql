@@ -31,7 +31,7 @@ current_lines as (
 
     from lines
     inner join orders
-        on  lines._dlt_parent_id = orders._dlt_id
+        on lines._dlt_parent_id = orders._dlt_id
         and orders.ordem_versao = 1
 
 ),
@@ -39,14 +39,14 @@ current_lines as (
 renamed as (
 
     select
-        doc_entry::bigint                                        as id_pedido,
-        line_num::integer                                        as numero_linha,
-        item_code::text                                          as codigo_item,
-        item_description::text                                   as descricao_item,
-        quantity::numeric(18, 3)                                 as quantidade,
-        price::numeric(18, 2)                                    as preco_unitario,
-        line_total::numeric(18, 2)                               as valor_total,
-        currency::text                                           as moeda
+        doc_entry::bigint          as id_pedido,
+        line_num::integer          as numero_linha,
+        item_code::text            as codigo_item,
+        item_description::text     as descricao_item,
+        quantity::numeric(18, 3)   as quantidade,
+        price::numeric(18, 2)      as preco_unitario,
+        line_total::numeric(18, 2) as valor_total,
+        currency::text             as moeda
 
     from current_lines
     where ordem_linha = 1

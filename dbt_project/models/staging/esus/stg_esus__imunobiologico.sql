@@ -10,10 +10,10 @@ source as (
 renamed as (
 
     select
-        co_seq_dim_imunobiologico::bigint                   as id_imunobiologico,
-        id_municipio::text                                  as id_municipio,
-        trim(sg_imunobiologico)::text                       as sigla_imunobiologico,
-        trim(no_imunobiologico)::text                       as nome_imunobiologico
+        co_seq_dim_imunobiologico::bigint as id_imunobiologico,
+        id_municipio::text                as id_municipio,
+        trim(sg_imunobiologico)::text     as sigla_imunobiologico,
+        trim(no_imunobiologico)::text     as nome_imunobiologico
 
     from source
 

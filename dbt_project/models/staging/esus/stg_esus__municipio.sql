@@ -10,10 +10,10 @@ source as (
 renamed as (
 
     select
-        co_seq_dim_municipio::bigint                        as id_municipio_pec,
-        id_municipio::text                                  as id_municipio,
-        trim(co_ibge)::text                                 as id_municipio_declarado,
-        trim(no_municipio)::text                            as nome_municipio
+        co_seq_dim_municipio::bigint as id_municipio_pec,
+        id_municipio::text           as id_municipio,
+        trim(co_ibge)::text          as id_municipio_declarado,
+        trim(no_municipio)::text     as nome_municipio
 
     from source
 

@@ -10,11 +10,11 @@ source as (
 renamed as (
 
     select
-        co_seq_dim_unidade_saude::bigint                    as id_unidade_saude,
-        id_municipio::text                                  as id_municipio,
-        trim(nu_cnes)::text                                 as id_estabelecimento_cnes,
-        trim(no_unidade_saude)::text                        as nome_unidade_saude,
-        _carregado_em::timestamptz                          as data_hora_carga
+        co_seq_dim_unidade_saude::bigint as id_unidade_saude,
+        id_municipio::text               as id_municipio,
+        trim(nu_cnes)::text              as id_estabelecimento_cnes,
+        trim(no_unidade_saude)::text     as nome_unidade_saude,
+        _carregado_em::timestamptz       as data_hora_carga
 
     from source
 

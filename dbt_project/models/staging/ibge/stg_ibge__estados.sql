@@ -10,10 +10,10 @@ source as (
 renamed as (
 
     select
-        id::text                                 as id_uf,
-        sigla::text                              as sigla_uf,
-        nome::text                               as nome_uf,
-        regiao__id::text                         as id_regiao
+        id::text         as id_uf,
+        sigla::text      as sigla_uf,
+        nome::text       as nome_uf,
+        regiao__id::text as id_regiao
 
     from source
 

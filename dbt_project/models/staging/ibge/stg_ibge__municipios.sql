@@ -12,20 +12,20 @@ source as (
 renamed as (
 
     select
-        id::text                                         as id_municipio,
-        nome::text                                       as nome,
-        microrregiao__id::text                           as id_microrregiao,
-        microrregiao__nome::text                         as nome_microrregiao,
-        microrregiao__mesorregiao__id::text              as id_mesorregiao,
-        microrregiao__mesorregiao__nome::text            as nome_mesorregiao,
-        regiao_imediata__id::text                        as id_regiao_imediata,
-        regiao_imediata__nome::text                      as nome_regiao_imediata,
-        regiao_imediata__regiao_intermediaria__id::text  as id_regiao_intermediaria,
+        id::text                                          as id_municipio,
+        nome::text                                        as nome,
+        microrregiao__id::text                            as id_microrregiao,
+        microrregiao__nome::text                          as nome_microrregiao,
+        microrregiao__mesorregiao__id::text               as id_mesorregiao,
+        microrregiao__mesorregiao__nome::text             as nome_mesorregiao,
+        regiao_imediata__id::text                         as id_regiao_imediata,
+        regiao_imediata__nome::text                       as nome_regiao_imediata,
+        regiao_imediata__regiao_intermediaria__id::text   as id_regiao_intermediaria,
         regiao_imediata__regiao_intermediaria__nome::text as nome_regiao_intermediaria,
         coalesce(
             regiao_imediata__regiao_intermediaria__uf__id,
             microrregiao__mesorregiao__uf__id
-        )::text                                          as id_uf
+        )::text                                           as id_uf
 
     from source
 

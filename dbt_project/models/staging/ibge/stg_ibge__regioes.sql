@@ -10,9 +10,9 @@ source as (
 renamed as (
 
     select
-        id::text                                 as id_regiao,
-        sigla::text                              as sigla_regiao,
-        nome::text                               as nome_regiao
+        id::text    as id_regiao,
+        sigla::text as sigla_regiao,
+        nome::text  as nome_regiao
 
     from source
 
