@@ -12,7 +12,7 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run lint test bench bench-api docs ui api dashboard chromium db-url db-stop clean
+.PHONY: help setup run serve lint test bench bench-api docs ui api dashboard chromium db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
@@ -22,6 +22,8 @@ help:
 	@echo "              CRM and ERP loads, data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (the same offline world as make run: database, PEC, IBGE, CRM, ERP)"
+	@echo "make serve  - the always-on service: Dagster daemon + UI on http://127.0.0.1:3000, schedules and"
+	@echo "              sensors running, runs stored in PostgreSQL (stop: Ctrl-C or .venv/bin/mirante serve stop)"
 	@echo "make docs   - generate and serve the dbt docs on http://127.0.0.1:8080"
 	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first;"
 	@echo "              every /v1 route needs a key: .venv/bin/mirante api-key create --nome N --escopo MART)"
@@ -79,6 +81,9 @@ bench-api: setup
 
 ui: setup
 	$(BIN)/mirante ui
+
+serve: setup
+	$(BIN)/mirante serve
 
 docs: setup
 	$(BIN)/mirante docs

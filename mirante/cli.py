@@ -6,6 +6,8 @@ mirante db env                                      shell exports for dbt / Dags
 mirante db stop                                     stop the embedded server
 mirante run                                         materialize the whole asset graph, print a summary
 mirante ui [--port 3000]                            Dagster UI (database and emulator started)
+mirante serve [--port 3000] | mirante serve stop   the always-on service: Dagster daemon and webserver,
+                                                    schedules and sensors running, storage in PostgreSQL
 mirante docs [--port 8080]                          generate and serve the dbt docs
 mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_api
 mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGIT ...]
@@ -94,6 +96,15 @@ def _ui(args: argparse.Namespace) -> int:
             ],
             started,
         )
+
+
+def _service(args: argparse.Namespace) -> int:
+    from mirante.orchestration import service
+
+    if args.action == "stop":
+        print("stopped" if service.stop_service() else "mirante serve is not running")
+        return 0
+    return service.serve(host=args.host, port=args.port)
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -257,6 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     p_ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1")
     p_ui.add_argument("--port", type=int, default=3000)
     p_ui.set_defaults(func=_ui)
+
+    p_serve = sub.add_parser(
+        "serve", help="the always-on service: Dagster daemon and webserver (stop: `mirante serve stop`)"
+    )
+    p_serve.add_argument("action", nargs="?", choices=["start", "stop"], default="start")
+    p_serve.add_argument("--port", type=int, default=3000)
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.set_defaults(func=_service)
 
     p_docs = sub.add_parser("docs", help="generate and serve the dbt docs on 127.0.0.1")
     p_docs.add_argument("--port", type=int, default=8080)

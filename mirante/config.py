@@ -49,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the least-privilege roles: loading, transforming, reading (SQL), and the data API's (reads the
 #: marts under row-level security, and the hashed API keys)
 ROLES = ("loader", "transformer", "reader", "api")
+#: the role of the always-on service's Dagster storage (`mirante serve`): it owns a database of its
+#: own (`dagster_database()`) and nothing in the analytical one
+DAGSTER_ROLE = "dagster"
 
 #: raw schemas written by the loader role (dlt's merge staging beside each): `raw_<source>` for
 #: every loader package under loaders/ (by rule, read from the folder: this module imports no
@@ -128,6 +131,11 @@ def snis_dir() -> Path:
 
 def database_name() -> str:
     return os.environ.get("MIRANTE_DB", "mirante")
+
+
+def dagster_database() -> str:
+    """The database of the service's Dagster storage (runs, events, schedules): <MIRANTE_DB>_dagster."""
+    return f"{database_name()}_dagster"
 
 
 def role_name(role: str) -> str:

@@ -608,6 +608,40 @@ def setup(srv: config.Server | None = None, database: str | None = None) -> conf
     return srv
 
 
+def setup_dagster_storage(srv: config.Server) -> str:
+    """The Dagster storage of the always-on service: role mirante_dagster (password generated into
+    .dlt/secrets.toml when missing) owning database <MIRANTE_DB>_dagster, where it may create its
+    tables; nothing granted in the analytical database. Idempotent; returns the database name."""
+    import tomlkit
+
+    role = config.DAGSTER_ROLE
+    password = config.role_password(role)
+    if not password:
+        password = secrets.token_urlsafe(24)
+        _update_secrets(
+            lambda doc: (
+                doc.setdefault("mirante", tomlkit.table())
+                .setdefault("roles", tomlkit.table())
+                .__setitem__(role, password)
+            )
+        )
+    name, database = config.role_name(role), config.dagster_database()
+    with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(hashtext('mirante.db.setup'))")
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+        conn.execute(
+            sql.SQL("{} role {} login password {}").format(
+                sql.SQL("alter" if exists else "create"), sql.Identifier(name), sql.Literal(password)
+            )
+        )
+        if not conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone():
+            conn.execute(
+                sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(name))
+            )
+        conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
+    return database
+
+
 def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dict[str, str]) -> None:
     if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))

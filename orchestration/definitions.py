@@ -75,9 +75,9 @@ def _finished_pulls(instance, since: datetime):
 @sensor(
     job=all_assets,
     minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.STOPPED,
+    default_status=DefaultSensorStatus.RUNNING,
     description="Rebuilds everything (mirante_all) once an e-SUS pull has finished: on success, or on a "
-    "failure that still loaded some municipalities. Turn it on with the esus_daily schedule.",
+    "failure that still loaded some municipalities.",
 )
 def mirante_all_after_esus_pull(context: SensorEvaluationContext):
     """Cursor: the update time of the latest pull run seen and the runs seen around it. An empty

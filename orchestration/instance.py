@@ -1,6 +1,10 @@
-"""The Dagster instance under MIRANTE_HOME/dagster: local storage, the run queue, concurrency pools
-and run monitoring, written in one place so that every run (the daemon's, the UI's, `mirante run`)
-obeys the same limits.
+"""The Dagster instance: storage, the run queue, concurrency pools and run monitoring, written in
+one place so that every run (the daemon's, the UI's, `mirante run`) obeys the same limits.
+
+- Storage: local files under MIRANTE_HOME/dagster for `mirante run` and `mirante ui`; the
+  always-on service (`mirante serve`) keeps runs, events and schedule state in PostgreSQL, in a
+  database of its own on the warehouse server (role mirante_dagster, see mirante/db.py
+  `setup_dagster_storage`), under MIRANTE_HOME/dagster-serve.
 
 - Run queue: at most MIRANTE_ESUS_CONCURRENCY (default 4) e-SUS pull runs at once (run tag).
 - Pools (op granularity): every pool defaults to ONE slot, so the op of a dlt pipeline
@@ -29,15 +33,36 @@ def esus_concurrency() -> int:
     return read_settings().concurrency
 
 
-def prepare(home: Path | None = None) -> Path:
-    """Write dagster.yaml (idempotent), point DAGSTER_HOME at it, set the pool limits, return the
-    folder."""
+def postgres_storage(srv: config.Server) -> str:
+    """The `storage:` section of an instance kept in PostgreSQL (dagster-postgres), TLS as every
+    other connection; the password is read from MIRANTE_DAGSTER_PASSWORD by Dagster itself (the
+    service exports it), never written in the file."""
+    params = "".join(f"\n        {k}: {v}" for k, v in srv.ssl.items())
+    return f"""storage:
+  postgres:
+    postgres_db:
+      username: {config.role_name(config.DAGSTER_ROLE)}
+      password:
+        env: MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD
+      hostname: {srv.host}
+      port: {srv.port}
+      db_name: {config.dagster_database()}
+      # psycopg2: dagster-postgres binds NOTIFY's payload client-side, which psycopg 3 (SQLAlchemy
+      # 2.1's default PostgreSQL driver) sends as a server-side parameter and the server refuses
+      scheme: postgresql+psycopg2
+      params:{params or " {}"}
+"""
+
+
+def prepare(home: Path | None = None, storage: str = "") -> Path:
+    """Write dagster.yaml (idempotent) with `storage` (a `postgres_storage` section; default: local
+    files), point DAGSTER_HOME at it, set the pool limits, return the folder."""
     home = home or config.home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     limit = esus_concurrency()
     (home / "dagster.yaml").write_text(f"""\
 # written by mirante.orchestration.instance: edit MIRANTE_ESUS_CONCURRENCY, not this file
-concurrency:
+{storage}concurrency:
   runs:
     max_concurrent_runs: {max(limit + 2, 6)}
     tag_concurrency_limits:

@@ -322,3 +322,16 @@ def test_runs_of_a_killed_mirante_run_are_closed_and_free_their_pool_slots(tmp_p
         assert instance.get_run_by_id("alive").status == DagsterRunStatus.STARTED
         assert [s.run_id for s in storage.get_concurrency_info("dlt_snis").claimed_slots] == []
         assert storage.claim_concurrency_slot("dlt_snis", "other", "raw_snis").is_claimed
+
+
+def test_every_schedule_and_sensor_runs_by_default():
+    """Nothing waits for a person to turn it on (`mirante serve` / `make ui` start them)."""
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    assert {s.name: s.default_status for s in defs.schedules} == dict.fromkeys(
+        [s.name for s in defs.schedules], DefaultScheduleStatus.RUNNING
+    )
+    assert {s.name: s.default_status for s in defs.sensors} == dict.fromkeys(
+        [s.name for s in defs.sensors], DefaultSensorStatus.RUNNING
+    )
+    assert len(defs.schedules) >= 2 and len(defs.sensors) >= 2

@@ -27,6 +27,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
+    DefaultScheduleStatus,
     Definitions,
     Failure,
     MaterializeResult,
@@ -277,6 +278,7 @@ def all_partitions_tags() -> dict[str, str]:
 @schedule(
     job=esus_pull_job,
     cron_schedule="0 5 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
     execution_timezone="America/Sao_Paulo",
     description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.",
 )

@@ -17,7 +17,14 @@ MIRANTE_CRM_* and MIRANTE_ERP_* or .dlt/secrets.toml, see loaders/crm/settings.p
 loaders/erp/settings.py). `mirante run` starts both emulators when the base URLs are unset.
 """
 
-from dagster import AssetKey, AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    ScheduleDefinition,
+    define_asset_job,
+)
 
 from mirante.loaders import crm, erp
 
@@ -41,6 +48,7 @@ comercial_daily = ScheduleDefinition(
     job=comercial_job,
     cron_schedule="0 4 * * *",
     execution_timezone="America/Sao_Paulo",
+    default_status=DefaultScheduleStatus.RUNNING,
     description="Every day at 04:00: yesterday's orders, deals and contacts into the KPIs.",
 )
 
