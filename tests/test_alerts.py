@@ -15,17 +15,22 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    BackfillPolicy,
     DagsterInstance,
     DagsterRunStatus,
+    Definitions,
+    Failure,
     MaterializeResult,
     SkipReason,
     StaticPartitionsDefinition,
     asset,
     build_sensor_context,
+    define_asset_job,
     job,
     materialize,
     op,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mirante.orchestration import alerts
 from mirante.orchestration.resources import Alerts, Warehouse
@@ -111,10 +116,13 @@ class Ticks:
 
     def __init__(self, sensor, instance, **resources):
         self.sensor, self.instance, self.cursor = sensor, instance, None
+        self.context_args: dict = {}
         self.resources = {"alerts": Alerts(attempts=3, backoff_s=0.01, timeout_s=5), **resources}
 
     def __call__(self):
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources=self.resources, **self.context_args
+        )
         result = self.sensor(context)
         self.cursor = context.cursor
         return result
@@ -319,3 +327,77 @@ def test_the_digest_is_sent_once_a_day_after_the_pull(receiver, monkeypatch):
     lines = receiver.texts()[0].splitlines()
     assert lines[0] == f"e-SUS lateness {today}: 1 of {len(enabled)} municipalities at D-2 or worse"
     assert lines[1].startswith(f"- {late} ") and lines[1].endswith("(D-4)") and len(lines) == 2
+
+
+#: municipalities whose pull fails in the next run of the range job below
+FAILING_IN_RANGE: set[str] = set()
+MUNICIPIOS = StaticPartitionsDefinition(["m1", "m2", "m3"])
+
+
+@asset(partitions_def=MUNICIPIOS, backfill_policy=BackfillPolicy.single_run())
+def pec(context):
+    """Shaped like raw_esus_pec: one run over a range; the municipalities that fail are named by a
+    Failure whose `codigos` give each one's kind/code (the others loaded)."""
+    failed = sorted(set(context.partition_keys) & FAILING_IN_RANGE)
+    if failed:
+        raise Failure(
+            description=f"{len(failed)} of {len(context.partition_keys)} municipalities failed (the others "
+            f"loaded): {failed[0]}: permanente/autenticacao: password authentication failed at 10.0.0.7",
+            metadata={
+                "falharam": ", ".join(failed),
+                "codigos": {i: "permanente/autenticacao" for i in failed},
+            },
+        )
+
+
+pec_job = define_asset_job("pec_pull", selection=[pec])
+PEC_DEFS = Definitions(assets=[pec], jobs=[pec_job])
+
+
+def pec_run(instance, failing: set[str], partition: str | None = None) -> None:
+    FAILING_IN_RANGE.clear()
+    FAILING_IN_RANGE.update(failing)
+    tags = {} if partition else {ASSET_PARTITION_RANGE_START_TAG: "m1", ASSET_PARTITION_RANGE_END_TAG: "m3"}
+    PEC_DEFS.resolve_job_def("pec_pull").execute_in_process(
+        instance=instance, partition_key=partition, tags=tags, raise_on_error=False
+    )
+
+
+def test_a_range_run_opens_one_incident_per_failing_partition_and_resolves_the_loaded_ones(receiver):
+    with DagsterInstance.ephemeral() as instance:
+        tick = Ticks(alerts.run_failure_alerts, instance)
+        tick.context_args = {"definitions": PEC_DEFS}
+        tick()
+        pec_run(instance, {"m1"}, partition="m1")  # a partition's rerun fails
+        tick()
+        pec_run(instance, {"m2", "m3"})  # the daily run: m1 loads now, m2 and m3 fail
+        tick()
+        assert len(receiver.bodies) == 2
+        text = receiver.texts()[1]
+        assert text.splitlines()[:3] == [
+            "FAILED: job pec_pull, 2 partitions:",
+            "- m2: permanente/autenticacao",
+            "- m3: permanente/autenticacao",
+        ]
+        assert "summary: 2 of 3 municipalities failed (the others loaded)\n" in text
+        assert "10.0.0.7" not in json.dumps(receiver.bodies[1])
+        assert "RESOLVED: job pec_pull, partition m1: run " in text
+
+        pec_run(instance, {"m2"})  # next day: m2 still fails (no message), m3 loaded
+        tick()
+        assert len(receiver.bodies) == 3 and receiver.texts()[2].startswith(
+            "RESOLVED: job pec_pull, partition m3: run "
+        )
+        pec_run(instance, set(), partition="m2")  # the operator reruns m2
+        tick()
+        assert len(receiver.bodies) == 4 and receiver.texts()[3].startswith(
+            "RESOLVED: job pec_pull, partition m2: run "
+        )
+        assert [i["status"] for b in receiver.bodies for i in b["mirante"]["incidents"]] == [
+            "failed",
+            "failed",
+            "failed",
+            "resolved",
+            "resolved",
+            "resolved",
+        ]
