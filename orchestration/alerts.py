@@ -289,7 +289,7 @@ def run_failure_alerts(context: SensorEvaluationContext, alerts: Alerts):
                 else f"{len(resolved)} partitions ({', '.join(_listed(resolved))})"
             )
             lines.append(
-                f"RESOLVED: job {run.job_name}, {who}: run {run.run_id[:8]} loaded it again "
+                f"RESOLVED: job {run.job_name}, {who}: run {run.run_id[:8]} succeeded "
                 f"(failing since {_short(incidents_since[resolved[0]])})"
             )
             incidents += [

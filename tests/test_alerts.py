@@ -301,9 +301,8 @@ class _NoWarehouse(Warehouse):
         return None
 
 
-def test_the_digest_is_sent_once_a_day_after_the_pull(receiver, monkeypatch):
-    from dagster._core.test_utils import create_run_for_test
-
+def _digest_world(monkeypatch, hour: int) -> tuple[list[str], str, date]:
+    """Every enabled municipality of the registry at D-1 but the first (D-4); the clock at `hour`."""
     from mirante.loaders.esus import registry
 
     enabled = [m.id_municipio for m in registry.load(enabled_only=True)]
@@ -315,8 +314,15 @@ def test_the_digest_is_sent_once_a_day_after_the_pull(receiver, monkeypatch):
     )
     today = alerts.now().date()
     monkeypatch.setattr(
-        alerts, "now", lambda: datetime(today.year, today.month, today.day, 6, 0, tzinfo=alerts.TIMEZONE)
+        alerts, "now", lambda: datetime(today.year, today.month, today.day, hour, 0, tzinfo=alerts.TIMEZONE)
     )
+    return enabled, late, today
+
+
+def test_the_digest_is_sent_once_a_day_after_the_pull(receiver, monkeypatch):
+    from dagster._core.test_utils import create_run_for_test
+
+    enabled, late, today = _digest_world(monkeypatch, hour=6)
     with DagsterInstance.ephemeral() as instance:
         tick = Ticks(alerts.esus_lateness_digest, instance, warehouse=_NoWarehouse())
         assert "waiting for today's e-SUS pull" in tick().skip_message
@@ -327,6 +333,13 @@ def test_the_digest_is_sent_once_a_day_after_the_pull(receiver, monkeypatch):
     lines = receiver.texts()[0].splitlines()
     assert lines[0] == f"e-SUS lateness {today}: 1 of {len(enabled)} municipalities at D-2 or worse"
     assert lines[1].startswith(f"- {late} ") and lines[1].endswith("(D-4)") and len(lines) == 2
+
+
+def test_the_digest_goes_out_at_the_deadline_without_a_pull(receiver, monkeypatch):
+    _, late, _ = _digest_world(monkeypatch, hour=alerts.DIGEST_DEADLINE_HOUR)
+    with DagsterInstance.ephemeral() as instance:
+        Ticks(alerts.esus_lateness_digest, instance, warehouse=_NoWarehouse())()
+    assert len(receiver.bodies) == 1 and receiver.bodies[0]["mirante"]["late"][0]["id_municipio"] == late
 
 
 #: municipalities whose pull fails in the next run of the range job below
