@@ -32,6 +32,9 @@ Environment variables:
                                warehouse's own host and port, i.e. the emulated ones; else `system`)
     MIRANTE_DLT_LOCK_TIMEOUT_S how long a dlt run or dbt build waits for the one holding its lock
     MIRANTE_ESUS_MAX_RUNTIME_SECONDS  deadline of the e-SUS pull job (`dagster/max_runtime`)
+    MIRANTE_ALERT_WEBHOOK_URL  Slack-compatible incoming webhook that receives operator alerts (failed
+                               runs, failed ERROR checks, the daily e-SUS lateness digest); unset = no
+                               alerts. Holds the webhook's secret: masked like a password
 """
 
 from __future__ import annotations
@@ -297,6 +300,9 @@ def secret_values() -> set[str]:
                 out.add(value)
 
     walk(read_secrets(), ())
+    webhook = _alert_webhook_setting()
+    if webhook:
+        out.add(webhook)
     superuser = superuser_password()
     if superuser:
         out.add(superuser)
@@ -388,6 +394,32 @@ def esus_max_runtime() -> int:
     """MIRANTE_ESUS_MAX_RUNTIME_SECONDS (default 10800, 3 h): the `dagster/max_runtime` of the
     e-SUS pull job; run monitoring stops a pull still running after it."""
     return int(_positive_number("MIRANTE_ESUS_MAX_RUNTIME_SECONDS", 10800.0))
+
+
+# Operator alerts (orchestration/alerts.py)
+
+
+def _alert_webhook_setting() -> str | None:
+    value = os.environ.get("MIRANTE_ALERT_WEBHOOK_URL") or read_secrets().get("alertas", {}).get(
+        "webhook_url"
+    )
+    return (str(value).strip() or None) if value else None
+
+
+def alert_webhook_url() -> str | None:
+    """MIRANTE_ALERT_WEBHOOK_URL, else `[alertas] webhook_url` in .dlt/secrets.toml: the
+    Slack-compatible incoming webhook operator alerts are posted to (None = no alerts). The URL
+    carries the webhook's secret, so it is never shown (an invalid one is refused without it) and
+    `secret_values` masks it."""
+    url = _alert_webhook_setting()
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "MIRANTE_ALERT_WEBHOOK_URL must be an http(s) URL (value not shown: it holds a secret)"
+        )
+    return url
 
 
 # --------------------------------------------------------------------------------------------

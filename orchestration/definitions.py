@@ -22,6 +22,7 @@ from dagster import (
     sensor,
 )
 
+from mirante.orchestration import alerts
 from mirante.orchestration import defs as domains
 from mirante.orchestration.defs import atencao_primaria
 from mirante.orchestration.resources import resources
@@ -114,7 +115,7 @@ defs = Definitions.merge(
     # in-process: one code import per run instead of one per step (6-8 s each here)
     Definitions(
         jobs=[all_assets],
-        sensors=[mirante_all_after_esus_pull],
+        sensors=[mirante_all_after_esus_pull, *alerts.SENSORS],
         resources=resources(),
         executor=in_process_executor,
     ),

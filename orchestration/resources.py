@@ -6,13 +6,20 @@ role, from MIRANTE_DATABASE_URL or the embedded server already running), and one
 loader, keyed by its pipeline name (`snis`, `ibge`, `crm`, `erp`), whose settings are read from
 mirante.config when a run starts. Their `overrides` (empty by default) let an operator point one
 run elsewhere from the Dagster launchpad (e.g. `resources: {crm: {config: {overrides: {base_url:
-...}}}}`); secrets are never resource config, so the UI never shows them.
+...}}}}`); secrets are never resource config, so the UI never shows them. Operator alerts go out
+through `alerts` (a Slack-compatible webhook, MIRANTE_ALERT_WEBHOOK_URL; orchestration/alerts.py).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import logging
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -84,6 +91,65 @@ class LoaderSettings(ConfigurableResource):
         return dlt_loaders()[self.loader].read_settings(**self.overrides)
 
 
+class Alerts(ConfigurableResource):
+    """Operator alerts posted to a Slack-compatible incoming webhook: MIRANTE_ALERT_WEBHOOK_URL, read
+    from mirante.config at each message (the URL holds the webhook's secret, so it is never
+    resource config and never logged). Body: `{"text": ..., "mirante": {structured fields}}`.
+    Connection errors, timeouts and 5xx are retried with backoff; a 4xx is logged and not retried.
+    `send` says whether the message was delivered: the sensors keep what was not for their next tick."""
+
+    timeout_s: float = Field(5.0, description="seconds one POST to the webhook may take")
+    attempts: int = Field(3, description="POSTs per message on connection errors, timeouts and 5xx")
+    backoff_s: float = Field(1.0, description="wait before the second attempt, doubled after each")
+
+    def configured(self) -> bool:
+        return config.alert_webhook_url() is not None
+
+    def send(self, text: str, fields: dict | None = None, log: logging.Logger | None = None) -> bool:
+        log = log or logging.getLogger("mirante.alerts")
+        url = config.alert_webhook_url()
+        if url is None:
+            return False
+        body = json.dumps({"text": text, "mirante": fields or {}}, ensure_ascii=False, default=str).encode()
+        for attempt in range(1, self.attempts + 1):
+            request = urllib.request.Request(
+                url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    response.read()
+                return True
+            except urllib.error.HTTPError as e:
+                if e.code < 500:
+                    log.error(
+                        f"alert webhook refused the message with HTTP {e.code} ({_reason(e)}): not retried; "
+                        "check MIRANTE_ALERT_WEBHOOK_URL. The alert stays pending for the next tick."
+                    )
+                    return False
+                problem = f"HTTP {e.code}"
+            except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, bad answer
+                problem = type(getattr(e, "reason", e)).__name__
+            if attempt < self.attempts:
+                wait = self.backoff_s * 2 ** (attempt - 1)
+                log.warning(
+                    f"alert webhook attempt {attempt}/{self.attempts} failed ({problem}); retry in {wait:g} s"
+                )
+                time.sleep(wait)
+        log.error(
+            f"alert webhook unreachable after {self.attempts} attempts ({problem}); kept for the next tick"
+        )
+        return False
+
+
+def _reason(error: urllib.error.HTTPError) -> str:
+    """The receiver's short answer (Slack says e.g. `invalid_payload`, `no_service`)."""
+    try:
+        text = error.read(200).decode("utf-8", "replace").strip()
+    except Exception:
+        text = ""
+    return text.splitlines()[0][:120] if text else error.reason or "no body"
+
+
 def resources() -> dict:
     from mirante.loaders import dlt_loaders
 
@@ -95,5 +161,6 @@ def resources() -> dict:
             dbt_executable=str(DBT_EXECUTABLE),
         ),
         "warehouse": Warehouse(),
+        "alerts": Alerts(),
         **{name: LoaderSettings(loader=name) for name in dlt_loaders()},
     }

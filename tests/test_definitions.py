@@ -60,11 +60,18 @@ def test_checks_schedule_and_sensor_are_defined():
         "comercial_daily": ("0 4 * * *", "comercial"),
     }
     assert defs.resolve_job_def("mirante_all")
-    sensors = {s.name: s.job_name for s in defs.sensors}
+    sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}
     assert sensors == {
         "snis_new_export_sensor": "saneamento_snis",
         "mirante_all_after_esus_pull": "mirante_all",
+        # operator alerts launch nothing (orchestration/alerts.py), and are on by default
+        "run_failure_alerts": None,
+        "check_failure_alerts": None,
+        "esus_lateness_digest": None,
     }
+    alerting = [s for s in defs.sensors if not s.targets]
+    assert {s.default_status.value for s in alerting} == {"RUNNING"}
+    assert {"alerts", "warehouse"} <= set(defs.resources)
     assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
 
 

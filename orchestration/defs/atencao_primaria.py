@@ -160,7 +160,11 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig, warehouse: 
                 for i in failed[:20]
             )
             + ". Rerun their partitions once the sources are back.",
-            metadata={"falharam": ", ".join(failed)},
+            metadata={
+                "falharam": ", ".join(failed),
+                # kind/code per municipality: what alerts publish (orchestration/alerts.py)
+                "codigos": {i: f"{results[i].error_kind}/{results[i].error_code}" for i in failed},
+            },
         )
 
 
