@@ -6,7 +6,7 @@ mirante db env                                      shell exports for dbt / Dags
 mirante db stop                                     stop the embedded server
 mirante run                                         materialize the whole asset graph, print a summary
 mirante ui [--port 3000]                            Dagster UI (database and emulator started)
-mirante serve [--port 3000] | mirante serve stop   the always-on service: Dagster daemon and webserver,
+mirante serve [--port 3000] | stop | prepare       the always-on service: Dagster daemon and webserver,
                                                     schedules and sensors running, storage in PostgreSQL
 mirante docs [--port 8080]                          generate and serve the dbt docs
 mirante api [--port 8000] [--host 127.0.0.1]        data API over the marts, as mirante_api
@@ -103,6 +103,10 @@ def _service(args: argparse.Namespace) -> int:
 
     if args.action == "stop":
         print("stopped" if service.stop_service() else "mirante serve is not running")
+        return 0
+    if args.action == "prepare":
+        home = service.prepare_instance(db.setup())
+        print(f"DAGSTER_HOME={home}")
         return 0
     return service.serve(host=args.host, port=args.port)
 
@@ -272,7 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser(
         "serve", help="the always-on service: Dagster daemon and webserver (stop: `mirante serve stop`)"
     )
-    p_serve.add_argument("action", nargs="?", choices=["start", "stop"], default="start")
+    p_serve.add_argument(
+        "action",
+        nargs="?",
+        choices=["start", "stop", "prepare"],
+        default="start",
+        help="start (default), stop a running service, or only prepare its storage and instance",
+    )
     p_serve.add_argument("--port", type=int, default=3000)
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.set_defaults(func=_service)

@@ -81,10 +81,21 @@ def _stop(procs: dict[str, subprocess.Popen], timeout: float = 60) -> None:
             proc.wait()
 
 
+def prepare_instance(srv: config.Server) -> Path:
+    """The service's Dagster storage and instance (database, role, dagster.yaml), idempotent: what
+    `serve` does before starting its children, and what a deployment's units run first
+    (`mirante serve prepare`, docs/deploy/)."""
+    from mirante.orchestration import instance
+
+    db.setup_dagster_storage(srv)
+    name = f"MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD"
+    config.export({name: config.role_password(config.DAGSTER_ROLE) or ""})
+    return instance.prepare(instance_home(), storage=instance.postgres_storage(srv))
+
+
 def serve(host: str = "127.0.0.1", port: int = 3000, ready: threading.Event | None = None) -> int:
     """Run the service in the foreground; returns 0 after a requested stop, 1 when a child died."""
     from mirante.emulators import world
-    from mirante.orchestration import instance
 
     other = running_pid()
     if other:
@@ -98,10 +109,7 @@ def serve(host: str = "127.0.0.1", port: int = 3000, ready: threading.Event | No
     rc = 0
     try:
         with world.offline() as offline:
-            db.setup_dagster_storage(offline.server)
-            name = f"MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD"
-            config.export({name: config.role_password(config.DAGSTER_ROLE) or ""})
-            instance.prepare(instance_home(), storage=instance.postgres_storage(offline.server))
+            prepare_instance(offline.server)
             pid_file().write_text(f"{os.getpid()}\n")
             env = config.child_environment()
             for role, cmd in _commands(host, port).items():
