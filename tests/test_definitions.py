@@ -60,10 +60,12 @@ def test_checks_schedule_and_sensor_are_defined():
         "comercial_daily": ("0 4 * * *", "comercial"),
     }
     assert defs.resolve_job_def("mirante_all")
-    sensors = {s.name: s.job_name for s in defs.sensors}
+    sensors = {s.name: s.job_name if s.has_jobs else None for s in defs.sensors}
     assert sensors == {
         "snis_new_export_sensor": "saneamento_snis",
         "mirante_all_after_esus_pull": "mirante_all",
+        # launches nothing: it fills the folder snis_new_export_sensor watches (one load path)
+        "snis_publication_sensor": None,
     }
     assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
 
