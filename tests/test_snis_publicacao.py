@@ -223,3 +223,14 @@ def test_the_loader_loads_the_published_export(raw_snis, configured):
             "select arquivo, sha256, linhas_carregadas from raw_snis.arquivos order by arquivo"
         ).fetchall()
     assert rows == [(NAME, SAMPLE_SHA, 31)]
+
+
+def test_mirante_run_polls_once_before_loading(configured, capsys):
+    from mirante.orchestration.run import poll_snis_publication
+
+    poll_snis_publication()  # `mirante run` runs no sensor: it polls itself
+    assert (
+        f"1 exports, 1 new or changed, current in {configured / 'snis' / 'current'}"
+        in capsys.readouterr().out
+    )
+    assert list_exports(configured / "snis" / "current") == [configured / "snis" / "current" / NAME]
