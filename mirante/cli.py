@@ -19,6 +19,7 @@ mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) s
 mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
 mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
+mirante emulator snis_publicacao [--port N]         serve the shared SNIS exports as a publication
 """
 
 from __future__ import annotations
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.set_defaults(func=_dashboard)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
-    p_emu.add_argument("source", choices=["ibge", "crm", "erp"])
+    p_emu.add_argument("source", choices=["ibge", "crm", "erp", "snis_publicacao"])
     p_emu.add_argument("--port", type=int, default=0)
     p_emu.add_argument(
         "--generator",

@@ -11,7 +11,16 @@ Environment variables:
                                (default <repo>/.mirante)
     MIRANTE_<ROLE>_PASSWORD    password of mirante_loader / mirante_transformer / mirante_reader
     MIRANTE_PII_KEY            secret of the keyed hash of personal identifiers (CNS, CPF)
-    MIRANTE_SNIS_DIR           folder of SNIS exports (default ../shared/data/snis)
+    MIRANTE_SNIS_DIR           folder of SNIS exports the SNIS loader reads (default ../shared/data/snis;
+                               with a publication URL: MIRANTE_HOME/snis/current, kept by the poller)
+    MIRANTE_SNIS_PUBLICACAO_URL    base URL of an SNIS publication endpoint (`GET <url>/exports`: the
+                               JSON index; loaders/snis/publicacao.py); unset = no poller, the folder
+                               is filled by hand as before. Or `publicacao_url` under [sources.snis]
+    MIRANTE_SNIS_PUBLICACAO_TOKEN  its bearer token (a secret: environment or `publicacao_token` under
+                               [sources.snis] in .dlt/secrets.toml; never logged nor shown)
+    MIRANTE_SNIS_RAW_ZONE      raw zone where every downloaded export is archived unchanged,
+                               content-addressed (default MIRANTE_HOME/raw/snis; a folder, or an
+                               fsspec URL such as s3://bucket/snis)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
     MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
@@ -128,8 +137,47 @@ def shared_data_dir() -> Path:
     return (ROOT.parent / "shared" / "data").resolve()
 
 
-def snis_dir() -> Path:
-    return Path(os.environ.get("MIRANTE_SNIS_DIR") or shared_data_dir() / "snis").resolve()
+def snis_dir(publication: bool | None = None) -> Path:
+    """The folder the SNIS loader reads: MIRANTE_SNIS_DIR; else, when exports come from a
+    publication (`publication`, default: a publication URL is configured), the poller's view of the
+    latest version of each export (MIRANTE_HOME/snis/current); else the shared reference data's
+    snis/ folder."""
+    if os.environ.get("MIRANTE_SNIS_DIR"):
+        return Path(os.environ["MIRANTE_SNIS_DIR"]).resolve()
+    if publication or (publication is None and snis_publication_url()):
+        return home() / "snis" / "current"
+    return (shared_data_dir() / "snis").resolve()
+
+
+def snis_publication_url() -> str | None:
+    """MIRANTE_SNIS_PUBLICACAO_URL or `publicacao_url` under [sources.snis] in .dlt/secrets.toml,
+    without its trailing slash: where the SNIS exports are published; None = no poller."""
+    url = (source_setting("snis", "publicacao_url") or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.username or parts.password:  # checked first: the message below shows the URL
+        raise ValueError(
+            "MIRANTE_SNIS_PUBLICACAO_URL must not hold credentials: set MIRANTE_SNIS_PUBLICACAO_TOKEN"
+        )
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"MIRANTE_SNIS_PUBLICACAO_URL must be an http(s) base URL without query, got {url!r}"
+        )
+    return url
+
+
+def snis_publication_token() -> str | None:
+    """The publication's bearer token: MIRANTE_SNIS_PUBLICACAO_TOKEN or `publicacao_token` under
+    [sources.snis] in .dlt/secrets.toml (a secret: masked in errors, never in resource config)."""
+    return source_setting("snis", "publicacao_token")
+
+
+def snis_raw_zone() -> str:
+    """Where downloaded SNIS exports are archived unchanged: MIRANTE_SNIS_RAW_ZONE or `raw_zone`
+    under [sources.snis]; a local folder or an fsspec URL (`scheme://...`). Default
+    MIRANTE_HOME/raw/snis."""
+    return source_setting("snis", "raw_zone") or str(home() / "raw" / "snis")
 
 
 def database_name() -> str:

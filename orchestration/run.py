@@ -94,6 +94,24 @@ def materialize(instance, log_config: dict | None = None):
     return pulls, main
 
 
+def poll_snis_publication() -> None:
+    """With an SNIS publication configured (MIRANTE_SNIS_PUBLICACAO_URL), fetch its new or changed
+    exports into the loader's folder first: `mirante run` runs no sensor, so it polls once itself
+    (loaders/snis/publicacao.py). Without one, nothing: the folder is loaded as it is."""
+    from mirante.loaders.snis import read_settings
+    from mirante.loaders.snis.publicacao import poll
+
+    settings = read_settings()
+    if settings.publication is None:
+        return
+    fetched = poll(settings.publication)
+    changed = [f.nome for f in fetched if f.estado != "inalterado"]
+    print(
+        f"SNIS publication {settings.publication.url}: {len(fetched)} exports, "
+        f"{len(changed)} new or changed, current in {settings.directory}"
+    )
+
+
 def run_all(stop_server: bool = True) -> int:
     from dagster import DagsterInstance
 
@@ -105,6 +123,7 @@ def run_all(stop_server: bool = True) -> int:
     try:
         with world.offline() as offline:
             dagster_instance.prepare()
+            poll_snis_publication()
             with DagsterInstance.get() as instance:
                 pulls, result = materialize(instance)
             print(summary(offline.server, result, pulls))

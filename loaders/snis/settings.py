@@ -1,12 +1,18 @@
 """Constants and settings of the SNIS 'agregado' source.
 
-MIRANTE_SNIS_DIR  the folder of the exports (default: the reference data's snis/ folder)
+MIRANTE_SNIS_DIR  the folder of the exports (default: the reference data's snis/ folder, or
+                  MIRANTE_HOME/snis/current when a publication URL is set)
+MIRANTE_SNIS_PUBLICACAO_URL / _TOKEN, MIRANTE_SNIS_RAW_ZONE
+                  the publication the poller (publicacao.py) fetches exports from into that folder
+                  (unset URL: no poller); all read by mirante.config
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+
+from .publicacao import PublicationSettings
 
 #: canonical layout of the export (column, header label, kind): the reference for schema drift
 COLUMNS_FILE = Path(__file__).with_name("columns.csv")
@@ -71,13 +77,29 @@ PENDING_PACKAGES = "resume"
 @dataclass(frozen=True)
 class SnisSettings:
     directory: Path
+    #: the publication polled into `directory` (None: the folder is filled by hand)
+    publication: PublicationSettings | None = None
 
     def source_kwargs(self) -> dict[str, str]:
         return {"directory": str(self.directory)}
 
 
-def read_settings(directory: str | Path | None = None) -> SnisSettings:
-    """The exports' folder: the argument, else MIRANTE_SNIS_DIR (mirante.config.snis_dir)."""
+def read_settings(
+    directory: str | Path | None = None, publicacao_url: str | None = None, raw_zone: str | None = None
+) -> SnisSettings:
+    """The exports' folder: the argument, else MIRANTE_SNIS_DIR (mirante.config.snis_dir); the
+    publication (URL, token, raw zone) from mirante.config unless given (the token never is: a
+    secret comes from the environment or .dlt/secrets.toml only)."""
     from mirante import config
 
-    return SnisSettings(directory=Path(directory) if directory else config.snis_dir())
+    url = (publicacao_url or "").rstrip("/") or config.snis_publication_url()
+    folder = Path(directory) if directory else config.snis_dir(publication=bool(url))
+    publication = None
+    if url:
+        publication = PublicationSettings(
+            url=url,
+            current_dir=folder,
+            raw_zone=raw_zone or config.snis_raw_zone(),
+            token=config.snis_publication_token(),
+        )
+    return SnisSettings(directory=folder, publication=publication)

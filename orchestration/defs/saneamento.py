@@ -2,8 +2,10 @@
 
 Assets: the SNIS and IBGE loaders, one `loader_assets` call each (factory.py: one asset per dlt
 resource, keys = dbt source keys, pools `dlt_snis`, `dlt_ibge`), checks on the raw SNIS table (Great Expectations, blocking; footer
-reconciliation), a job per source and a sensor that asks, in one run per tick, for a load of
-every export in MIRANTE_SNIS_DIR whose content raw_snis does not hold yet.
+reconciliation), a job per source, a sensor that asks, in one run per tick, for a load of
+every export in MIRANTE_SNIS_DIR whose content raw_snis does not hold yet, and the publication
+poller's sensor that fills that folder from MIRANTE_SNIS_PUBLICACAO_URL when one is configured
+(loaders/snis/publicacao.py).
 """
 
 import contextlib
@@ -165,9 +167,40 @@ def snis_new_export_sensor(context: SensorEvaluationContext, warehouse: Warehous
     )
 
 
+@sensor(
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Polls the SNIS publication (MIRANTE_SNIS_PUBLICACAO_URL; nothing when unset): new or "
+    "changed exports are archived in the raw zone and made current in the loader's folder, where "
+    "snis_new_export_sensor asks for their load.",
+)
+def snis_publication_sensor(context: SensorEvaluationContext, snis: LoaderSettings):
+    """Launches nothing itself: the poller fills the folder the SNIS loader reads and the folder's
+    sensor loads what raw_snis lacks, so published and hand-copied exports take one load path. A
+    refused token fails the tick (permanent: the message names the URL, never the token); an
+    unavailable publication (after the poller's retries) is skipped until the next tick."""
+    from mirante.loaders.snis.publicacao import PublicationUnavailable, poll
+
+    settings = snis.read()
+    if settings.publication is None:
+        return SkipReason(
+            "no SNIS publication configured (MIRANTE_SNIS_PUBLICACAO_URL): exports come by hand"
+        )
+    try:
+        fetched = poll(settings.publication, on_event=context.log.info)
+    except PublicationUnavailable as exc:
+        return SkipReason(str(exc))
+    changed = [f.nome for f in fetched if f.estado != "inalterado"]
+    if not changed:
+        return SkipReason(f"the {len(fetched)} published exports are current in {settings.directory}")
+    return SkipReason(
+        f"made current in {settings.directory}: {', '.join(changed)} (snis_new_export_sensor loads them)"
+    )
+
+
 defs = Definitions(
     assets=SOURCES.definitions,
     asset_checks=[snis_footer_reconciliation],
     jobs=[snis_job, saneamento_job],
-    sensors=[snis_new_export_sensor],
+    sensors=[snis_new_export_sensor, snis_publication_sensor],
 )
