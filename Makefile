@@ -12,7 +12,8 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run serve lint test bench bench-api docs ui api dashboard chromium db-url db-stop clean
+.PHONY: help setup run serve lint test bench bench-api docs ui api dashboard chromium prometheus metrics \
+	alertmanager-config db-url db-stop clean
 
 help:
 	@echo "make run    - set up, then materialize the whole Dagster asset graph offline (embedded PostgreSQL)"
@@ -28,6 +29,8 @@ help:
 	@echo "make api    - data API over the marts on http://127.0.0.1:8000 (docs /docs; run make run first;"
 	@echo "              every /v1 route needs a key: .venv/bin/mirante api-key create --nome N --escopo MART)"
 	@echo "make dashboard - sales KPIs and sanitation dashboard on http://127.0.0.1:8001/dashboard#chave=... (run make run first)"
+	@echo "make metrics - Prometheus exporter on http://127.0.0.1:9108/metrics (runs, loads, checks, freshness, e-SUS lateness)"
+	@echo "make alertmanager-config - .mirante/alertmanager.yml with the webhook URL of MIRANTE_ALERT_WEBHOOK_URL"
 	@echo "make db-stop - stop the embedded PostgreSQL"
 
 $(STAMP): pyproject.toml
@@ -66,7 +69,7 @@ lint: setup
 	$(BIN)/sqlfluff lint dbt_project/models
 	cd dbt_project && ../$(BIN)/dbt-score lint --manifest target/manifest.json
 
-test: setup chromium
+test: setup chromium prometheus
 	$(BIN)/python -m pytest -q tests
 
 bench: setup
@@ -100,6 +103,27 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		echo "warning: chromium is missing and could not be installed: tests/test_dashboard.py will skip"
+
+# Prometheus and Alertmanager (Debian's packages) for tests/test_metrics.py and tests/test_alerts.py;
+# elsewhere without root those tests skip, except under CI=true where a missing binary fails them.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && \
+		command -v prometheus-alertmanager >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
+		echo "warning: prometheus/alertmanager are missing and could not be installed: tests/test_metrics.py and tests/test_alerts.py will skip"
+
+metrics: setup
+	$(BIN)/mirante metrics
+
+# monitoring/alertmanager.yml with its placeholder replaced by the webhook URL (a secret: mode 600)
+ALERTMANAGER_CONFIG ?= .mirante/alertmanager.yml
+alertmanager-config:
+	@test -n "$$MIRANTE_ALERT_WEBHOOK_URL" || { echo "set MIRANTE_ALERT_WEBHOOK_URL"; exit 1; }
+	@mkdir -p "$$(dirname '$(ALERTMANAGER_CONFIG)')" && install -m 600 /dev/null '$(ALERTMANAGER_CONFIG)'
+	@MIRANTE_ALERT_WEBHOOK_URL="$$MIRANTE_ALERT_WEBHOOK_URL" $(PYTHON) -c "import os, pathlib; \
+		t = pathlib.Path('monitoring/alertmanager.yml').read_text(); p = 'http://mirante-alert-webhook.invalid/'; \
+		assert p in t; pathlib.Path('$(ALERTMANAGER_CONFIG)').write_text(t.replace(p, os.environ['MIRANTE_ALERT_WEBHOOK_URL']))"
+	@echo "$(ALERTMANAGER_CONFIG) written (webhook from MIRANTE_ALERT_WEBHOOK_URL)"
 
 db-url: setup
 	@$(BIN)/mirante db url

@@ -5,6 +5,7 @@
 
 Routes:
     GET /health           {"status": "ok"} when the database answers              (open)
+    GET /metrics          Prometheus: requests and durations per route (api/metrics.py) (open)
     GET /openapi.json     one path per mart, each with only the filters that apply;  (open)
                           /docs renders it with the swagger-ui files of the pip package
                           swagger-ui-bundle (served from here: nothing from a CDN)
@@ -70,6 +71,7 @@ from mirante import config
 from mirante.api.auth import HOW_TO_GET_A_KEY, bearer_token
 from mirante.api.catalogue import FILTERS, MANIFEST, Column, Mart, read_catalogue
 from mirante.api.errors import ApiError
+from mirante.api.metrics import instrument
 from mirante.api.openapi import (
     AUTH_RESPONSES,
     ERROR_SCHEMA,
@@ -179,6 +181,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.api = api
+    # GET /metrics (open, no data: counts and durations per route template; api/metrics.py)
+    app.state.metrics = instrument(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -16,6 +16,8 @@ mirante api-key list                                the keys (id, name, scopes, 
 mirante api-key revoke ID                           revoke a key (effective on the next request)
 mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API,
                                                     with a key of its own (address #chave=...)
+mirante metrics [--port 9108] [--host 127.0.0.1]   Prometheus exporter: runs, loads, dbt, checks,
+                                                    freshness, e-SUS lateness (read at each scrape)
 mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
 mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
@@ -233,6 +235,33 @@ def _api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    """The Prometheus exporter (orchestration/metrics.py) in the foreground until Ctrl-C / SIGTERM.
+    Reads the Dagster storage under MIRANTE_HOME/dagster and the warehouse if it runs (never
+    started here: a stopped database shows as scrape errors, not as a started server)."""
+    import threading
+
+    from mirante.orchestration import metrics
+
+    collector = metrics.collector_for()
+    server, _thread = metrics.serve(args.port, args.host, collector)
+    print(
+        f"metrics on http://{args.host}:{args.port}/metrics (Dagster storage {metrics.dagster_home()}; "
+        f"{len(collector.cat.watched)} assets, {len(collector.cat.checks)} checks, "
+        f"{len(collector.cat.jobs)} jobs)",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
 def _window_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.split(","))
@@ -335,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         help="screenshot size WIDTH,HEIGHT (default: 1400 wide, the whole page tall)",
     )
     p_dash.set_defaults(func=_dashboard)
+
+    p_met = sub.add_parser("metrics", help="Prometheus exporter on 127.0.0.1 (/metrics)")
+    p_met.add_argument("--port", type=int, default=9108)
+    p_met.add_argument("--host", default="127.0.0.1")
+    p_met.set_defaults(func=_metrics)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
     p_emu.add_argument("source", choices=["ibge", "crm", "erp", "snis_publicacao"])

@@ -45,7 +45,14 @@ def comercial_emulators():
 
 
 @pytest.fixture(scope="session")
-def built(server, comercial_emulators, tmp_path_factory):
+def built_dagster_home(tmp_path_factory):
+    """The Dagster instance folder the `built` graph's runs are recorded in (tests/test_metrics.py
+    reads a copy of it)."""
+    return tmp_path_factory.mktemp("dagster")
+
+
+@pytest.fixture(scope="session")
+def built(server, comercial_emulators, built_dagster_home):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
     registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM and ERP
     emulators over HTTP)."""
@@ -57,7 +64,7 @@ def built(server, comercial_emulators, tmp_path_factory):
     ensure_pec_sources(server)
     with (
         http_emulators(force=True, sources=("ibge",)),
-        environ({"DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster"))}),
+        environ({"DAGSTER_HOME": str(built_dagster_home)}),
     ):
         with DagsterInstance.get() as instance:
             pulls, result = materialize(instance, log_config={})

@@ -58,3 +58,20 @@ def snis_text(path: Path = SNIS_FULL) -> str:
 def write_export(path: Path, text: str, encoding: str = "utf-16-le") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def monitoring_tool(name: str) -> str:
+    """The path of a Prometheus tool (prometheus, promtool, amtool, prometheus-alertmanager; Debian's
+    packages, installed by `make test` as root). Missing: the test skips, except under CI=true
+    where it fails."""
+    import pytest
+
+    exe = shutil.which(name)
+    if exe is None:
+        reason = (
+            f"`{name}` not found (Debian packages prometheus, prometheus-alertmanager: `make prometheus`)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return exe
