@@ -111,7 +111,7 @@ def _service(args: argparse.Namespace) -> int:
         home = service.prepare_instance(db.setup())
         print(f"DAGSTER_HOME={home}")
         return 0
-    return service.serve(host=args.host, port=args.port)
+    return service.serve(host=args.host, port=args.port, metrics_port=args.metrics_port)
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start (default), stop a running service, or only prepare its storage and instance",
     )
     p_serve.add_argument("--port", type=int, default=3000)
+    p_serve.add_argument("--metrics-port", type=int, default=9108)
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.set_defaults(func=_service)
 

@@ -184,6 +184,12 @@ def database_name() -> str:
     return os.environ.get("MIRANTE_DB", "mirante")
 
 
+def dagster_home() -> Path:
+    """The Dagster instance folder in use: DAGSTER_HOME (set by `mirante serve`, `mirante ui` and
+    `mirante run` for their children), else MIRANTE_HOME/dagster."""
+    return Path(os.environ.get("DAGSTER_HOME") or home() / "dagster")
+
+
 def dagster_database() -> str:
     """The database of the service's Dagster storage (runs, events, schedules): <MIRANTE_DB>_dagster."""
     return f"{database_name()}_dagster"

@@ -302,8 +302,9 @@ def _enabled_municipalities() -> list[str]:
 
 
 def dagster_home() -> Path:
-    """Where `mirante run` and `mirante ui` keep Dagster's storage (orchestration/instance.py)."""
-    return config.home() / "dagster"
+    """The instance to read: DAGSTER_HOME (the service's, under `mirante serve`), else where
+    `mirante run` and `mirante ui` keep Dagster's storage (orchestration/instance.py)."""
+    return config.dagster_home()
 
 
 def registry(collector: MiranteCollector) -> CollectorRegistry:

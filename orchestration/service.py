@@ -3,8 +3,8 @@
 Enters the offline world (emulators/world.py: the same database, PEC databases and emulators as
 `mirante run`; a deployment that configures its sources gets no emulator), keeps the Dagster
 instance in PostgreSQL (orchestration/instance.py `postgres_storage`, its own database), and runs
-`dagster-daemon` (schedules, sensors, the run queue, run monitoring) and `dagster-webserver` as
-child processes until Ctrl-C, SIGTERM or `mirante serve stop`; then stops them and what it started.
+`dagster-daemon` (schedules, sensors, the run queue, run monitoring), `dagster-webserver` and the
+Prometheus exporter (`mirante metrics`, orchestration/metrics.py) as child processes until Ctrl-C, SIGTERM or `mirante serve stop`; then stops them and what it started.
 A child that dies stops the service with an error (a supervisor such as systemd restarts it: see
 docs/deploy/). Schedules and sensors are RUNNING by default (their `default_status`).
 """
@@ -52,9 +52,11 @@ def running_pid() -> int | None:
     return pid if _alive(pid) else None
 
 
-def _commands(host: str, port: int) -> dict[str, list[str]]:
+def _commands(host: str, port: int, metrics_port: int) -> dict[str, list[str]]:
     bin_dir = Path(sys.executable).parent
     return {
+        # reads the service's instance (DAGSTER_HOME of its environment) and the warehouse
+        "metrics": [str(bin_dir / "mirante"), "metrics", "--host", host, "--port", str(metrics_port)],
         "daemon": [str(bin_dir / "dagster-daemon"), "run", "-m", DEFINITIONS_MODULE],
         "webserver": [
             str(bin_dir / "dagster-webserver"),
@@ -93,7 +95,9 @@ def prepare_instance(srv: config.Server) -> Path:
     return instance.prepare(instance_home(), storage=instance.postgres_storage(srv))
 
 
-def serve(host: str = "127.0.0.1", port: int = 3000, ready: threading.Event | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1", port: int = 3000, metrics_port: int = 9108, ready: threading.Event | None = None
+) -> int:
     """Run the service in the foreground; returns 0 after a requested stop, 1 when a child died."""
     from mirante.emulators import world
 
@@ -112,12 +116,14 @@ def serve(host: str = "127.0.0.1", port: int = 3000, ready: threading.Event | No
             prepare_instance(offline.server)
             pid_file().write_text(f"{os.getpid()}\n")
             env = config.child_environment()
-            for role, cmd in _commands(host, port).items():
+            for role, cmd in _commands(host, port, metrics_port).items():
                 # a session of their own: a terminal's Ctrl-C reaches this process, which stops them
                 procs[role] = subprocess.Popen(cmd, env=env, start_new_session=True)
             print(
-                f"mirante serve: Dagster UI on http://{host}:{port}, daemon pid {procs['daemon'].pid}, "
-                f"webserver pid {procs['webserver'].pid} (stop: Ctrl-C or `mirante serve stop`)",
+                f"mirante serve: Dagster UI on http://{host}:{port}, metrics on "
+                f"http://{host}:{metrics_port}/metrics; pids: "
+                + ", ".join(f"{role} {p.pid}" for role, p in procs.items())
+                + " (stop: Ctrl-C or `mirante serve stop`)",
                 flush=True,
             )
             if ready is not None:

@@ -80,7 +80,9 @@ def q(srv, sql, *params):
         return conn.execute(sql, params).fetchall()
 
 
-def wait_until(predicate, what: str, timeout: float = 60.0):
+def wait_until(predicate, what: str, timeout: float = 180.0):
+    """Poll until `predicate` holds; the bound is generous (a loaded 2-core machine takes a while to
+    start the load processes: each imports dlt), it only keeps a broken test from hanging."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -33,7 +33,11 @@ def _free_port() -> int:
 def _wait(what: str, probe, timeout: float, proc: subprocess.Popen):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"mirante serve exited ({proc.returncode}) while waiting for {what}"
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(
+                f"mirante serve exited ({proc.returncode}) waiting for {what}:\n{output[-3000:]}"
+            )
         value = probe()
         if value:
             return value
@@ -59,10 +63,17 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
 
     from mirante.orchestration import service
 
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     with environ(serve_env):
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mirante"), "serve", "--port", str(port)],
+            [
+                str(Path(sys.executable).parent / "mirante"),
+                "serve",
+                "--port",
+                str(port),
+                "--metrics-port",
+                str(metrics_port),
+            ],
             env=config.child_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -72,6 +83,11 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
             _wait("pid file", service.running_pid, 180, proc)
             # the UI answers, and its instance is the PostgreSQL one
             _wait("webserver", lambda: _answers(f"http://127.0.0.1:{port}/server_info"), 180, proc)
+            # the exporter reads the service's instance (PostgreSQL)
+            metrics = _wait(
+                "the exporter", lambda: _text(f"http://127.0.0.1:{metrics_port}/metrics"), 180, proc
+            )
+            assert "mirante_runs_total" in metrics
             yaml = (service.instance_home() / "dagster.yaml").read_text()
             assert "postgres_db:" in yaml and "password:\n        env:" in yaml
             with (
@@ -100,6 +116,9 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                     proc,
                 )
                 assert ended.job_name == "saneamento_snis"
+            # ... and counts the run the daemon launched
+            series = f'mirante_runs_total{{job="saneamento_snis",status="{ended.status.value}"}} 1.0'
+            assert series in (_text(f"http://127.0.0.1:{metrics_port}/metrics") or ""), series
             # the sensor's load reached the service's own database
             with psycopg.connect(server.url("transformer", DATABASE)) as conn:
                 loaded = conn.execute("select count(*) from raw_snis.arquivos").fetchone()[0]
@@ -110,6 +129,14 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
     assert stopped, out[-3000:]
     assert proc.returncode == 0, out[-3000:]
     assert service.running_pid() is None
+
+
+def _text(url: str) -> str | None:
+    try:
+        response = requests.get(url, timeout=30)
+    except requests.RequestException:
+        return None
+    return response.text if response.status_code == 200 else None
 
 
 def _answers(url: str) -> bool:
