@@ -34,13 +34,19 @@ def instance_home() -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """The process exists and has not exited (an exited child its parent has not reaped yet, a
+    zombie, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def running_pid() -> int | None:

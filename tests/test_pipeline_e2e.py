@@ -1,5 +1,6 @@
-"""The whole asset graph on the real server: sources over real files and real HTTP (IBGE emulator)
-to the marts, twice (idempotent), and a failing raw suite that blocks the dbt assets downstream."""
+"""The sanitation graph on the real server: sources over real files and real HTTP (IBGE emulator) to
+the marts, twice (idempotent), and a failing raw suite that blocks the dbt assets downstream. (The
+whole graph, every domain, is built by the session fixture `built`, as `make run` builds it.)"""
 
 import shutil
 
@@ -49,13 +50,13 @@ def mart_counts(server):
         return {m: conn.execute(f"select count(*) from marts.{m}").fetchone()[0] for m in MARTS}
 
 
-def test_whole_graph_twice_same_marts(env, tmp_path, monkeypatch):
+def test_sanitation_graph_twice_same_marts(env, tmp_path, monkeypatch):
     snis = tmp_path / "snis"
     snis.mkdir()
     shutil.copy(SNIS_FULL, snis)
     shutil.copy(SNIS_SAMPLE, snis)  # overlaps the full export: no duplicates downstream
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(snis))
-    first = run("mirante_all")
+    first = run("saneamento")
     assert first.success
     evaluations = first.get_asset_check_evaluations()
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
@@ -70,7 +71,7 @@ def test_whole_graph_twice_same_marts(env, tmp_path, monkeypatch):
         "agg_saneamento_brasil_ano": 1,
     }
     assert 20 <= counts["agg_saneamento_uf_ano"] <= 27
-    second = run("mirante_all")
+    second = run("saneamento")
     assert second.success
     assert mart_counts(env) == counts
 

@@ -91,7 +91,13 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
             yaml = (service.instance_home() / "dagster.yaml").read_text()
             assert "postgres_db:" in yaml and "password:\n        env:" in yaml
             with (
-                environ({"DAGSTER_HOME": str(service.instance_home())}),
+                environ(
+                    {
+                        "DAGSTER_HOME": str(service.instance_home()),
+                        # what the service's processes get: Dagster reads the storage password itself
+                        "MIRANTE_DAGSTER_PASSWORD": config.role_password(config.DAGSTER_ROLE) or "",
+                    }
+                ),
                 DagsterInstance.get() as instance,
             ):
                 beats = _wait("daemon heartbeat", lambda: instance.get_daemon_heartbeats(), 180, proc)
