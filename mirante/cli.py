@@ -4,6 +4,10 @@ mirante db url [--role loader|transformer|reader|api]  start the server if neede
 mirante db setup                                    roles, database, schemas, grants
 mirante db env                                      shell exports for dbt / Dagster
 mirante db stop                                     stop the embedded server
+mirante db backup [--to FILE]                       pg_dump -Fc of the database (default file
+                                                    MIRANTE_HOME/backups/<db>-<UTC time>.dump, mode 600)
+mirante db restore FILE [--into NAME] [--force]     restore a backup (a non-empty database only with
+                                                    --force), then re-apply the grants
 mirante run                                         materialize the whole asset graph, print a summary
 mirante ui [--port 3000]                            Dagster UI (database and emulator started)
 mirante serve [--port 3000] | stop | prepare       the always-on service: Dagster daemon and webserver,
@@ -43,6 +47,10 @@ def _db(args: argparse.Namespace) -> int:
         else:
             print("stopped" if db.stop_embedded() else "not running")
         return 0
+    if args.action in ("backup", "restore"):
+        return _backup(args)
+    if args.file or args.to or args.into or args.force:
+        raise ValueError("FILE, --to, --into and --force go with `mirante db backup` / `mirante db restore`")
     srv = db.setup()
     if args.action == "url":
         print(srv.url(args.role) if args.role else srv.admin())
@@ -53,6 +61,24 @@ def _db(args: argparse.Namespace) -> int:
         from mirante.errors import mask
 
         print(f"ready: {mask(srv.admin())}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from mirante import backup
+
+    srv = db.server()
+    if args.action == "backup":
+        if args.file or args.into or args.force:
+            raise ValueError("usage: mirante db backup [--to FILE]")
+        path = backup.backup(srv, to=args.to)
+        print(f"backup of {config.database_name()} written to {path} ({path.stat().st_size:,} bytes)")
+        return 0
+    if not args.file or args.to:
+        raise ValueError("usage: mirante db restore FILE [--into NAME] [--force]")
+    database = args.into or config.database_name()
+    tables = backup.restore(srv, args.file, database, force=args.force)
+    print(f"restored {args.file} into {database}: {tables} tables; grants re-applied")
     return 0
 
 
@@ -286,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_db = sub.add_parser("db", help="the PostgreSQL server")
-    p_db.add_argument("action", choices=["url", "setup", "env", "stop"])
+    p_db.add_argument("action", choices=["url", "setup", "env", "stop", "backup", "restore"])
+    p_db.add_argument("file", nargs="?", help="restore: the backup file")
     p_db.add_argument("--role", choices=config.ROLES, help="URL of a Mirante role instead of the admin")
+    p_db.add_argument("--to", metavar="FILE", help="backup: the file (default under MIRANTE_HOME/backups)")
+    p_db.add_argument("--into", metavar="NAME", help="restore: into this database (default MIRANTE_DB)")
+    p_db.add_argument("--force", action="store_true", help="restore: replace a database that is not empty")
     p_db.set_defaults(func=_db)
 
     p_run = sub.add_parser("run", help="materialize the whole Dagster asset graph offline")

@@ -642,9 +642,23 @@ def setup_dagster_storage(srv: config.Server) -> str:
     return database
 
 
+def ensure_roles(srv: config.Server) -> None:
+    """The Mirante roles with their configured passwords (generated when missing), no database:
+    what a restore needs before pg_restore sets owners and grants (mirante/backup.py)."""
+    passwords, _ = _ensure_secrets()
+    with psycopg.connect(srv.admin("postgres"), autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(hashtext('mirante.db.setup'))")
+        _create_roles(lock, passwords)
+
+
 def _create_database_and_roles(conn: psycopg.Connection, db: str, passwords: dict[str, str]) -> None:
     if not conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
+    _create_roles(conn, passwords)
+
+
+def _create_roles(conn: psycopg.Connection, passwords: dict[str, str]) -> None:
+    """Create each role, or set its password to the configured one (how a rotation is applied)."""
     for role in config.ROLES:
         name = config.role_name(role)
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
