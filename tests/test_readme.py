@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+#: the operations runbook names jobs, ops, sensors and assets too
+RUNBOOK = (ROOT / "docs" / "operations.md").read_text()
 #: "job `x`", "jobs `x` and `y`", "schedule `x`", ... : the names quoted after a kind word
 KIND = re.compile(r"\b(job|schedule|sensor|op|pool|group|asset)s?\b((?:[ ,]*(?:and |or )?`[^`]+`)+)")
 
 
-def quoted(kind: str) -> set[str]:
+def quoted(kind: str, text: str = README) -> set[str]:
     names = set()
-    for match in KIND.finditer(README):
+    for match in KIND.finditer(text):
         if match.group(1) == kind:
             names |= set(re.findall(r"`([^`]+)`", match.group(2)))
     return names
@@ -40,13 +43,14 @@ def defined():
     }
 
 
+@pytest.mark.parametrize("document", ["README.md", "docs/operations.md"])
 @pytest.mark.parametrize("kind", ["job", "schedule", "sensor", "op", "pool", "group", "asset"])
-def test_readme_names_exist(kind, defined):
-    names = quoted(kind)
+def test_readme_names_exist(kind, document, defined):
+    names = quoted(kind, {"README.md": README, "docs/operations.md": RUNBOOK}[document])
     # placeholders (`dlt_<pipeline>`, `raw_<source>/...`) and ellipses are not names
     names = {n for n in names if "<" not in n and "..." not in n and " " not in n}
     missing = sorted(names - defined[kind])
-    assert not missing, f"README names {kind}(s) the Definitions do not have: {missing}"
+    assert not missing, f"{document} names {kind}(s) the Definitions do not have: {missing}"
 
 
 def test_the_jobs_paragraph_names_jobs_schedules_and_sensors(defined):
@@ -62,3 +66,5 @@ def test_the_pattern_finds_names():
     # the check above cannot pass vacuously: the README quotes each kind
     for kind in ("job", "schedule", "sensor", "pool", "group"):
         assert quoted(kind), kind
+    for kind in ("job", "sensor", "op"):
+        assert quoted(kind, RUNBOOK), kind
