@@ -117,12 +117,12 @@ metrics: setup
 
 # monitoring/alertmanager.yml with its placeholder replaced by the webhook URL (a secret: mode 600)
 ALERTMANAGER_CONFIG ?= .mirante/alertmanager.yml
-alertmanager-config:
-	@test -n "$$MIRANTE_ALERT_WEBHOOK_URL" || { echo "set MIRANTE_ALERT_WEBHOOK_URL"; exit 1; }
+alertmanager-config: $(STAMP)
 	@mkdir -p "$$(dirname '$(ALERTMANAGER_CONFIG)')" && install -m 600 /dev/null '$(ALERTMANAGER_CONFIG)'
-	@MIRANTE_ALERT_WEBHOOK_URL="$$MIRANTE_ALERT_WEBHOOK_URL" $(PYTHON) -c "import os, pathlib; \
+	@$(BIN)/python -c "import pathlib, sys; from mirante import config; \
+		url = config.alert_webhook_url() or sys.exit('set MIRANTE_ALERT_WEBHOOK_URL (or [alertas] webhook_url)'); \
 		t = pathlib.Path('monitoring/alertmanager.yml').read_text(); p = 'http://mirante-alert-webhook.invalid/'; \
-		assert p in t; pathlib.Path('$(ALERTMANAGER_CONFIG)').write_text(t.replace(p, os.environ['MIRANTE_ALERT_WEBHOOK_URL']))"
+		assert p in t; pathlib.Path('$(ALERTMANAGER_CONFIG)').write_text(t.replace(p, url))"
 	@echo "$(ALERTMANAGER_CONFIG) written (webhook from MIRANTE_ALERT_WEBHOOK_URL)"
 
 db-url: setup
