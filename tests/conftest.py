@@ -70,6 +70,9 @@ def built(server, comercial_emulators, built_dagster_home):
             pulls, result = materialize(instance, log_config={})
     assert all(r.success for r in pulls.values()), "every emulated municipality must load"
     assert result.success, "the whole graph must build for the tests that read its tables"
+    # every source's freshness is evaluated for real (dlt child tables take their parent's last load)
+    freshness = _dbt_source_freshness()
+    assert freshness.returncode == 0, freshness.stdout[-3000:]
     return server
 
 
@@ -83,3 +86,27 @@ def admin(server):
 def raw_snis(server):
     reset_raw(server, "raw_snis", ("snis", "snis_test"))
     return server
+
+
+def _dbt_source_freshness():
+    """`dbt source freshness` of every source, as the transformer, on the session's database."""
+    import subprocess
+
+    from mirante.orchestration.resources import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+    dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    return subprocess.run(
+        [
+            str(DBT_EXECUTABLE),
+            "--no-use-colors",
+            "source",
+            "freshness",
+            *dirs,
+            "--target-path",
+            "target/freshness",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=config.child_environment(),
+        capture_output=True,
+        text=True,
+    )
