@@ -14,6 +14,7 @@ import time
 
 from mirante import config, db
 
+from .service import alive
 from .summary import summary
 
 LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -22,16 +23,6 @@ LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 #: tags of the runs `mirante run` executes in process: which process on which host runs them
 PID_TAG = "mirante/pid"
 HOST_TAG = "mirante/host"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def close_dead_runs(instance) -> list[str]:
@@ -55,7 +46,7 @@ def close_dead_runs(instance) -> list[str]:
         )
     ):
         pid = run.tags.get(PID_TAG, "")
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         instance.report_run_failed(run, f"its process ({pid}) ended without finishing the run (killed?)")
         if instance.event_log_storage.supports_global_concurrency_limits:

@@ -33,7 +33,7 @@ def instance_home() -> Path:
     return config.home() / "dagster-serve"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """The process exists and has not exited (an exited child its parent has not reaped yet, a
     zombie, counts as gone)."""
     try:
@@ -55,7 +55,7 @@ def running_pid() -> int | None:
         pid = int(pid_file().read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _commands(host: str, port: int, metrics_port: int) -> dict[str, list[str]]:
@@ -157,7 +157,7 @@ def stop_service(timeout: float = 120) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while alive(pid):
         if time.monotonic() > deadline:
             raise TimeoutError(f"mirante serve (pid {pid}) did not stop within {timeout:.0f} s")
         time.sleep(0.5)
