@@ -31,7 +31,12 @@ from mirante import config, db
 
 #: what `mirante db setup` creates by itself: a database holding only these (the API keys' table
 #: empty) counts as empty
-_SETUP_TABLES = {("pii", "chave"), (config.SECURITY_SCHEMA, "chaves_api")}
+_SETUP_TABLES = {
+    ("pii", "chave"),
+    (config.SECURITY_SCHEMA, "chaves_api"),
+    (config.OPERATIONS_SCHEMA, config.SLA_BREACH_TABLE),
+    (config.OPERATIONS_SCHEMA, config.SLA_STATE_TABLE),
+}
 
 
 class BackupError(RuntimeError):

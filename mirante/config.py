@@ -76,6 +76,12 @@ DBT_SCHEMAS = ("staging", "intermediate", "marts")
 MARTS_SCHEMA = "marts"
 #: schema of the data API's hashed keys (owned by the admin; the api role reads it)
 SECURITY_SCHEMA = "seguranca"
+#: schema of what Mirante records about its own operation (SLA breaches: orchestration/sla.py),
+#: written by the loader role like raw data, read by dbt (marts agg_sla_violacoes)
+OPERATIONS_SCHEMA = "operacao"
+#: one row per SLA breach, and one per process with its latest evaluation (mirante/db.py creates them)
+SLA_BREACH_TABLE = "violacoes_sla"
+SLA_STATE_TABLE = "avaliacoes_sla"
 
 
 def home() -> Path:
@@ -520,6 +526,11 @@ def esus_concurrency(default: int) -> int:
     if value < 1:
         raise ValueError("MIRANTE_ESUS_CONCURRENCY must be at least 1")
     return value
+
+
+def sla_file() -> str | None:
+    """MIRANTE_SLA_FILE: the SLA configuration (default: orchestration/slas.yml)."""
+    return os.environ.get("MIRANTE_SLA_FILE") or None
 
 
 def chromium_path() -> str | None:

@@ -704,6 +704,47 @@ def _grant(run, db: str) -> None:
             )
         )
     _install_api_keys(run, api)
+    _install_operations(run, loader, transformer)
+
+
+def _install_operations(run, loader: str, transformer: str) -> None:
+    """Schema operacao: what Mirante records about its own operation (SLA breaches and each
+    process's latest SLA evaluation, orchestration/sla.py), written by the loader role, read by
+    dbt as a source."""
+    I = sql.Identifier
+    schema, table = config.OPERATIONS_SCHEMA, config.SLA_BREACH_TABLE
+    run(sql.SQL("create schema if not exists {} authorization {}").format(I(schema), I(loader)))
+    run(
+        sql.SQL("""create table if not exists {}.{} (
+                       id_violacao        text primary key,   -- processo:referencia
+                       processo           text not null,
+                       tipo               text not null,
+                       referencia         text,
+                       limite_segundos    double precision not null,
+                       observado_segundos double precision not null,
+                       excesso_segundos   double precision not null,
+                       inicio             timestamptz,
+                       fim                timestamptz,        -- null while the process runs
+                       detectada_em       timestamptz not null,
+                       atualizada_em      timestamptz not null,
+                       detalhe            text)""").format(I(schema), I(table))
+    )
+    run(
+        sql.SQL("""create table if not exists {}.{} (
+                       processo           text primary key,
+                       ok                 boolean not null,
+                       limite_segundos    double precision not null,
+                       observado_segundos double precision,  -- null: nothing to judge yet
+                       referencia         text,
+                       detalhe            text,
+                       avaliado_em        timestamptz not null)""").format(
+            I(schema), I(config.SLA_STATE_TABLE)
+        )
+    )
+    for name in (table, config.SLA_STATE_TABLE):
+        run(sql.SQL("alter table {}.{} owner to {}").format(I(schema), I(name), I(loader)))
+    run(sql.SQL("grant usage on schema {} to {}").format(I(schema), I(transformer)))
+    run(sql.SQL("grant select on all tables in schema {} to {}").format(I(schema), I(transformer)))
 
 
 def _install_api_keys(run, api: str) -> None:

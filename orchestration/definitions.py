@@ -110,6 +110,33 @@ def mirante_all_after_esus_pull(context: SensorEvaluationContext):
     return RunRequest(run_key=f"apos:{last.run_id}", tags={AFTER_TAG: last.run_id})
 
 
+def with_freshness_policies(merged: Definitions) -> Definitions:
+    """The Dagster freshness policies of orchestration/slas.yml (`frescor`), by asset key prefix
+    (the first matching entry wins), in one pass over the specs. Not on dlt child tables: they are
+    written by their parent's op and never materialized as assets of their own."""
+    import warnings
+
+    from dagster import apply_freshness_policy
+
+    from mirante.loaders import dlt_loaders
+    from mirante.orchestration import sla
+
+    policies = sla.freshness_policies()
+    children = {(ld.dataset, child) for ld in dlt_loaders().values() for child in ld.child_tables}
+
+    def apply(spec):
+        if tuple(spec.key.path) in children:
+            return spec
+        for prefix, policy in policies:
+            if spec.key.path[0] == prefix:
+                return apply_freshness_policy(spec, policy)
+        return spec
+
+    with warnings.catch_warnings():  # map_asset_specs is "preview" in the pinned Dagster
+        warnings.simplefilter("ignore")
+        return merged.map_asset_specs(func=apply)
+
+
 defs = Definitions.merge(
     *domain_definitions(),
     # in-process: one code import per run instead of one per step (6-8 s each here)
@@ -120,3 +147,4 @@ defs = Definitions.merge(
         executor=in_process_executor,
     ),
 )
+defs = with_freshness_policies(defs)

@@ -78,6 +78,9 @@ run_monitoring:
   poll_interval_seconds: 60
   # a run killed without ending its steps keeps its pool slots: free them
   free_slots_after_run_end_seconds: 60
+# Dagster freshness policies (orchestration/slas.yml, `frescor`) evaluated by the daemon
+freshness:
+  enabled: true
 telemetry:
   enabled: false
 """)

@@ -21,6 +21,10 @@ Series (names are fixed: monitoring/alerts.yml and dashboards use them):
                                                       +Inf when never materialized
     mirante_esus_days_late{id_municipio}              days since the latest day with PEC records of
                                                       each enabled municipality (raw_esus; +Inf: none)
+    mirante_sla_ok{process}                           1/0: the process is within its SLA now
+                                                      (orchestration/slas.yml, orchestration/sla.py)
+    mirante_sla_target_seconds{process}               its limit (deadlines: seconds after local midnight)
+    mirante_sla_observed_seconds{process}             the figure judged (absent: nothing to judge yet)
     mirante_exporter_scrape_errors_total              parts of a scrape that failed (the rest is served)
 
 The asset, check and job lists come from the Definitions (`catalogue()`), the values from storage.
@@ -140,7 +144,7 @@ class MiranteCollector(Collector):
         families = []
         try:
             with self.instance() as instance:
-                for part in (self._runs, self._loads, self._dbt, self._checks, self._freshness):
+                for part in (self._runs, self._loads, self._dbt, self._checks, self._freshness, self._slas):
                     families += self._guard(part, instance)
         except Exception:
             log.exception("metrics: cannot open the Dagster instance")
@@ -276,6 +280,33 @@ class MiranteCollector(Collector):
         for key, event in sorted(latest.items(), key=lambda kv: kv[0].path):
             family.add_metric([key.to_user_string()], now - event.timestamp if event else math.inf)
         yield family
+
+    # ----------------------------------------------------------------------------------- SLAs
+
+    def _slas(self, instance):
+        from mirante.orchestration import sla
+
+        try:
+            server = self.server() if self.server is not None else None
+        except Exception:  # the warehouse down: the SLAs that need it are not judged
+            server = None
+        ok = GaugeMetricFamily(
+            "mirante_sla_ok", "1 if the process is within its SLA now.", labels=["process"]
+        )
+        target = GaugeMetricFamily(
+            "mirante_sla_target_seconds",
+            "The process's SLA limit (deadlines: seconds after local midnight).",
+            labels=["process"],
+        )
+        observed = GaugeMetricFamily(
+            "mirante_sla_observed_seconds", "The figure the SLA judges, in seconds.", labels=["process"]
+        )
+        for estado in sla.evaluate(instance, server=server):
+            ok.add_metric([estado.processo], 1 if estado.ok else 0)
+            target.add_metric([estado.processo], estado.limite_s)
+            if estado.observado_s is not None:
+                observed.add_metric([estado.processo], estado.observado_s)
+        yield from (ok, target, observed)
 
     # ---------------------------------------------------------------------------------- e-SUS
 

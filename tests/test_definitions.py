@@ -70,6 +70,8 @@ def test_checks_schedule_and_sensor_are_defined():
         "esus_lateness_digest": None,
         # launches nothing: it fills the folder snis_new_export_sensor watches (one load path)
         "snis_publication_sensor": None,
+        # runs the SLA checks whose state changed (orchestration/defs/operacao.py)
+        "sla_sensor": "sla",
     }
     alerting = [s for s in defs.sensors if not s.targets]
     assert {s.default_status.value for s in alerting} == {"RUNNING"}

@@ -51,6 +51,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -126,6 +127,8 @@ class Export:
     url: str
     sha256: str | None = None
     tamanho: int | None = None
+    #: the index's publication time (ISO 8601), if it gives one
+    atualizado_em: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,14 +186,39 @@ def read_index(settings: PublicationSettings, session: Any = None) -> list[Expor
             nome, url = str(entry["nome"]), str(entry["url"])
             sha = str(entry["sha256"]).lower() if entry.get("sha256") else None
             size = int(entry["tamanho"]) if entry.get("tamanho") is not None else None
+            published = _iso(entry["atualizado_em"]) if entry.get("atualizado_em") else None
         except (KeyError, TypeError, ValueError):
             raise PublicationError(
                 f"the {SOURCE_LABEL} index at {settings.index_url} has an entry without nome and url: {entry!r}"
             ) from None
         if nome != PurePosixPath(nome).name or "\\" in nome or nome.startswith(".") or not nome:
             raise PublicationError(f"the {SOURCE_LABEL} index lists an unsafe file name {nome!r}")
-        exports.append(Export(nome, urljoin(settings.index_url, url), sha, size))
+        exports.append(Export(nome, urljoin(settings.index_url, url), sha, size, published))
     return exports
+
+
+def _iso(text) -> str:
+    """An ISO 8601 time ('Z' accepted) as UTC ISO text; ValueError if it is not one."""
+    stamp = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def published_exports(settings: PublicationSettings | None = None) -> list[dict]:
+    """The current version of every export the poller holds: nome, sha256 and publicado_em (the
+    index's atualizado_em, else when the poller first downloaded that version): what the SNIS SLA
+    (orchestration/sla.py) measures from. Empty without a configured publication."""
+    if settings is None:
+        from mirante.loaders.snis import read_settings
+
+        settings = read_settings().publication
+        if settings is None:
+            return []
+    state = _read_state(settings)
+    return [
+        {"nome": nome, "sha256": held["sha256"], "publicado_em": held["publicado_em"]}
+        for nome, held in sorted(state["arquivos"].items())
+        if held.get("publicado_em")
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,10 +273,14 @@ def _fetch(settings, session, archive: RawZone, export: Export, state: dict) -> 
         _make_current(archive, sha, export.nome, tmp, current)
     finally:
         tmp.unlink(missing_ok=True)
+    same = held is not None and held["sha256"] == sha
     state["arquivos"][export.nome] = {
         "sha256": sha,
         "etag": response.headers.get("ETag"),
         "last_modified": response.headers.get("Last-Modified"),
+        "publicado_em": export.atualizado_em
+        or (held.get("publicado_em") if same else None)
+        or datetime.now(UTC).isoformat(),
     }
     estado = "novo" if not held else ("inalterado" if held["sha256"] == sha else "substituido")
     return Fetched(export.nome, sha, estado, True, archived, current)
