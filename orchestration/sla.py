@@ -80,7 +80,7 @@ class Sla:
     def limite_texto(self) -> str:
         if self.tipo == "prazo":
             return f"até {_clock(self.limite_s)} ({self.fuso})"
-        return _human(self.limite_s)
+        return human(self.limite_s)
 
 
 @dataclass(frozen=True)
@@ -330,13 +330,15 @@ def _publication(sla: Sla, now: datetime, server) -> Estado:
     import psycopg
 
     with psycopg.connect(server.url("transformer")) as conn:
-        loaded = dict(
+        exists = conn.execute("select to_regclass('raw_snis.arquivos') is not null").fetchone()[0]
+        loaded = exists and dict(
             conn.execute(
                 "select sha256, min(to_timestamp(_dlt_load_id::numeric)) from raw_snis.arquivos "
                 "where sha256 = any(%s) group by 1",
                 ([p["sha256"] for p in published],),
             ).fetchall()
         )
+    loaded = loaded or {}  # before the first SNIS load the table does not exist
     worst = None
     for item in published:
         at = datetime.fromisoformat(item["publicado_em"])
@@ -358,7 +360,7 @@ def _publication(sla: Sla, now: datetime, server) -> Estado:
     )
 
 
-def _human(s: float) -> str:
+def human(s: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if s >= size and s % size == 0:
             return f"{int(s // size)} {unit}"
@@ -373,7 +375,7 @@ def describe(estado: Estado, sla: Sla) -> str:
     """One line for the check's description and the alert."""
     if estado.observado_s is None:
         return f"{sla.processo}: {estado.detalhe}"
-    seen = _clock(estado.observado_s) if sla.tipo == "prazo" else _human(round(estado.observado_s))
+    seen = _clock(estado.observado_s) if sla.tipo == "prazo" else human(round(estado.observado_s))
     verdict = "dentro do SLA" if estado.ok else "SLA violado"
     return f"{sla.processo}: {verdict} ({seen}; limite {sla.limite_texto()}) - {estado.detalhe}"
 

@@ -79,8 +79,31 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
     for e in evaluations:
         if not e.passed:
             lines.append(f"  failed: {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
+    lines += _sla_summary(srv)
     lines.append(f"run: {'SUCCESS' if result.success else 'FAILURE'} ({result.run_id})")
     return "\n".join(lines)
+
+
+def _sla_summary(srv: config.Server) -> list[str]:
+    """Each process's latest SLA evaluation (operacao.avaliacoes_sla, written by the checks
+    sla_<processo> during the run; orchestration/slas.yml)."""
+    from mirante.orchestration.sla import human, load
+
+    table = f"{config.OPERATIONS_SCHEMA}.{config.SLA_STATE_TABLE}"
+    with psycopg.connect(srv.url("transformer")) as conn:
+        rows = conn.execute(
+            f"select processo, ok, limite_segundos, observado_segundos, detalhe from {table} order by processo"
+        ).fetchall()
+    if not rows:
+        return []
+    breached = [r for r in rows if not r[1]]
+    out = [f"SLAs: {len(rows) - len(breached)} within, {len(breached)} breached (orchestration/slas.yml)"]
+    configured = {s.processo: s for s in load()}
+    for processo, ok, limit, observed, detalhe in rows:
+        seen = "-" if observed is None else human(round(observed))
+        shown = configured[processo].limite_texto() if processo in configured else human(limit)
+        out.append(f"  {processo:<18} {'ok' if ok else 'BREACHED':<8} {seen:>7} (limite {shown})  {detalhe}")
+    return out
 
 
 def _comercial_summary(conn: psycopg.Connection) -> list[str]:

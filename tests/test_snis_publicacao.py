@@ -234,3 +234,39 @@ def test_mirante_run_polls_once_before_loading(configured, capsys):
         in capsys.readouterr().out
     )
     assert list_exports(configured / "snis" / "current") == [configured / "snis" / "current" / NAME]
+
+
+def test_the_snis_sla_runs_from_each_exports_publication_to_its_load(raw_snis, configured, emu):
+    """The SNIS SLA (orchestration/slas.yml, `publicacao`): from the index's atualizado_em to the
+    load of those bytes into raw_snis, or until now while they are not loaded."""
+    from datetime import UTC, datetime, timedelta
+
+    from mirante.loaders.snis.publicacao import published_exports, read_index
+    from mirante.orchestration import sla
+
+    settings = read_settings()
+    assert published_exports() == []  # nothing polled yet: nothing to judge
+    poll(settings.publication)
+    (export,) = read_index(settings.publication)
+    (held,) = published_exports()
+    assert (held["nome"], held["sha256"]) == (NAME, SAMPLE_SHA)
+    published = datetime.fromisoformat(held["publicado_em"])
+    assert published == datetime.fromisoformat(export.atualizado_em)
+    (snis_sla,) = [s for s in sla.load() if s.tipo == "publicacao"]
+
+    later = published + timedelta(days=31)  # not loaded 31 days after its publication: a breach
+    (pending,) = sla.evaluate(None, [snis_sla], now=later, server=raw_snis, jobs={})
+    assert not pending.ok and pending.fim is None
+    assert pending.observado_s == pytest.approx(31 * 86400)
+    assert pending.referencia == f"{NAME}@{SAMPLE_SHA[:12]}"
+
+    LOADER.load(settings, srv=raw_snis)
+    with psycopg.connect(raw_snis.url("transformer")) as conn:
+        (loaded,) = conn.execute(
+            "select to_timestamp(_dlt_load_id::numeric) from raw_snis.arquivos where sha256 = %s",
+            (SAMPLE_SHA,),
+        ).fetchone()
+    (done,) = sla.evaluate(None, [snis_sla], now=later, server=raw_snis, jobs={})
+    assert done.fim == loaded and done.observado_s == pytest.approx((loaded - published).total_seconds())
+    assert done.ok == (loaded - published <= timedelta(days=30))
+    assert done.fim <= datetime.now(UTC)
