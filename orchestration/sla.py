@@ -446,7 +446,13 @@ def sensor_state(estados: list[Estado]) -> dict[str, list]:
 
 
 def changed(previous: str | None, estados: list[Estado]) -> list[str]:
-    """Processes whose state differs from the cursor's: a new breach, a recovery, a new reference
-    (another run, day, load), a breached process that ended (its final figures are recorded)."""
+    """Processes to judge again: a breach that is new, whose reference changed (another run, day,
+    load, export) or whose process ended since (final figures), and a recovery. A process within
+    its SLA with a new reference is not: the check ran inside the job that ran it."""
     before = json.loads(previous) if previous else {}
-    return sorted(p for p, v in sensor_state(estados).items() if before.get(p) != v)
+    out = []
+    for processo, (ok, referencia, ended) in sensor_state(estados).items():
+        was = before.get(processo)
+        if (not ok and was != [ok, referencia, ended]) or (ok and was is not None and not was[0]):
+            out.append(processo)
+    return sorted(out)

@@ -204,15 +204,17 @@ def test_a_deadline_sla_judges_the_days_scheduled_run():
 
 
 def test_the_sensor_asks_for_checks_only_when_a_state_changes():
-    estados = [sla.Estado("a", True, 10, 1, "r1"), sla.Estado("b", False, 10, 20, "r2")]
-    assert sla.changed(None, estados) == ["a", "b"]
     import json
 
+    estados = [sla.Estado("a", True, 10, 1, "r1"), sla.Estado("b", False, 10, 20, "r2")]
+    assert sla.changed(None, estados) == ["b"]  # a breach; a process within its SLA was judged in its job
     cursor = json.dumps(sla.sensor_state(estados))
     assert sla.changed(cursor, estados) == []
     ended = [estados[0], sla.Estado("b", False, 10, 25, "r2", fim=datetime.now(UTC))]
     assert sla.changed(cursor, ended) == ["b"]  # the breached process ended: final figures
-    assert sla.changed(cursor, [sla.Estado("a", True, 10, 1, "r3"), estados[1]]) == ["a"]
+    assert sla.changed(cursor, [sla.Estado("a", True, 10, 1, "r3"), estados[1]]) == []  # a new run, within
+    assert sla.changed(cursor, [estados[0], sla.Estado("b", True, 10, 2, "r4")]) == ["b"]  # recovered
+    assert sla.changed(cursor, [sla.Estado("a", False, 10, 11, "r1"), estados[1]]) == ["a"]  # breached
 
 
 # --------------------------------------------------------------------- over the built graph
@@ -367,14 +369,16 @@ def test_an_induced_breach_is_recorded_aggregated_exported_and_alerted(
 def test_the_sla_sensor_runs_the_checks_whose_state_changed(built, instance_home, monkeypatch, tmp_path):
     from mirante.orchestration.resources import resources
 
+    res = {k: v for k, v in resources().items() if k == "warehouse"}
     with DagsterInstance.from_config(str(instance_home)) as instance:
-        res = {k: v for k, v in resources().items() if k == "warehouse"}
-        first = operacao.sla_sensor(build_sensor_context(instance=instance, resources=res))
-        assert isinstance(first, RunRequest)
-        assert set(first.asset_check_keys) == set(operacao.CHECK_KEYS.values())
-        ctx = build_sensor_context(instance=instance, resources=res)
-        operacao.sla_sensor(ctx)
-        again = operacao.sla_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor, resources=res))
+
+        def tick(cursor=None):
+            ctx = build_sensor_context(instance=instance, cursor=cursor, resources=res)
+            return operacao.sla_sensor(ctx), ctx.cursor
+
+        first, cursor = tick()
+        assert isinstance(first, SkipReason)  # the built graph is within every SLA
+        again, cursor = tick(cursor)
         assert isinstance(again, SkipReason)
 
         slas = yaml.safe_load((config.ROOT / "orchestration" / "slas.yml").read_text())
@@ -382,10 +386,12 @@ def test_the_sla_sensor_runs_the_checks_whose_state_changed(built, instance_home
         induced = tmp_path / "slas.yml"
         induced.write_text(yaml.safe_dump(slas, allow_unicode=True))
         monkeypatch.setenv("MIRANTE_SLA_FILE", str(induced))
-        changed = operacao.sla_sensor(
-            build_sensor_context(instance=instance, cursor=ctx.cursor, resources=res)
-        )
-        assert isinstance(changed, RunRequest)
-        assert changed.asset_check_keys == [
+        breached, cursor = tick(cursor)
+        assert isinstance(breached, RunRequest)
+        assert breached.asset_check_keys == [
             AssetCheckKey(AssetKey(["marts", "dim_municipio"]), "sla_transformacao_dbt")
         ]
+        assert isinstance(tick(cursor)[0], SkipReason)  # the same breach: asked once
+        monkeypatch.delenv("MIRANTE_SLA_FILE")
+        recovered, _ = tick(cursor)
+        assert recovered.asset_check_keys == breached.asset_check_keys
