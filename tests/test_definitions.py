@@ -70,6 +70,11 @@ def test_checks_schedule_and_sensor_are_defined():
         "esus_lateness_digest": None,
         # launches nothing: it fills the folder snis_new_export_sensor watches (one load path)
         "snis_publication_sensor": None,
+        # OpenLineage events of the daemon's runs (orchestration/lineage.py), on by default too
+        "openlineage_run_started": None,
+        "openlineage_run_success": None,
+        "openlineage_run_failure": None,
+        "openlineage_run_canceled": None,
     }
     alerting = [s for s in defs.sensors if not s.targets]
     assert {s.default_status.value for s in alerting} == {"RUNNING"}
