@@ -24,8 +24,9 @@ Jobs (namespace `mirante`), one OpenLineage run per execution, START then COMPLE
 - a dbt model: job `dbt.<schema>.<model>`; built after each `dbt build` from the invocation's
   manifest.json and run_results.json (no network in dbt, no second dbt run); inputs = the sources and
   models it reads, output = its relation with its documented columns.
-  (openlineage-dbt's processor would give the same names, but needs a profile of its own to parse and
-  an extra dependency tree; reading the two artifacts is short and uses the one naming function.)
+  (openlineage-dbt's processor gives the same datasets and edges over the same artifacts, which
+  tests/test_lineage.py checks, but it re-renders profiles.yml and parses SQL at run time: reading
+  the two artifacts is short and uses the one naming function.)
 - a Dagster run: job = the Dagster job's name, runId = the Dagster run id (a UUID), so the events
   above carry it in their `parent` facet. Who emits them: the `mirante run` path (and the tests'
   graph build) executes its runs in process, where no daemon runs sensors, so it emits around each
@@ -37,6 +38,7 @@ Jobs (namespace `mirante`), one OpenLineage run per execution, START then COMPLE
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
@@ -147,6 +149,7 @@ def emit(event: RunEvent) -> None:
     _append(event)
 
 
+@functools.lru_cache(maxsize=4)
 def _transport(url: str):
     """openlineage-python's HTTP transport: a URL without a path posts to <url>/api/v1/lineage."""
     from openlineage.client.transport.http import HttpConfig, HttpTransport

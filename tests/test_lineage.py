@@ -249,6 +249,39 @@ def test_every_raw_table_dbt_reads_is_written_by_a_load(events):
 
 
 @pytest.mark.integration
+def test_dbt_models_are_named_as_openlineage_dbt_names_them(events, built):
+    """openlineage-dbt (`dbt-ol`) run over the same build's artifacts gives the same datasets, edge
+    for edge: Mirante's dbt events and dbt-ol's are interchangeable in a catalogue."""
+    from openlineage.common.provider.dbt.local import DbtLocalArtifactProcessor
+
+    from mirante.orchestration.resources import DBT_PROJECT_DIR
+
+    run_id = next(e["run"]["runId"] for e in events if e["job"]["name"] == "mirante_all")
+    (target,) = DBT_PROJECT_DIR.glob(f"target/dbt_models-{run_id[:7]}-*")
+    processor = DbtLocalArtifactProcessor(
+        producer=lineage.PRODUCER,
+        job_namespace=lineage.NAMESPACE,
+        project_dir=str(DBT_PROJECT_DIR),
+        target_path=str(target),
+        dbt_command_line=["dbt", "build"],
+    )
+    theirs = {
+        (o.namespace, o.name): sorted((i.namespace, i.name) for i in e.inputs)
+        for e in processor.parse().completes
+        for o in e.outputs
+    }
+    ours = {
+        (e["outputs"][0]["namespace"], e["outputs"][0]["name"]): sorted(
+            (i["namespace"], i["name"]) for i in e["inputs"]
+        )
+        for e in events
+        if e["job"]["name"].startswith("dbt.") and e["eventType"] == "COMPLETE"
+    }
+    assert len(ours) > 40
+    assert ours == theirs
+
+
+@pytest.mark.integration
 def test_loads_report_tables_and_rows(events, built):
     snis = [e for e in events if e["job"]["name"] == "raw_snis" and e["eventType"] == "COMPLETE"]
     assert snis, "no COMPLETE of the SNIS load"
@@ -439,3 +472,30 @@ def test_inline_runs_report_themselves(tmp_path):
         ("FAIL", result.run_id),
     ]
     assert "boom" in kept[1]["run"]["facets"]["errorMessage"]["message"]
+
+
+def test_a_failing_step_reports_fail_and_a_stopped_one_abort(tmp_path):
+    events_file = tmp_path / "events.jsonl"
+
+    def load(fail: bool):
+        step = lineage.Step(lineage.LineageRun("raw_teste", "DLT", "JOB"))
+        step.finish = lambda: [lineage.output(("postgres://127.0.0.1:5432", "mirante.raw_teste.t"), 7)]
+        with step:
+            yield 1
+            if fail:
+                raise ValueError("source answered 500 with password=hunter2")
+            yield 2
+
+    with environ({"MIRANTE_OPENLINEAGE_FILE": str(events_file), "MIRANTE_ESUS_PASSWORD": "hunter2"}):
+        assert list(load(fail=False)) == [1, 2]
+        with pytest.raises(ValueError):
+            list(load(fail=True))
+        stopped = load(fail=False)
+        next(stopped)
+        stopped.close()  # Dagster stopped the step: GeneratorExit inside it
+    kept = read_events(events_file)
+    assert [e["eventType"] for e in kept] == ["START", "COMPLETE", "START", "FAIL", "START", "ABORT"]
+    assert kept[1]["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 7
+    message = kept[3]["run"]["facets"]["errorMessage"]["message"]
+    assert message.startswith("ValueError: source answered 500") and "hunter2" not in message
+    assert all(schema_problems(e) == [] for e in kept)
