@@ -277,18 +277,26 @@ class LineageRun:
             producer=PRODUCER,
         )
 
+    def _send(self, state: RunState, when, outputs=(), error: str | None = None) -> None:
+        try:
+            event = self._event(state, when, outputs, error)
+        except Exception as exc:  # lineage must not fail a load
+            log.warning(f"lineage: {state.value} of {self.job} not built ({type(exc).__name__}: {exc})")
+            return
+        emit(event)
+
     def start(self, when=None) -> None:
-        emit(self._event(RunState.START, when))
+        self._send(RunState.START, when)
 
     def complete(self, outputs: Iterable[OutputDataset] = (), when=None) -> None:
-        emit(self._event(RunState.COMPLETE, when, outputs))
+        self._send(RunState.COMPLETE, when, outputs)
 
     def fail(self, error: BaseException | str, outputs: Iterable[OutputDataset] = (), when=None) -> None:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        emit(self._event(RunState.FAIL, when, outputs, error=text))
+        self._send(RunState.FAIL, when, outputs, error=text)
 
     def abort(self, when=None) -> None:
-        emit(self._event(RunState.ABORT, when))
+        self._send(RunState.ABORT, when)
 
 
 def _engine_version(integration: str) -> str:
