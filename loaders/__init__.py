@@ -60,6 +60,16 @@ class DltLoader:
     clean_errors: tuple[type[BaseException], ...] = ()
     #: one line for the asset descriptions
     description: str = ""
+    #: `origins(settings, source_kwargs)`: URIs of what one run reads (file:///..., the API's base
+    #: URL), the inputs of its lineage (orchestration/lineage.py); None = the settings' `base_url`
+    origins: Callable[[Settings, dict], list[str]] | None = None
+
+    def read_origins(self, settings: Settings, source_kwargs: dict) -> list[str]:
+        """What a run with these settings and options reads (see `origins`)."""
+        if self.origins is not None:
+            return self.origins(settings, source_kwargs)
+        base_url = getattr(settings, "base_url", None)
+        return [base_url] if base_url else []
 
     @contextmanager
     def open_source(self, settings: Settings | None = None, **source_kwargs: Any) -> Iterator[Any]:

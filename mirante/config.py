@@ -44,6 +44,12 @@ Environment variables:
     MIRANTE_ALERT_WEBHOOK_URL  Slack-compatible incoming webhook that receives operator alerts (failed
                                runs, failed ERROR checks, the daily e-SUS lateness digest); unset = no
                                alerts. Holds the webhook's secret: masked like a password
+    MIRANTE_OPENLINEAGE_URL    HTTP receiver of the OpenLineage events (e.g. Marquez: http://host:5000,
+                               events POSTed to <url>/api/v1/lineage; a URL with a path is the endpoint
+                               itself); unset = JSON lines in MIRANTE_OPENLINEAGE_FILE
+    MIRANTE_OPENLINEAGE_FILE   JSON-lines file of the OpenLineage events (default
+                               MIRANTE_HOME/openlineage/events.jsonl; also where the events an HTTP
+                               receiver did not take are kept)
 """
 
 from __future__ import annotations
@@ -480,6 +486,27 @@ def alert_webhook_url() -> str | None:
             "MIRANTE_ALERT_WEBHOOK_URL must be an http(s) URL (value not shown: it holds a secret)"
         )
     return url
+
+
+# Lineage (orchestration/lineage.py)
+
+
+def openlineage_url() -> str | None:
+    """MIRANTE_OPENLINEAGE_URL: the HTTP receiver of the OpenLineage events (None = the JSON-lines
+    file only)."""
+    url = (os.environ.get("MIRANTE_OPENLINEAGE_URL") or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"MIRANTE_OPENLINEAGE_URL must be an http(s) URL without query, got {url!r}")
+    return url
+
+
+def openlineage_file() -> Path:
+    """MIRANTE_OPENLINEAGE_FILE, else MIRANTE_HOME/openlineage/events.jsonl."""
+    value = os.environ.get("MIRANTE_OPENLINEAGE_FILE")
+    return Path(value).resolve() if value else home() / "openlineage" / "events.jsonl"
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dagster import (
     sensor,
 )
 
-from mirante.orchestration import alerts
+from mirante.orchestration import alerts, lineage
 from mirante.orchestration import defs as domains
 from mirante.orchestration.defs import atencao_primaria
 from mirante.orchestration.resources import resources
@@ -142,7 +142,7 @@ defs = Definitions.merge(
     # in-process: one code import per run instead of one per step (6-8 s each here)
     Definitions(
         jobs=[all_assets],
-        sensors=[mirante_all_after_esus_pull, *alerts.SENSORS],
+        sensors=[mirante_all_after_esus_pull, *alerts.SENSORS, *lineage.run_sensors()],
         resources=resources(),
         executor=in_process_executor,
     ),

@@ -14,6 +14,7 @@ import time
 
 from mirante import config, db
 
+from . import lineage
 from .service import alive
 from .summary import summary
 
@@ -71,16 +72,22 @@ def materialize(instance, log_config: dict | None = None):
     # tagged: this function rebuilds right after its pull, the sensor that chains them must not;
     # the process and host let the next call close these runs if this process is killed
     origin = {ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    # no sensor sees these runs (no daemon): their OpenLineage run events are emitted here
     pulls = {
-        "esus_pull": defs.resolve_job_def("esus_pull").execute_in_process(
+        "esus_pull": lineage.execute_inline(
+            defs.resolve_job_def("esus_pull"),
             instance=instance,
             tags={**all_partitions_tags(), **origin},
             raise_on_error=False,
             run_config=run_config,
         )
     }
-    main = defs.resolve_job_def("mirante_all").execute_in_process(
-        instance=instance, tags=origin, raise_on_error=False, run_config=run_config
+    main = lineage.execute_inline(
+        defs.resolve_job_def("mirante_all"),
+        instance=instance,
+        tags=origin,
+        raise_on_error=False,
+        run_config=run_config,
     )
     return pulls, main
 

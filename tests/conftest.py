@@ -52,7 +52,14 @@ def built_dagster_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def built(server, comercial_emulators, built_dagster_home):
+def built_lineage_file(tmp_path_factory):
+    """The JSON-lines file that receives the OpenLineage events of the `built` graph's runs
+    (tests/test_lineage.py reads it)."""
+    return tmp_path_factory.mktemp("openlineage") / "events.jsonl"
+
+
+@pytest.fixture(scope="session")
+def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
     registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM and ERP
     emulators over HTTP)."""
@@ -64,7 +71,9 @@ def built(server, comercial_emulators, built_dagster_home):
     ensure_pec_sources(server)
     with (
         http_emulators(force=True, sources=("ibge",)),
-        environ({"DAGSTER_HOME": str(built_dagster_home)}),
+        environ(
+            {"DAGSTER_HOME": str(built_dagster_home), "MIRANTE_OPENLINEAGE_FILE": str(built_lineage_file)}
+        ),
     ):
         with DagsterInstance.get() as instance:
             pulls, result = materialize(instance, log_config={})

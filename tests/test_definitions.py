@@ -72,6 +72,11 @@ def test_checks_schedule_and_sensor_are_defined():
         "snis_publication_sensor": None,
         # runs the SLA checks whose state changed (orchestration/defs/operacao.py)
         "sla_sensor": "sla",
+        # OpenLineage events of the daemon's runs (orchestration/lineage.py), on by default too
+        "openlineage_run_started": None,
+        "openlineage_run_success": None,
+        "openlineage_run_failure": None,
+        "openlineage_run_canceled": None,
     }
     alerting = [s for s in defs.sensors if not s.targets]
     assert {s.default_status.value for s in alerting} == {"RUNNING"}

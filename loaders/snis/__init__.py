@@ -207,6 +207,9 @@ LOADER = DltLoader(
     pending_packages=PENDING_PACKAGES,
     loader_file_format=LOADER_FILE_FORMAT,
     description="SNIS 'agregado' exports (CSV files) with quarantine, footer reconciliation and drift",
+    origins=lambda settings, kwargs: [
+        p.resolve().as_uri() for p in _select(settings.directory, kwargs.get("files"))
+    ],
 )
 
 

@@ -12,6 +12,7 @@ run fails naming them, so the operator reruns exactly those partitions. Runs lau
 (reruns, multi-run backfills) carry a tag that the instance limits to the same concurrency. Every
 run checks lateness and volume of the municipalities it pulled, and the reconciliation of every
 raw table with its sources (ERROR severity: rows or highest key differ; the next pull repairs it).
+Each municipality's pull is one OpenLineage run (orchestration/lineage.py).
 """
 
 from datetime import date
@@ -47,6 +48,7 @@ from pydantic import Field
 
 from mirante.loaders.esus import DATASET, DOMAIN, FACTS, TABLES, read_settings, registry
 from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
+from mirante.orchestration import lineage
 from mirante.orchestration.instance import CONCURRENCY_TAG, ESUS_POOL
 from mirante.orchestration.resources import Warehouse
 
@@ -120,7 +122,13 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig, warehouse: 
         municipio = by_id[keys[0]]
         if not municipio.habilitado:
             raise RuntimeError(f"{municipio.nome} ({municipio.id_municipio}) is disabled in the registry")
-        result = pull(municipio, srv, raise_on_error=True, **options)
+        runs = lineage.esus_pull_start(context, [municipio], TABLES)
+        try:
+            result = pull(municipio, srv, raise_on_error=True, **options)
+        except Exception as exc:
+            lineage.esus_pull_end(runs, exc, srv, DATASET, TABLES)
+            raise
+        lineage.esus_pull_end(runs, {result.id_municipio: result}, srv, DATASET, TABLES)
         for key, meta in _metadata(result).items():
             yield MaterializeResult(asset_key=key, metadata=meta)
         yield from reconciliation_checks({result.id_municipio: result})
@@ -132,13 +140,19 @@ def raw_esus_pec(context: AssetExecutionContext, config: PullConfig, warehouse: 
     context.log.info(
         f"pulling {len(enabled)} municipalities ({skipped} disabled skipped), {concurrency} at a time"
     )
-    results = pull_many(
-        enabled,
-        srv,
-        workers=concurrency,
-        **options,
-        progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"),
-    )
+    runs = lineage.esus_pull_start(context, enabled, TABLES)
+    try:
+        results = pull_many(
+            enabled,
+            srv,
+            workers=concurrency,
+            **options,
+            progress=lambda done, total: context.log.info(f"{done}/{total} municipalities pulled"),
+        )
+    except Exception as exc:
+        lineage.esus_pull_end(runs, exc, srv, DATASET, TABLES)
+        raise
+    lineage.esus_pull_end(runs, results, srv, DATASET, TABLES)
     failed = sorted(i for i, r in results.items() if r.status != "sucesso")
     if not failed and not skipped:
         # every partition of the range loaded: one materialization per asset covers them all

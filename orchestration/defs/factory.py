@@ -8,7 +8,8 @@ What it makes, by rule, from the loader's `LOADER` (loaders/__init__.py, `DltLoa
 - one non-materializable asset per child table (nested lists written by the parent's resource);
 - the run: settings from the loader's resource (orchestration/resources.py, `LoaderSettings`), the
   warehouse from the `warehouse` resource, a killed run's packages settled first, a new source per
-  run (dagster-dlt alters a source's schema while it runs), the loader's session opened and closed.
+  run (dagster-dlt alters a source's schema while it runs), the loader's session opened and closed,
+  OpenLineage START and COMPLETE/FAIL events around it (orchestration/lineage.py).
 
 A loader whose run takes options (e.g. which SNIS files) passes a `Config` class: its non-empty
 fields become keyword arguments of the source.
@@ -29,6 +30,7 @@ from dagster_dlt import DagsterDltResource
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 
 from mirante.loaders import DltLoader
+from mirante.orchestration import lineage
 from mirante.orchestration.resources import Warehouse
 
 from .common import RawTranslator, dlt_pool
@@ -77,13 +79,12 @@ def loader_assets(loader: DltLoader, options: type[Config] = NoOptions) -> Loade
         settings = getattr(context.resources, loader.name).read()
         kwargs = {k: v for k, v in config.model_dump().items() if v}
         fmt = {"loader_file_format": loader.loader_file_format} if loader.loader_file_format else {}
-        with loader.open_source(settings, **kwargs) as source:
-            yield from dlt.run(
-                context=context,
-                dlt_source=source,
-                dlt_pipeline=loader.pipeline(warehouse.server()),
-                **fmt,
-            )
+        srv = warehouse.server()
+        pipeline = loader.pipeline(srv)
+        # OpenLineage START, then COMPLETE with the tables written or FAIL (orchestration/lineage.py)
+        with lineage.dlt_load(context, loader, settings, kwargs, pipeline, srv):
+            with loader.open_source(settings, **kwargs) as source:
+                yield from dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **fmt)
 
     # the run's options are typed by the loader's Config class (Dagster reads the annotation)
     _load.__annotations__["config"] = options

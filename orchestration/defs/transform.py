@@ -7,6 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from mirante.orchestration import lineage
 from mirante.orchestration.resources import Warehouse, dbt_manifest
 
 from .common import DBT_POOL, suite_checks
@@ -61,7 +62,12 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: W
     with exclusive("dbt", srv=srv, role="transformer", on_wait=context.log.warning):
         # cautious: a test runs only when all the models it reads are selected (rebuilding one mart
         # must not run the relationship tests of marts that were not rebuilt)
-        yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
+        invocation = dbt.cli(["build", "--indirect-selection", "cautious"], context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # one OpenLineage run per model built, failed ones too (orchestration/lineage.py)
+            lineage.dbt_models(invocation.target_path, srv, lineage.dagster_parent(context))
 
 
 defs = Definitions(
