@@ -541,9 +541,10 @@ def _late_municipalities(db) -> dict[str, int | None]:
 
 
 def test_operacao_page_renders_runs_freshness_and_municipalities(
-    browser, site, db, built, built_dagster_home
+    browser, site, db, built, built_dagster_home, tmp_path, monkeypatch
 ):
-    """The Operação page against the built instance and warehouse, read independently here."""
+    """The Operação page against the built instance and warehouse, read independently here. The
+    registry gains an enabled municipality never pulled (Manaus): no record, so late and highlighted."""
     import datetime as dt
 
     from dagster import DagsterInstance
@@ -551,6 +552,14 @@ def test_operacao_page_renders_runs_freshness_and_municipalities(
     from mirante.loaders.esus import registry
     from mirante.orchestration import metrics
 
+    jobs = set(metrics.catalogue().jobs)  # the Definitions are read before the registry changes
+    with_manaus = tmp_path / "municipios.toml"
+    with_manaus.write_text(
+        registry.registry_file().read_text()
+        + '\n[[municipio]]\nid_municipio = "1302603"\nnome = "Manaus"\nsigla_uf = "AM"\n'
+        + 'conexao = "postgresql://pec_leitura@${MIRANTE_PG_HOST}:${MIRANTE_PG_PORT}/pec_1302603"\n'
+    )
+    monkeypatch.setenv("MIRANTE_ESUS_REGISTRY", str(with_manaus))
     dom = open_page(site, path="/dashboard/operacao", key=dashboard.key(built))
     assert "hidden" in dom.one(id="erro-geral").attrs
     assert dom.one("a", href="/dashboard").text == "Painel"
@@ -571,7 +580,6 @@ def test_operacao_page_renders_runs_freshness_and_municipalities(
     )
     runs = dom.one(data_table="execucoes")
     drawn = {tr.attrs["data-job"]: tr for tr in runs.all("tr") if "data-job" in tr.attrs}
-    jobs = set(metrics.catalogue().jobs)
     assert drawn.keys() == jobs | latest.keys() and {"mirante_all", "esus_pull"} <= latest.keys()
     for job, tr in drawn.items():
         expected = latest[job].dagster_run.status.value if job in latest else ""
@@ -595,6 +603,7 @@ def test_operacao_page_renders_runs_freshness_and_municipalities(
     # municipalities: every enabled one, the late ones (>= 2 days or no record) highlighted, by name
     days = _late_municipalities(db)
     late = {i for i, d in days.items() if d is None or d >= 2}
+    assert "1302603" in late and days["1302603"] is None
     table_ = dom.one(data_table="municipios")
     shown = {tr.attrs["data-id-municipio"]: tr for tr in table_.all("tr") if "data-id-municipio" in tr.attrs}
     assert shown.keys() == days.keys()
@@ -605,3 +614,4 @@ def test_operacao_page_renders_runs_freshness_and_municipalities(
         cells = [td.text for td in tr.all("td")]
         assert cells[0] == names[ident] and cells[1] == ident
         assert cells[3] == ("—" if days[ident] is None else str(days[ident]))
+    assert "Manaus" in dom.one(id="municipios-nota").text
