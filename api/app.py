@@ -10,6 +10,7 @@ Routes:
                           /docs renders it with the swagger-ui files of the pip package
                           swagger-ui-bundle (served from here: nothing from a CDN)
     GET /v1/marts         the marts the key may read: name, description, path, columns, filters
+    GET /v1/operacao      the dashboard's Operação page data (scope `operacao`; api/operacao.py)
     GET /v1/{mart}        rows of one mart, filtered and paged:
                           {"mart", "data": [...], "pagination": {"limit", "offset", "total", "next"}}
 
@@ -68,6 +69,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirante import config
+from mirante.api import operacao
 from mirante.api.auth import HOW_TO_GET_A_KEY, bearer_token
 from mirante.api.catalogue import FILTERS, MANIFEST, Column, Mart, read_catalogue
 from mirante.api.errors import ApiError
@@ -148,8 +150,10 @@ def create_app(
     statement_timeout_ms: int | None = None,
     catalogue_ttl: float | None = None,
     manifest: Path = MANIFEST,
+    dagster_home: Path | None = None,
 ) -> FastAPI:
     """The API over the marts, as the role of `url` (default: mirante_api on db.server()).
+    /v1/operacao reports on the Dagster instance at `dagster_home` (default: config.dagster_home()).
 
     Pool size, statement timeout and catalogue TTL default to MIRANTE_API_POOL_SIZE (4),
     MIRANTE_API_STATEMENT_TIMEOUT_MS (5000) and MIRANTE_API_CATALOGUE_TTL_S (60). Reads the
@@ -228,6 +232,7 @@ def create_app(
 
     api.refresh()
     app.include_router(api.router)
+    operacao.mount(app, dagster_home)  # GET /v1/operacao (api/operacao.py), before the catch-all
 
     @app.get("/v1/{mart}", include_in_schema=False)
     def any_mart(mart: str, request: Request) -> Response:

@@ -8,7 +8,9 @@ sessionStorage and removes it from the address bar. `key(server)` gives the dash
 (scopes DASHBOARD_SCOPES, every municipality), created once and kept in .dlt/secrets.toml;
 `mirante dashboard` prints the address with it.
 
-    mount(app)                      GET /dashboard (the page) and /dashboard/static/* (JS, CSS)
+    mount(app)                      GET /dashboard (the page), /dashboard/operacao (the Operação page:
+                                    runs, freshness, SLAs, late municipalities from /v1/operacao) and
+                                    /dashboard/static/* (JS, CSS)
     key(server)                     the dashboard's API key (created when missing or revoked)
     serving(app)                    the app on a free loopback port in a background thread
     chromium()                      path of a Chromium executable, or None
@@ -39,7 +41,7 @@ from mirante import config
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-#: the marts the page reads (scopes of its API key)
+#: the marts the pages read, and the Operação page's route (scopes of its API key)
 DASHBOARD_SCOPES = (
     "vendas_*",
     "kpi_comercial_diario",
@@ -47,6 +49,7 @@ DASHBOARD_SCOPES = (
     "agg_saneamento_*",
     "fct_saneamento_prestador_ano",
     "dim_municipio",
+    "operacao",
 )
 
 #: the page's JS refreshes its data this often (app.js REFRESH_MS, exposed as <body data-refresh-ms>)
@@ -81,6 +84,10 @@ def mount(app: FastAPI) -> None:
     @app.get("/dashboard/", include_in_schema=False)
     def dashboard_slash() -> RedirectResponse:
         return RedirectResponse("/dashboard")
+
+    @app.get("/dashboard/operacao", include_in_schema=False)
+    def operacao() -> FileResponse:
+        return FileResponse(STATIC_DIR / "operacao.html", media_type="text/html", headers=no_cache)
 
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 

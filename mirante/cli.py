@@ -18,8 +18,9 @@ mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGI
                                                     a data API key, printed once (stored hashed)
 mirante api-key list                                the keys (id, name, scopes, municipalities, dates)
 mirante api-key revoke ID                           revoke a key (effective on the next request)
-mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard) served by the data API,
-                                                    with a key of its own (address #chave=...)
+mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard, /dashboard/operacao)
+           [--page painel|operacao]                 served by the data API, with a key of its own
+                                                    (address #chave=...)
 mirante metrics [--port 9108] [--host 127.0.0.1]   Prometheus exporter: runs, loads, dbt, checks,
                                                     freshness, e-SUS lateness (read at each scrape)
 mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
@@ -218,8 +219,9 @@ def _dashboard(args: argparse.Namespace) -> int:
         app = create_app(srv.url("api"))
         token = dashboard.key(srv)
         with dashboard.serving(app) as base:
+            page = "/dashboard/operacao" if args.page == "operacao" else "/dashboard"
             width, height = dashboard.screenshot(
-                f"{base}/dashboard{args.query}#chave={token}",
+                f"{base}{page}{args.query}#chave={token}",
                 args.screenshot,
                 *(args.window_size or (1400, None)),
             )
@@ -387,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     p_dash.add_argument("--screenshot", metavar="PNG", help="write a screenshot of the page and exit")
     p_dash.add_argument(
         "--query", default="", help="filters for the screenshot, e.g. '?uf=SP&ano=2025&mes=11'"
+    )
+    p_dash.add_argument(
+        "--page",
+        choices=("painel", "operacao"),
+        default="painel",
+        help="the page of the screenshot: painel (/dashboard) or operacao (/dashboard/operacao)",
     )
     p_dash.add_argument(
         "--window-size",

@@ -25,6 +25,10 @@ Series (names are fixed: monitoring/alerts.yml and dashboards use them):
                                                       (orchestration/slas.yml, orchestration/sla.py)
     mirante_sla_target_seconds{process}               its limit (deadlines: seconds after local midnight)
     mirante_sla_observed_seconds{process}             the figure judged (absent: nothing to judge yet)
+    mirante_esus_records_latest_day{id_municipio}     care records (tb_fat_atendimento_individual) of
+                                                      the latest day with records
+    mirante_esus_records_mean_7d{id_municipio}        mean of the 7 days with records before it (absent
+                                                      without any): the dashboards' volume ratio
     mirante_exporter_scrape_errors_total              parts of a scrape that failed (the rest is served)
 
 The asset, check and job lists come from the Definitions (`catalogue()`), the values from storage.
@@ -168,12 +172,17 @@ class MiranteCollector(Collector):
 
     # ------------------------------------------------------------------------------------ runs
 
-    def _runs(self, instance):
-        records = instance.get_run_records()
+    def run_counts(self, records) -> Counter:
+        """(job, status) -> runs among `records`, with every known job's TERMINAL_STATUSES from 0."""
         counts = Counter((r.dagster_run.job_name, r.dagster_run.status.value) for r in records)
         for job in self.cat.jobs:
             for status in TERMINAL_STATUSES:
                 counts.setdefault((job, status), 0)
+        return counts
+
+    def _runs(self, instance):
+        records = instance.get_run_records()
+        counts = self.run_counts(records)
         runs = CounterMetricFamily(
             "mirante_runs", "Runs in Dagster's storage by job and status.", labels=["job", "status"]
         )
@@ -268,28 +277,42 @@ class MiranteCollector(Collector):
     # ----------------------------------------------------------------------------- freshness
 
     def _freshness(self, instance):
-        from dagster import AssetKey
-
         family = GaugeMetricFamily(
             "mirante_seconds_since_materialization",
             "Seconds since the latest materialization of each raw source and mart (+Inf: never).",
             labels=["asset"],
         )
         now = time.time()
-        latest = instance.get_latest_materialization_events([AssetKey(p) for p in self.cat.watched])
-        for key, event in sorted(latest.items(), key=lambda kv: kv[0].path):
-            family.add_metric([key.to_user_string()], now - event.timestamp if event else math.inf)
+        for asset, timestamp in self.materialized_at(instance).items():
+            family.add_metric([asset], math.inf if timestamp is None else now - timestamp)
         yield family
+
+    def materialized_at(self, instance) -> dict[str, float | None]:
+        """Asset (`raw_ibge/municipios`) -> timestamp of its latest materialization (None: never),
+        for every watched raw source and mart."""
+        from dagster import AssetKey
+
+        latest = instance.get_latest_materialization_events([AssetKey(p) for p in self.cat.watched])
+        return {
+            key.to_user_string(): event.timestamp if event else None
+            for key, event in sorted(latest.items(), key=lambda kv: kv[0].path)
+        }
 
     # ----------------------------------------------------------------------------------- SLAs
 
-    def _slas(self, instance):
+    def sla_states(self, instance) -> list:
+        """(SLA, its state now) of every process of orchestration/slas.yml (the Operação page reads
+        it too); with the warehouse down, the SLAs that need it are not judged."""
         from mirante.orchestration import sla
 
         try:
             server = self.server() if self.server is not None else None
-        except Exception:  # the warehouse down: the SLAs that need it are not judged
+        except Exception:
             server = None
+        slas = sla.load()
+        return list(zip(slas, sla.evaluate(instance, slas, server=server), strict=True))
+
+    def _slas(self, instance):
         ok = GaugeMetricFamily(
             "mirante_sla_ok", "1 if the process is within its SLA now.", labels=["process"]
         )
@@ -301,7 +324,7 @@ class MiranteCollector(Collector):
         observed = GaugeMetricFamily(
             "mirante_sla_observed_seconds", "The figure the SLA judges, in seconds.", labels=["process"]
         )
-        for estado in sla.evaluate(instance, server=server):
+        for _, estado in self.sla_states(instance):
             ok.add_metric([estado.processo], 1 if estado.ok else 0)
             target.add_metric([estado.processo], estado.limite_s)
             if estado.observado_s is not None:
@@ -310,20 +333,44 @@ class MiranteCollector(Collector):
 
     # ---------------------------------------------------------------------------------- e-SUS
 
-    def _esus(self):
+    def esus_stats(self) -> dict[str, dict]:
+        """loaders/esus/monitoring.py's lateness and volume of each watched municipality (read once
+        per scrape; the Operação page reads it too)."""
         from mirante.loaders.esus.monitoring import lateness_and_volume
 
+        ids = self.esus_ids()
+        return dict(sorted(lateness_and_volume(self.server(), ids).items())) if ids else {}
+
+    def _esus(self):
         family = GaugeMetricFamily(
             "mirante_esus_days_late",
             "Days since the latest day with PEC records of each enabled municipality (+Inf: none yet).",
             labels=["id_municipio"],
         )
-        ids = self.esus_ids()
-        if ids:
-            for ident, stats in sorted(lateness_and_volume(self.server(), ids).items()):
-                late = stats["dias_de_atraso"]
-                family.add_metric([ident], math.inf if late is None else late)
+        stats = self.esus_stats()
+        for ident, row in stats.items():
+            late = row["dias_de_atraso"]
+            family.add_metric([ident], math.inf if late is None else late)
         yield family
+        yield from self._esus_volume(stats)
+
+    def _esus_volume(self, stats: dict[str, dict]):
+        latest = GaugeMetricFamily(
+            "mirante_esus_records_latest_day",
+            "Care records of the latest day with records of each enabled municipality.",
+            labels=["id_municipio"],
+        )
+        mean = GaugeMetricFamily(
+            "mirante_esus_records_mean_7d",
+            "Mean care records of the 7 days with records before the latest one.",
+            labels=["id_municipio"],
+        )
+        for ident, row in stats.items():
+            latest.add_metric([ident], row["registros_ultimo_dia"])
+            if row["media_7_dias"] is not None:
+                mean.add_metric([ident], row["media_7_dias"])
+        yield latest
+        yield mean
 
 
 def _enabled_municipalities() -> list[str]:

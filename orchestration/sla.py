@@ -371,11 +371,34 @@ def _clock(s: float) -> str:
     return f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}"
 
 
+def observed_text(estado: Estado, sla: Sla) -> str | None:
+    """The observed figure as people read it: a clock time for a deadline, a duration otherwise."""
+    if estado.observado_s is None:
+        return None
+    return _clock(estado.observado_s) if sla.tipo == "prazo" else human(round(estado.observado_s))
+
+
+def as_row(estado: Estado, sla: Sla) -> dict:
+    """One process's state for the data API and the dashboard (Portuguese keys)."""
+    return {
+        "processo": sla.processo,
+        "descricao": sla.descricao,
+        "tipo": sla.tipo,
+        "estado": "ok" if estado.ok else "violado",
+        "alvo_s": sla.limite_s,
+        "observado_s": estado.observado_s,
+        "meta": sla.limite_texto(),
+        "observado": observed_text(estado, sla),
+        "referencia": estado.referencia,
+        "detalhe": estado.detalhe,
+    }
+
+
 def describe(estado: Estado, sla: Sla) -> str:
     """One line for the check's description and the alert."""
     if estado.observado_s is None:
         return f"{sla.processo}: {estado.detalhe}"
-    seen = _clock(estado.observado_s) if sla.tipo == "prazo" else human(round(estado.observado_s))
+    seen = observed_text(estado, sla)
     verdict = "dentro do SLA" if estado.ok else "SLA violado"
     return f"{sla.processo}: {verdict} ({seen}; limite {sla.limite_texto()}) - {estado.detalhe}"
 

@@ -173,11 +173,12 @@ def browser() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(built):
+def site(built, built_dagster_home):
     """Base URL of the real API app (dashboard mounted), as mirante_api, and the dashboard's key
-    (dashboard.key: created as `mirante dashboard` does)."""
+    (dashboard.key: created as `mirante dashboard` does); /v1/operacao reads the built graph's
+    Dagster instance."""
     global KEY
-    app = create_app(built.url("api"))
+    app = create_app(built.url("api"), dagster_home=built_dagster_home)
     KEY = dashboard.key(built)
     with dashboard.serving(app) as base:
         yield base
@@ -193,11 +194,13 @@ def db(built):
         yield conn
 
 
-def open_page(base: str, query: str = "", budget_ms: int = 20_000, key: str | None = None) -> Node:
+def open_page(
+    base: str, query: str = "", budget_ms: int = 20_000, key: str | None = None, path: str = "/dashboard"
+) -> Node:
     """The page after its scripts ran, opened with `key` (default: the dashboard's) in the fragment."""
     key = KEY if key is None else key
     fragment = f"#chave={key}" if key else ""
-    dom = parse(dashboard.render(f"{base}/dashboard{query}{fragment}", dump_dom=True, budget_ms=budget_ms))
+    dom = parse(dashboard.render(f"{base}{path}{query}{fragment}", dump_dom=True, budget_ms=budget_ms))
     body = dom.one("body")
     assert body.attrs.get("data-state") == "ready", "the page must finish its refresh"
     return dom
@@ -485,3 +488,155 @@ def test_dashboard_key_is_created_once_and_kept(built, site):
         assert config.dashboard_api_key() == fresh
     finally:
         keys.revoke(built.admin(), fresh)
+
+
+# ------------------------------------------------------------------------------------- Operação
+
+
+def test_operacao_route_needs_a_key_with_its_scope(site, built):
+    url = f"{site}/v1/operacao"
+    assert requests.get(url, timeout=10).status_code == 401
+    chave, token = keys.create(built.admin(), "sem operacao", ["dim_municipio"])
+    try:
+        refused = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    finally:
+        keys.revoke(built.admin(), chave.id)
+    assert refused.status_code == 403 and "'operacao'" in refused.json()["detail"]
+    # the dashboard's key (a new one if an earlier test revoked it) has the scope
+    auth = {"Authorization": f"Bearer {dashboard.key(built)}"}
+    assert requests.get(url, params={"x": "1"}, headers=auth, timeout=10).status_code == 400
+    ok = requests.get(url, headers=auth, timeout=60)
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["erros"] == []
+    from mirante.orchestration import sla
+
+    # every process of orchestration/slas.yml, with its limit
+    assert {(r["processo"], r["alvo_s"]) for r in body["slas"]} == {
+        (s.processo, s.limite_s) for s in sla.load()
+    }
+    assert {"execucoes", "frescor", "municipios", "limites", "gerado_em"} <= body.keys()
+    assert "/v1/operacao" in requests.get(f"{site}/openapi.json", timeout=10).json()["paths"]
+
+
+def instance_steps(home, record) -> list:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return instance.get_run_step_stats(record.dagster_run.run_id)
+
+
+def _late_municipalities(db) -> dict[str, int | None]:
+    """Days late of every enabled municipality, read here: the latest day with a record in any
+    raw_esus table with a day (co_dim_tempo) and a municipality."""
+    from datetime import date
+
+    from mirante.loaders.esus import registry
+
+    tables = [
+        r[0]
+        for r in db.execute(
+            """select table_name from information_schema.columns where table_schema = 'raw_esus'
+               and column_name in ('co_dim_tempo', 'id_municipio')
+               group by table_name having count(*) = 2"""
+        )
+    ]
+    assert tables
+    union = " union all ".join(f"select id_municipio, co_dim_tempo from raw_esus.{t}" for t in tables)
+    latest = dict(
+        db.execute(f"select id_municipio, max(co_dim_tempo) from ({union}) u group by 1").fetchall()
+    )
+    out = {}
+    for m in registry.load(enabled_only=True):
+        d = latest.get(m.id_municipio)
+        out[m.id_municipio] = (date.today() - date(d // 10000, d // 100 % 100, d % 100)).days if d else None
+    return out
+
+
+def test_operacao_page_renders_runs_freshness_and_municipalities(
+    browser, site, db, built, built_dagster_home, tmp_path, monkeypatch
+):
+    """The Operação page against the built instance and warehouse, read independently here. The
+    registry gains an enabled municipality never pulled (Manaus): no record, so late and highlighted."""
+    import datetime as dt
+
+    from dagster import DagsterInstance
+
+    from mirante.loaders.esus import registry
+    from mirante.orchestration import metrics
+
+    jobs = set(metrics.catalogue().jobs)  # the Definitions are read before the registry changes
+    with_manaus = tmp_path / "municipios.toml"
+    with_manaus.write_text(
+        registry.registry_file().read_text()
+        + '\n[[municipio]]\nid_municipio = "1302603"\nnome = "Manaus"\nsigla_uf = "AM"\n'
+        + 'conexao = "postgresql://pec_leitura@${MIRANTE_PG_HOST}:${MIRANTE_PG_PORT}/pec_1302603"\n'
+    )
+    monkeypatch.setenv("MIRANTE_ESUS_REGISTRY", str(with_manaus))
+    dom = open_page(site, path="/dashboard/operacao", key=dashboard.key(built))
+    assert "hidden" in dom.one(id="erro-geral").attrs
+    assert dom.one("a", href="/dashboard").text == "Painel"
+
+    # runs: the latest run of every job, as the instance records it
+    with DagsterInstance.from_config(str(built_dagster_home)) as instance:
+        records = instance.get_run_records()
+        stored = {k.to_user_string() for k in instance.get_asset_keys()}
+    assert records
+    latest: dict[str, object] = {}
+    for r in records:
+        job = r.dagster_run.job_name
+        if job not in latest or r.create_timestamp > latest[job].create_timestamp:
+            latest[job] = r
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=24)
+    failures = sum(
+        1 for r in records if r.dagster_run.status.value == "FAILURE" and r.create_timestamp > since
+    )
+    runs = dom.one(data_table="execucoes")
+    drawn = {tr.attrs["data-job"]: tr for tr in runs.all("tr") if "data-job" in tr.attrs}
+    assert drawn.keys() == jobs | latest.keys() and {"mirante_all", "esus_pull"} <= latest.keys()
+    for job, tr in drawn.items():
+        expected = latest[job].dagster_run.status.value if job in latest else ""
+        assert tr.attrs["data-status"] == expected, job
+    assert "sucesso" in drawn["mirante_all"].text
+    assert kpi(dom, "falhas_24h").attrs["data-value"] == str(failures)
+
+    # freshness: every raw source and mart the instance has materialized, none stale right after the build
+    fresh = dom.one(data_table="frescor")
+    rows = {tr.attrs["data-asset"]: tr for tr in fresh.all("tr") if "data-asset" in tr.attrs}
+    watched = {a for a in stored if a.startswith("raw_") or a.startswith("marts/")}
+    assert rows.keys() == watched and len(watched) > 20
+    assert {tr.attrs["data-camada"] for tr in rows.values()} == {"raw", "marts"}
+    assert all(tr.attrs["data-stale"] == "false" for tr in rows.values())
+    assert kpi(dom, "desatualizados").attrs["data-value"] == "0"
+
+    # SLAs: every process of orchestration/slas.yml, the built graph within each (the CRM load's
+    # observed figure is its step's duration in the instance)
+    from mirante.orchestration import sla
+
+    slas = dom.one(data_table="slas")
+    drawn_slas = {tr.attrs["data-processo"]: tr for tr in slas.all("tr") if "data-processo" in tr.attrs}
+    assert drawn_slas.keys() == {s.processo for s in sla.load()}
+    assert {tr.attrs["data-estado"] for tr in drawn_slas.values()} == {"ok"}
+    assert kpi(dom, "slas_violados").attrs["data-value"] == "0"
+    assert "até 09:00" in drawn_slas["coleta_esus"].text and "30 min" in drawn_slas["ingestao_crm"].text
+    crm_run = next(
+        r for r in records if any(s.step_key == "raw_crm" for s in instance_steps(built_dagster_home, r))
+    )
+    (crm_step,) = [s for s in instance_steps(built_dagster_home, crm_run) if s.step_key == "raw_crm"]
+    assert f"{round(crm_step.end_time - crm_step.start_time)} s" in drawn_slas["ingestao_crm"].text
+
+    # municipalities: every enabled one, the late ones (>= 2 days or no record) highlighted, by name
+    days = _late_municipalities(db)
+    late = {i for i, d in days.items() if d is None or d >= 2}
+    assert "1302603" in late and days["1302603"] is None
+    table_ = dom.one(data_table="municipios")
+    shown = {tr.attrs["data-id-municipio"]: tr for tr in table_.all("tr") if "data-id-municipio" in tr.attrs}
+    assert shown.keys() == days.keys()
+    assert {i for i, tr in shown.items() if tr.attrs["data-late"] == "true"} == late
+    assert kpi(dom, "municipios_atrasados").attrs["data-value"] == str(len(late))
+    names = {m.id_municipio: m.nome for m in registry.load()}
+    for ident, tr in shown.items():
+        cells = [td.text for td in tr.all("td")]
+        assert cells[0] == names[ident] and cells[1] == ident
+        assert cells[3] == ("—" if days[ident] is None else str(days[ident]))
+    assert "Manaus" in dom.one(id="municipios-nota").text
