@@ -361,6 +361,8 @@ def _publication(sla: Sla, now: datetime, server) -> Estado:
 
 
 def human(s: float) -> str:
+    if s < 1:
+        return f"{s:.2f} s"
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if s >= size and s % size == 0:
             return f"{int(s // size)} {unit}"
