@@ -206,6 +206,16 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
+def _nothing(sla: Sla, now: datetime, why: str) -> Estado:
+    """Nothing to judge yet: within the SLA, no figure."""
+    return Estado(sla.processo, True, sla.limite_s, None, detalhe=why, avaliado_em=now)
+
+
+def _judged(sla: Sla, now: datetime, observed: float, **facts) -> Estado:
+    """The state of `observed` against the SLA's limit (`facts`: referencia, inicio, fim, detalhe)."""
+    return Estado(sla.processo, observed <= sla.limite_s, sla.limite_s, observed, avaliado_em=now, **facts)
+
+
 def _duration(instance, sla: Sla, now: datetime, jobs: dict) -> Estado:
     from dagster import RunsFilter
 
@@ -223,20 +233,18 @@ def _duration(instance, sla: Sla, now: datetime, jobs: dict) -> Estado:
                     latest = (record.dagster_run.run_id, start, stats)
                 break  # the most recent run of this job that ran the steps
     if latest is None:
-        return Estado(sla.processo, True, sla.limite_s, None, detalhe="nunca executado", avaliado_em=now)
+        return _nothing(sla, now, "nunca executado")
     run_id, start, stats = latest
     running = any(s.end_time is None for s in stats)
     observed = sum((s.end_time or now.timestamp()) - s.start_time for s in stats)
-    return Estado(
-        sla.processo,
-        observed <= sla.limite_s,
-        sla.limite_s,
+    return _judged(
+        sla,
+        now,
         observed,
         referencia=run_id,
         inicio=_ts(start),
         fim=None if running else _ts(max(s.end_time for s in stats)),
         detalhe=f"{len(stats)} passo(s) da execução {run_id[:8]}" + (" em andamento" if running else ""),
-        avaliado_em=now,
     )
 
 
@@ -253,14 +261,7 @@ def _deadline(instance, sla: Sla, now: datetime) -> Estado:
     # judged once the schedule has launched a run (that day or before): a schedule never turned on
     # misses nothing, one that stopped launching misses every day after
     if not any(r.create_timestamp.astimezone(tz).date() <= day for r in scheduled):
-        return Estado(
-            sla.processo,
-            True,
-            sla.limite_s,
-            None,
-            detalhe=f"agenda {sla.agenda} ainda sem execuções",
-            avaliado_em=now,
-        )
+        return _nothing(sla, now, f"agenda {sla.agenda} ainda sem execuções")
     runs = [r for r in scheduled if r.create_timestamp.astimezone(tz).date() == day]
     done = [r for r in runs if r.dagster_run.status == DagsterRunStatus.SUCCESS and r.end_time]
     if done:
@@ -272,16 +273,14 @@ def _deadline(instance, sla: Sla, now: datetime) -> Estado:
         observed = (now - midnight).total_seconds()
         status = runs[0].dagster_run.status.value if runs else "não iniciada"
         detail = f"execução agendada de {day}: {status}"
-    return Estado(
-        sla.processo,
-        observed <= sla.limite_s,
-        sla.limite_s,
+    return _judged(
+        sla,
+        now,
         observed,
         referencia=day.isoformat(),
         inicio=midnight.astimezone(UTC),
         fim=end,
         detalhe=detail,
-        avaliado_em=now,
     )
 
 
@@ -302,21 +301,19 @@ def _refresh(instance, sla: Sla, now: datetime) -> Estado:
     raw = [e.timestamp for k, e in latest.items() if e and k.path[0].startswith(RAW_PREFIX)]
     marts = [e.timestamp for k, e in latest.items() if e and k.path[0] == MARTS]
     if not raw:
-        return Estado(sla.processo, True, sla.limite_s, None, detalhe="nenhuma carga raw", avaliado_em=now)
+        return _nothing(sla, now, "nenhuma carga raw")
     loaded = max(raw)
     after = [t for t in marts if t >= loaded]
     end = max(after) if after else None
     observed = (end if end is not None else now.timestamp()) - loaded
-    return Estado(
-        sla.processo,
-        observed <= sla.limite_s,
-        sla.limite_s,
+    return _judged(
+        sla,
+        now,
         observed,
         referencia=f"raw:{_ts(loaded).isoformat(timespec='seconds')}",
         inicio=_ts(loaded),
         fim=_ts(end),
         detalhe="marts reconstruídos" if after else "marts ainda não reconstruídos",
-        avaliado_em=now,
     )
 
 
@@ -326,7 +323,7 @@ def _publication(sla: Sla, now: datetime, server) -> Estado:
     published = publicacao.published_exports()
     if server is None or not published:
         detail = "sem publicação configurada" if not published else "sem banco"
-        return Estado(sla.processo, True, sla.limite_s, None, detalhe=detail, avaliado_em=now)
+        return _nothing(sla, now, detail)
     import psycopg
 
     with psycopg.connect(server.url("transformer")) as conn:
@@ -347,16 +344,14 @@ def _publication(sla: Sla, now: datetime, server) -> Estado:
         if worst is None or observed > worst[0]:
             worst = (observed, item, at, end)
     observed, item, at, end = worst
-    return Estado(
-        sla.processo,
-        observed <= sla.limite_s,
-        sla.limite_s,
+    return _judged(
+        sla,
+        now,
         observed,
         referencia=f"{item['nome']}@{item['sha256'][:12]}",
         inicio=at,
         fim=end,
         detalhe=f"{item['nome']} " + ("carregado" if end else "ainda não carregado"),
-        avaliado_em=now,
     )
 
 
