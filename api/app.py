@@ -60,6 +60,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -150,10 +151,10 @@ def create_app(
     statement_timeout_ms: int | None = None,
     catalogue_ttl: float | None = None,
     manifest: Path = MANIFEST,
-    dagster_home: Path | None = None,
+    operations: Callable[[], dict] | None = None,
 ) -> FastAPI:
     """The API over the marts, as the role of `url` (default: mirante_api on db.server()).
-    /v1/operacao reports on the Dagster instance at `dagster_home` (default: config.dagster_home()).
+    /v1/operacao answers `operations()` (orchestration/operacao.py's `provider()`; None: 503).
 
     Pool size, statement timeout and catalogue TTL default to MIRANTE_API_POOL_SIZE (4),
     MIRANTE_API_STATEMENT_TIMEOUT_MS (5000) and MIRANTE_API_CATALOGUE_TTL_S (60). Reads the
@@ -232,7 +233,7 @@ def create_app(
 
     api.refresh()
     app.include_router(api.router)
-    operacao.mount(app, dagster_home)  # GET /v1/operacao (api/operacao.py), before the catch-all
+    operacao.mount(app, operations)  # GET /v1/operacao (api/operacao.py), before the catch-all
 
     @app.get("/v1/{mart}", include_in_schema=False)
     def any_mart(mart: str, request: Request) -> Response:

@@ -1,17 +1,16 @@
 """GET /v1/operacao: the data of the dashboard's Operação page (runs, freshness, SLAs, late e-SUS
 municipalities), behind an API key with scope `operacao` like every /v1 route.
 
-Why this module exists: the page reads operations, not marts, so it needs a route of its own; the
-numbers come from the Prometheus exporter's collector (orchestration/operacao.py over
-orchestration/metrics.py), over the Dagster instance at `dagster_home` (default: the one `mirante
-metrics` reads) and the running warehouse. The collector is built on the first request (reading the
-Definitions takes seconds) and reused.
+Why this module exists: the page reads operations, not marts, so it needs a route of its own. The
+API layer imports no orchestration (tests/test_layering.py): the numbers come from the `operations`
+callable the app is given (`mirante api` and `mirante dashboard` pass
+orchestration/operacao.py's `provider()`: the Prometheus exporter's collector over the Dagster
+instance and the running warehouse); an app given none answers 503.
 """
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -24,19 +23,9 @@ from mirante.api.openapi import AUTH_RESPONSES, SECURITY_SCHEME
 SCOPE = "operacao"
 
 
-def mount(app: FastAPI, dagster_home: Path | None = None) -> None:
-    """Add GET /v1/operacao to `app` (before its /v1/{mart} catch-all)."""
+def mount(app: FastAPI, operations: Callable[[], dict] | None = None) -> None:
+    """Add GET /v1/operacao to `app` (before its /v1/{mart} catch-all), answered by `operations()`."""
     api = app.state.api
-    lock = threading.Lock()
-    collector = []
-
-    def get_collector():
-        with lock:
-            if not collector:
-                from mirante.orchestration import metrics
-
-                collector.append(metrics.collector_for(dagster_home))
-            return collector[0]
 
     @app.get(
         "/v1/operacao",
@@ -50,8 +39,6 @@ def mount(app: FastAPI, dagster_home: Path | None = None) -> None:
             raise ApiError(403, f"API key {key.label} has no scope {SCOPE!r}")
         if request.query_params:
             raise ApiError(400, "/v1/operacao takes no query parameter")
-        from mirante.orchestration.operacao import snapshot
-
-        return JSONResponse(
-            jsonable_encoder(snapshot(get_collector())), headers={"Cache-Control": "no-store"}
-        )
+        if operations is None:
+            raise ApiError(503, "this API serves no operations data (start it with `mirante api`)")
+        return JSONResponse(jsonable_encoder(operations()), headers={"Cache-Control": "no-store"})

@@ -178,7 +178,7 @@ def _api(args: argparse.Namespace, dashboard_key: bool = False) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         srv = db.setup()
-        app = create_app(srv.url("api"))
+        app = create_app(srv.url("api"), operations=_operations())
         marts = len(app.state.api.marts)
         print(
             f"data API on http://{args.host}:{args.port} (docs /docs) as {config.role_name('api')}, "
@@ -205,6 +205,13 @@ def _api(args: argparse.Namespace, dashboard_key: bool = False) -> int:
     return 0
 
 
+def _operations():
+    """What GET /v1/operacao answers: the exporter's view of the Dagster instance and warehouse."""
+    from mirante.orchestration.operacao import provider
+
+    return provider()
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     """The data API with its dashboard page; with --screenshot, a PNG of the page taken by headless
     Chromium from the app on a free loopback port, then everything it started is stopped."""
@@ -216,7 +223,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     started = config.external_server() is None and not db.embedded_running()
     try:
         srv = db.setup()
-        app = create_app(srv.url("api"))
+        app = create_app(srv.url("api"), operations=_operations())
         token = dashboard.key(srv)
         with dashboard.serving(app) as base:
             page = "/dashboard/operacao" if args.page == "operacao" else "/dashboard"

@@ -7,13 +7,17 @@ runs, materializations and e-SUS statistics come from the exporter's collector
 instance and warehouse, and the thresholds are those of monitoring/alerts.yml (a test compares them).
 
     snapshot(collector)   the page's JSON (Portuguese keys, like every API answer)
+    provider(home)        what the data API is given to answer GET /v1/operacao
     sla_states(c, i)      the SLA list of the page
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from mirante.orchestration.metrics import MARTS, MiranteCollector
 
@@ -159,3 +163,21 @@ def snapshot(
         except Exception as exc:
             out["erros"].append(f"e-SUS: {exc}")
     return out
+
+
+def provider(dagster_home: Path | None = None) -> Callable[[], dict]:
+    """`operations` for the data API (api/operacao.py): the snapshot over the Dagster instance at
+    `dagster_home` (default: the one `mirante metrics` reads) and the running warehouse. The
+    collector is built on the first request (reading the Definitions takes seconds) and reused."""
+    lock = threading.Lock()
+    built: list[MiranteCollector] = []
+
+    def operations() -> dict:
+        with lock:
+            if not built:
+                from mirante.orchestration import metrics
+
+                built.append(metrics.collector_for(dagster_home))
+        return snapshot(built[0])
+
+    return operations

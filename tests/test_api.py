@@ -90,6 +90,12 @@ def test_health(api):
     assert ok(api.get("/health")) == {"status": "ok"}
 
 
+def test_an_app_given_no_operations_data_says_so(api):
+    # the API layer imports no orchestration: `mirante api` gives it the Operação data, this app none
+    resp = api.get("/v1/operacao")
+    assert resp.status_code == 503 and "no operations data" in resp.json()["detail"]
+
+
 def test_marts_lists_every_mart(api, admin):
     expected = {
         r[0]

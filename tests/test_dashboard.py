@@ -178,7 +178,9 @@ def site(built, built_dagster_home):
     (dashboard.key: created as `mirante dashboard` does); /v1/operacao reads the built graph's
     Dagster instance."""
     global KEY
-    app = create_app(built.url("api"), dagster_home=built_dagster_home)
+    from mirante.orchestration.operacao import provider
+
+    app = create_app(built.url("api"), operations=provider(built_dagster_home))
     KEY = dashboard.key(built)
     with dashboard.serving(app) as base:
         yield base

