@@ -112,7 +112,7 @@ def _entries(rng: random.Random, month: date, seq: list[int]) -> list[Lancamento
     return sorted(out, key=lambda e: (e.data, e.documento))
 
 
-def _bad_statement_lines(rng: random.Random, month: date, n: int) -> list[str]:
+def _bad_statement_lines(month: date, n: int) -> list[str]:
     bad = [
         f"31/02/{month.year};Pix recebido - Data impossível;PIXERR;100,00;",
         f"{month:%d/%m/%Y};Pix recebido - Valor estranho;PIXERR;1,234.56;",
@@ -129,8 +129,11 @@ def statement_text(
     saldo: Decimal,
     seq: list[int],
     malformados: int = 0,
+    bad_rng: random.Random | None = None,
 ) -> tuple[str, Decimal]:
-    """One month of one account as the bank exports it, and the closing balance."""
+    """One month of one account as the bank exports it, and the closing balance; `malformados`
+    bad lines placed by `bad_rng` (its own generator: the good lines do not depend on them)."""
+    bad_rng = bad_rng or random.Random(0)
     banco, agencia, numero = conta
     end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     lines = [
@@ -145,13 +148,21 @@ def statement_text(
     for e in _entries(rng, month, seq):
         saldo += e.valor
         body.append(f"{e.data:%d/%m/%Y};{e.historico};{e.documento};{brl(e.valor)};{brl(saldo)}")
-    for line in _bad_statement_lines(rng, month, malformados):
-        body.insert(rng.randint(0, len(body)), line)
+    for line in _bad_statement_lines(month, malformados):
+        body.insert(bad_rng.randint(0, len(body)), line)
     return "\r\n".join(lines + body) + "\r\n", saldo
 
 
-def invoices(rng: random.Random, month: date, seq: list[int], hoje: date, malformados: int = 0) -> list[dict]:
-    """One month of invoices issued, with their status as of `hoje`."""
+def invoices(
+    rng: random.Random,
+    month: date,
+    seq: list[int],
+    hoje: date,
+    malformados: int = 0,
+    bad_rng: random.Random | None = None,
+) -> list[dict]:
+    """One month of invoices issued, with their status as of `hoje` (bad ones as in statement_text)."""
+    bad_rng = bad_rng or random.Random(0)
     out = []
     for _ in range(rng.randint(12, 20)):
         seq[0] += 1
@@ -211,7 +222,7 @@ def invoices(rng: random.Random, month: date, seq: list[int], hoje: date, malfor
         },
     ]
     for i in range(malformados):
-        out.insert(rng.randint(0, len(out)), bad[i % len(bad)])
+        out.insert(bad_rng.randint(0, len(out)), bad[i % len(bad)])
     return out
 
 
@@ -232,7 +243,7 @@ def generate(
 ) -> list[Path]:
     """Write `meses` months of statements (one file per account and month) and invoices (one file
     per month) into `folder`; same arguments, same bytes. Returns the files written."""
-    rng = random.Random(seed)
+    rng, bad_rng = random.Random(seed), random.Random(seed + 1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     months = _months(inicio, meses)
@@ -243,13 +254,15 @@ def generate(
         saldo = _money(rng, 5_000, 50_000)
         slug = conta[2].replace("-", "")
         for month in months:
-            text, saldo = statement_text(rng, conta, month, saldo, statement_seq, malformados)
+            text, saldo = statement_text(rng, conta, month, saldo, statement_seq, malformados, bad_rng)
             path = folder / f"extrato_{slug}_{month:%Y-%m}.csv"
             path.write_bytes(text.encode("latin-1"))
             written.append(path)
     for month in months:
         path = folder / f"faturas_{month:%Y-%m}.json"
-        path.write_text(_json(invoices(rng, month, invoice_seq, hoje, malformados)), encoding="utf-8")
+        path.write_text(
+            _json(invoices(rng, month, invoice_seq, hoje, malformados, bad_rng)), encoding="utf-8"
+        )
         written.append(path)
     return written
 

@@ -14,9 +14,10 @@ Resources (= raw tables = dbt source tables):
     arquivos    one row per file: name, kind, sha256, size, rows read, loaded and quarantined
 
 Every table is replaced per file (merge key `arquivo`, delete-insert): loading the same file
-twice adds nothing and a file replaced under the same name replaces its rows. A file whose new
-version has no row left in a table keeps its old rows there: staging keeps only the rows of each
-file's latest load (`_dlt_load_id` of its `arquivos` row).
+twice adds nothing and a file replaced under the same name replaces its rows. Each run sends, per
+file and table, one marker row (linha -1, `_substituir` true: dlt's `hard_delete` hint) that is
+never inserted but deletes the file's old rows, so a new version with no row left in a table
+(e.g. no malformed line any more) leaves none of the old ones behind.
 """
 
 from __future__ import annotations
@@ -52,43 +53,57 @@ __all__ = [
 ]
 
 _PER_FILE = {"disposition": "merge", "strategy": "delete-insert"}
-_MONEY = {"data_type": "decimal", "precision": 18, "scale": 2}
+#: the marker row's column (dlt `hard_delete`): null in every row that lands in raw
+_MARKER = "_substituir"
 
 
+def _marker_column() -> dict:
+    return {_MARKER: {"data_type": "bool", "hard_delete": True, "nullable": True}}
+
+
+# a new dict per column: dlt writes the column's name into the hint it is given
 def _text(nullable: bool = True) -> dict:
     return {"data_type": "text", "nullable": nullable}
+
+
+def _money() -> dict:
+    """Reais, exact: numeric(18, 2)."""
+    return {"data_type": "decimal", "precision": 18, "scale": 2}
 
 
 _STATEMENT_COLUMNS = {
     "arquivo": _text(False),
     "linha": {"data_type": "bigint", "nullable": False},
     "banco": _text(),
-    "agencia": _text(False),
-    "conta": _text(False),
-    "data": {"data_type": "date", "nullable": False},
-    "historico": _text(False),
+    "agencia": _text(),
+    "conta": _text(),
+    "data": {"data_type": "date"},
+    "historico": _text(),
     "documento": _text(),
-    "valor": {**_MONEY, "nullable": False},
-    "saldo": {**_MONEY, "nullable": True},
+    "valor": _money(),
+    "saldo": _money(),
+    **_marker_column(),
 }
 _INVOICE_COLUMNS = {
     "arquivo": _text(False),
     "linha": {"data_type": "bigint", "nullable": False},
-    "numero": _text(False),
-    "cnpj_cliente": _text(False),
+    "numero": _text(),
+    "cnpj_cliente": _text(),
     "nome_cliente": _text(),
-    "data_emissao": {"data_type": "date", "nullable": False},
-    "data_vencimento": {"data_type": "date", "nullable": False},
-    "valor": {**_MONEY, "nullable": False},
-    "situacao": _text(False),
-    "data_pagamento": {"data_type": "date", "nullable": True},
+    "data_emissao": {"data_type": "date"},
+    "data_vencimento": {"data_type": "date"},
+    "valor": _money(),
+    "situacao": _text(),
+    "data_pagamento": {"data_type": "date"},
+    **_marker_column(),
 }
 _QUARANTINE_COLUMNS = {
     "arquivo": _text(False),
     "linha": {"data_type": "bigint", "nullable": False},
-    "motivo": _text(False),
+    "motivo": _text(),
     "detalhe": _text(),
     "conteudo": _text(),
+    **_marker_column(),
 }
 _FILE_COLUMNS = {
     "arquivo": _text(False),
@@ -135,8 +150,8 @@ def arquivos_financeiros_source(directory: str = dlt.config.value, files: list[s
     )
     def extratos():
         for f in read():
-            if f.kind == "extrato" and f.rows:
-                yield f.rows
+            if f.kind == "extrato":
+                yield [_marker(f), *f.rows]
 
     @dlt.resource(
         name="faturas",
@@ -148,8 +163,8 @@ def arquivos_financeiros_source(directory: str = dlt.config.value, files: list[s
     )
     def faturas():
         for f in read():
-            if f.kind == "faturas" and f.rows:
-                yield f.rows
+            if f.kind == "faturas":
+                yield [_marker(f), *f.rows]
 
     @dlt.resource(
         name="quarentena",
@@ -161,17 +176,16 @@ def arquivos_financeiros_source(directory: str = dlt.config.value, files: list[s
     )
     def quarentena():
         for f in read():
-            if f.quarantine:
-                yield [
-                    {
-                        "arquivo": f.name,
-                        "linha": q.linha,
-                        "motivo": q.motivo,
-                        "detalhe": q.detalhe,
-                        "conteudo": q.conteudo,
-                    }
-                    for q in f.quarantine
-                ]
+            yield [_marker(f)] + [
+                {
+                    "arquivo": f.name,
+                    "linha": q.linha,
+                    "motivo": q.motivo,
+                    "detalhe": q.detalhe,
+                    "conteudo": q.conteudo,
+                }
+                for q in f.quarantine
+            ]
 
     @dlt.resource(
         name="arquivos",
@@ -214,6 +228,11 @@ LOADER = DltLoader(
         p.resolve().as_uri() for p in _select(settings.directory, kwargs.get("files"))
     ],
 )
+
+
+def _marker(f: ParsedFile) -> dict:
+    """The row that clears a file's old rows from a table and is not inserted (see the docstring)."""
+    return {"arquivo": f.name, "linha": -1, _MARKER: True}
 
 
 def _select(directory: str | Path, files: Iterable[str] | None) -> list[Path]:

@@ -1,27 +1,12 @@
--- One row per bank statement entry, across files: a file's rows of its latest load only (a new
--- version of a file replaces its rows), and an entry present in two overlapping exports of the same
--- account once (the latest load wins). Identical entries of one day (same document and amount) are
+-- One row per bank statement entry, across files (raw holds each file's current version: the loader
+-- replaces a file's rows): an entry present in two overlapping exports of the same account once (the
+-- latest load wins). Identical entries of one day (same document and amount) are
 -- told apart by their order in the file (ocorrencia).
 with
 
-arquivos as (
-
-    select
-        arquivo,
-        _dlt_load_id
-
-    from {{ source('raw_arquivos_financeiros', 'arquivos') }}
-
-),
-
 source as (
 
-    select e.*
-    from {{ source('raw_arquivos_financeiros', 'extratos') }} as e
-    inner join arquivos as a
-        on
-        e.arquivo = a.arquivo
-        and e._dlt_load_id = a._dlt_load_id
+    select * from {{ source('raw_arquivos_financeiros', 'extratos') }}
 
 ),
 

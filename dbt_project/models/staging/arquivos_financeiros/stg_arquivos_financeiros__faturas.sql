@@ -1,25 +1,10 @@
--- One row per invoice number, across files: a file's rows of its latest load only, and of an
--- invoice in several files (its status changed) the row of the latest load wins.
+-- One row per invoice number, across files (raw holds each file's current version): of an invoice
+-- in several files (its status changed) the row of the latest load wins.
 with
-
-arquivos as (
-
-    select
-        arquivo,
-        _dlt_load_id
-
-    from {{ source('raw_arquivos_financeiros', 'arquivos') }}
-
-),
 
 source as (
 
-    select f.*
-    from {{ source('raw_arquivos_financeiros', 'faturas') }} as f
-    inner join arquivos as a
-        on
-        f.arquivo = a.arquivo
-        and f._dlt_load_id = a._dlt_load_id
+    select * from {{ source('raw_arquivos_financeiros', 'faturas') }}
 
 ),
 
