@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -133,6 +134,16 @@ def test_a_file_that_cannot_be_read_is_one_quarantine_row(tmp_path):
     ):
         parsed = parse_file(tmp_path / name)
         assert parsed.rows == [] and [(q.linha, q.motivo) for q in parsed.quarantine] == [(0, reason)]
+
+
+def test_a_missing_or_empty_folder_fails_the_load_naming_it(tmp_path):
+    from mirante.loaders.arquivos_financeiros import _select, list_files
+
+    (tmp_path / "notas.txt").write_text("not a history file")
+    assert list_files(tmp_path / "nowhere") == [] and list_files(tmp_path) == []
+    for folder in (tmp_path, tmp_path / "nowhere"):
+        with pytest.raises(FileNotFoundError, match=re.escape(str(folder))):
+            _select(folder, None)
 
 
 def test_the_generator_is_deterministic_latin1_and_malformed_on_demand(tmp_path):

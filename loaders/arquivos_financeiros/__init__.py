@@ -122,7 +122,9 @@ _FILE_COLUMNS = {
 
 def list_files(directory: str | Path) -> list[Path]:
     """Every statement (*.csv) and invoice file (*.json) of a folder, in name order (hidden files
-    and other kinds are not history files)."""
+    and other kinds are not history files); none when the folder does not exist."""
+    if not Path(directory).is_dir():
+        return []
     return sorted(
         p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith(".") and kind_of(p)
     )

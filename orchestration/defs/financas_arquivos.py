@@ -96,7 +96,7 @@ def arquivos_financeiros_sensor(
     cached = json.loads(context.cursor) if context.cursor else {}
     folder = arquivos_financeiros.read().directory
     files: dict[str, tuple[str, str]] = {}
-    for p in list_files(folder) if folder.is_dir() else []:
+    for p in list_files(folder):
         stat = p.stat()
         stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
         previous = cached.get(p.name)
