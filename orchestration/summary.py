@@ -39,11 +39,13 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, config.RAW_SCHEMAS)]
         lines.append("rows per mart:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, (config.MARTS_SCHEMA,))]
+        # every raw schema with a quarantine (SNIS exports, finance history files): (arquivo, linha)
         quarantined = 0
-        if conn.execute("select to_regclass('raw_snis.quarentena')").fetchone()[0]:
-            quarantined = conn.execute(
-                "select count(distinct (arquivo, linha)) from raw_snis.quarentena"
-            ).fetchone()[0]
+        for schema in config.RAW_SCHEMAS:
+            if conn.execute("select to_regclass(%s)", (f"{schema}.quarentena",)).fetchone()[0]:
+                quarantined += conn.execute(
+                    f'select count(distinct (arquivo, linha)) from "{schema}".quarentena'
+                ).fetchone()[0]
         lines.append(f"rows quarantined: {quarantined:,}")
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
             lines.append(

@@ -63,6 +63,8 @@ def test_checks_schedule_and_sensor_are_defined():
     sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}
     assert sensors == {
         "snis_new_export_sensor": "saneamento_snis",
+        # the finance history files' folder, watched the same way (orchestration/defs/financas_arquivos.py)
+        "arquivos_financeiros_sensor": "financas_arquivos",
         "mirante_all_after_esus_pull": "mirante_all",
         # operator alerts launch nothing (orchestration/alerts.py), and are on by default
         "run_failure_alerts": None,
