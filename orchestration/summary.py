@@ -44,6 +44,8 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
             quarantined = conn.execute(
                 "select count(distinct (arquivo, linha)) from raw_snis.quarentena"
             ).fetchone()[0]
+        if conn.execute("select to_regclass('raw_bcb.quarentena')").fetchone()[0]:
+            quarantined += conn.execute("select count(*) from raw_bcb.quarentena").fetchone()[0]
         lines.append(f"rows quarantined: {quarantined:,}")
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
             lines.append(
