@@ -1,4 +1,4 @@
-"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP): a run is killed with SIGKILL during
+"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP, BCB): a run is killed with SIGKILL during
 dlt's extract, during its normalize and during its load (after load jobs committed, others left),
 or the database is stopped and started in the middle of the load; then a normal run. Each drill
 checks:
@@ -57,9 +57,16 @@ MARTS = {
         "kpi_comercial_diario",
         "receita_recorrente_mensal",
     ),
+    "financas": ("agg_ipca_ano",),
 }
-DOMAIN = {"snis": "saneamento", "ibge": "saneamento", "crm": "comercial", "erp": "comercial"}
-SCHEMA = {"snis": "raw_snis", "ibge": "raw_ibge", "crm": "raw_crm", "erp": "raw_erp"}
+DOMAIN = {
+    "snis": "saneamento",
+    "ibge": "saneamento",
+    "crm": "comercial",
+    "erp": "comercial",
+    "bcb": "financas",
+}
+SCHEMA = {"snis": "raw_snis", "ibge": "raw_ibge", "crm": "raw_crm", "erp": "raw_erp", "bcb": "raw_bcb"}
 #: a small commercial world (two months, 300 customers): a load takes a few seconds
 HOJE = date(2025, 2, 28)
 WORLD = {
@@ -110,12 +117,13 @@ class Sources:
     """The offline sources of the drills and what each loader's normal run is."""
 
     def __init__(self, stack: ExitStack, tmp: Path):
-        from mirante.emulators import ibge
+        from mirante.emulators import bcb, ibge
 
         self.stack = stack
         self.snis_dir = tmp / "snis"
         self.snis_dir.mkdir()
         self.ibge = stack.enter_context(ibge.start())
+        self.bcb = stack.enter_context(bcb.start())
         self.crm = self.erp = None
         self._snis_keys = None
 
@@ -140,7 +148,11 @@ class Sources:
     def env(self) -> dict[str, str]:
         from mirante.emulators import erp
 
-        out = {"DRILL_SNIS_DIR": str(self.snis_dir), "MIRANTE_IBGE_BASE_URL": self.ibge.base_url}
+        out = {
+            "DRILL_SNIS_DIR": str(self.snis_dir),
+            "MIRANTE_IBGE_BASE_URL": self.ibge.base_url,
+            "MIRANTE_BCB_BASE_URL": self.bcb.base_url,
+        }
         if self.crm is not None:
             out |= {
                 "MIRANTE_CRM_BASE_URL": self.crm.base_url,
@@ -170,6 +182,10 @@ class Sources:
             from mirante.loaders import ibge
 
             return ibge.LOADER.load(ibge.read_settings(self.ibge.base_url), pipeline_name=name)
+        if loader == "bcb":
+            from mirante.loaders import bcb
+
+            return bcb.LOADER.load(bcb.read_settings(self.bcb.base_url), pipeline_name=name)
         if loader == "crm":
             from mirante.loaders import crm
 
@@ -189,6 +205,8 @@ class Sources:
                 t: [(str(r["id"]),) for r in requests.get(f"{self.ibge.base_url}/{t}", timeout=60).json()]
                 for t in ("regioes", "estados", "municipios")
             }
+        if loader == "bcb":
+            return {"series": self._bcb()}
         if loader == "crm":
             contacts = self.crm.records("Contacts")
             return {
@@ -208,6 +226,21 @@ class Sources:
                 for d in docs[entity]
                 for line in d["DocumentLines"]
             ]
+        return out
+
+    def _bcb(self) -> list[tuple]:
+        """(code, ISO date) of every observation the loader asks the emulator for: the configured
+        series from the first date on (the emulator's dates are all in the past)."""
+        from datetime import datetime
+
+        from mirante.loaders.bcb import settings
+
+        out = []
+        for code in settings.SERIES:
+            for item in self.bcb.series[code]:
+                day = datetime.strptime(item["data"], "%d/%m/%Y").date()
+                if day >= settings.INITIAL_DATE:
+                    out.append((str(code), day.isoformat()))
         return out
 
     def _snis(self) -> dict[str, list[tuple]]:
@@ -239,6 +272,7 @@ RAW_KEYS = {
         "arquivos": "select arquivo from raw_snis.arquivos",
     },
     "ibge": {t: f"select id from raw_ibge.{t}" for t in ("regioes", "estados", "municipios")},
+    "bcb": {"series": "select codigo_serie, data from raw_bcb.series"},
     "crm": {
         "contacts": "select id from raw_crm.contacts",
         "deals": "select id from raw_crm.deals",
@@ -361,6 +395,10 @@ def drills(server, tmp_path_factory):
             sources.load("crm")
             sources.load("erp")
             clean["comercial"] = build_marts(srv, "comercial")
+        # finance: the BCB series (the emulator's data does not move)
+        fresh(srv, "bcb")
+        sources.load("bcb")
+        clean["financas"] = build_marts(srv, "financas")
         yield srv, sources, clean
 
 
@@ -380,12 +418,13 @@ def rerun_and_check(
     """The normal run after the fault (the commercial worlds two days further on), then the checks.
     `left`: the packages the fault left behind, settled by the normal run: resumed when the
     loader's policy says so and their load had not begun, else dropped."""
+    from mirante.loaders.bcb.settings import PENDING_PACKAGES as bcb
     from mirante.loaders.crm.settings import PENDING_PACKAGES as crm
     from mirante.loaders.erp.settings import PENDING_PACKAGES as erp
     from mirante.loaders.ibge.settings import PENDING_PACKAGES as ibge
     from mirante.loaders.snis.settings import PENDING_PACKAGES as snis
 
-    policy = {"snis": snis, "ibge": ibge, "crm": crm, "erp": erp}[loader]
+    policy = {"snis": snis, "ibge": ibge, "crm": crm, "erp": erp, "bcb": bcb}[loader]
     if DOMAIN[loader] == "comercial":
         sources.advance(DAYS_AFTER)
     before = total(compare_keys(srv, sources, loader))  # what the fault left, against today's source
@@ -410,7 +449,7 @@ def rerun_and_check(
     assert equal, (marts, clean[DOMAIN[loader]])
 
 
-LOADERS = ("snis", "ibge", "crm", "erp")
+LOADERS = ("snis", "ibge", "crm", "erp", "bcb")
 
 
 @pytest.mark.parametrize("point", ["extract", "normalize", "load"])
