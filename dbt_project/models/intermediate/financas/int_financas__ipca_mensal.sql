@@ -8,7 +8,7 @@ with
 ipca as (
 
     select
-        data as mes,
+        data  as mes,
         valor as variacao_mensal
 
     from {{ ref('stg_bcb__series') }}

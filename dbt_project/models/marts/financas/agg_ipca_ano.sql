@@ -13,8 +13,8 @@ por_ano as (
 
     select
         ano,
-        count(*)                                      as meses,
-        exp(sum(ln(1 + variacao_mensal / 100)))       as fator
+        count(*)                                as meses,
+        exp(sum(ln(1 + variacao_mensal / 100))) as fator
 
     from meses
     group by ano

@@ -11,9 +11,9 @@ source as (
 renamed as (
 
     select
-        codigo_serie::integer          as codigo_serie,
-        data::date                     as data,
-        valor::numeric(20, 6)          as valor,
+        codigo_serie::integer           as codigo_serie,
+        data::date                      as data,
+        valor::numeric(20, 6)           as valor,
         date_trunc('month', data)::date as mes
 
     from source
