@@ -81,6 +81,30 @@ def test_daily_queries_are_cut_in_windows_of_at_most_ten_years():
     assert windows(date(2026, 1, 2), date(2026, 1, 1), settings.DIARIA) == []
 
 
+# -- truth: the mart against IBGE's published annual IPCA ------------------------------------------
+
+
+def official_annual_ipca() -> dict[int, Decimal]:
+    """IBGE's published annual IPCA per year, from the table in the shared data's README
+    (`| year | compounded | official | diff (pp) |`); a year whose official figure is in
+    parentheses there (not confirmed by the README's author) is left out."""
+    text = (config.shared_data_dir() / "bcb" / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"^\s*\|\s*(\d{4})\s*\|\s*[\d.]+\s*\|\s*([\d.]+)\s*\|", text, flags=re.M)
+    return {int(year): Decimal(value) for year, value in found}
+
+
+def test_the_mart_matches_ibge_published_annual_ipca(built):
+    # before the loader tests below: their own database (MIRANTE_DB) must not be where `built` goes
+    official = official_annual_ipca()
+    assert set(official) == set(range(2015, 2025)), official  # the README's table, 2015..2024
+    with psycopg.connect(built.url("reader")) as conn:
+        mart = dict(conn.execute("select ano, ipca_acumulado from marts.agg_ipca_ano").fetchall())
+    # every full year of the shared series, no partial one (2026 has 7 months)
+    assert set(mart) == set(range(2015, 2026)), mart
+    off = {year: abs(mart[year] - official[year]) for year in official}
+    assert all(d <= Decimal("0.01") for d in off.values()), off
+
+
 # -- the loader, into the real server ------------------------------------------------------------
 
 
@@ -203,26 +227,3 @@ def test_the_base_url_defaults_to_the_live_api(monkeypatch):
     assert bcb.read_settings().base_url == "https://api.bcb.gov.br"
     monkeypatch.setenv("MIRANTE_BCB_BASE_URL", "http://127.0.0.1:9/")
     assert bcb.read_settings().base_url == "http://127.0.0.1:9"
-
-
-# -- truth: the mart against IBGE's published annual IPCA ------------------------------------------
-
-
-def official_annual_ipca() -> dict[int, Decimal]:
-    """IBGE's published annual IPCA per year, from the table in the shared data's README
-    (`| year | compounded | official | diff (pp) |`); a year whose official figure is in
-    parentheses there (not confirmed by the README's author) is left out."""
-    text = (config.shared_data_dir() / "bcb" / "README.md").read_text(encoding="utf-8")
-    found = re.findall(r"^\|\s*(\d{4})\s*\|\s*[\d.]+\s*\|\s*([\d.]+)\s*\|", text, flags=re.M)
-    return {int(year): Decimal(value) for year, value in found}
-
-
-def test_the_mart_matches_ibge_published_annual_ipca(built):
-    official = official_annual_ipca()
-    assert set(official) == set(range(2015, 2025)), official  # the README's table, 2015..2024
-    with psycopg.connect(built.url("reader")) as conn:
-        mart = dict(conn.execute("select ano, ipca_acumulado from marts.agg_ipca_ano").fetchall())
-    # every full year of the shared series, no partial one (2026 has 7 months)
-    assert set(mart) == set(range(2015, 2026)), mart
-    off = {year: abs(mart[year] - official[year]) for year in official}
-    assert all(d <= Decimal("0.01") for d in off.values()), off
