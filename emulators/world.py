@@ -1,6 +1,6 @@
 """The offline world, assembled in one place: the emulated PEC databases of the registry on the
 warehouse server, and the HTTP emulator of every source that has one (`emulators/<source>.py` with
-`start()` and `loader_settings()`: today IBGE, CRM and ERP) on 127.0.0.1, for every source whose
+`start()` and `loader_settings()`: today IBGE, CRM, ERP and BCB) on 127.0.0.1, for every source whose
 address is configured nowhere, and generated files in the folder of the file sources that have no
 file yet (the finance history files: emulators/arquivos_financeiros.py). `mirante run`, `mirante ui` and the tests all enter it through `offline()`
 (or its parts), so they see the same sources.

@@ -1,4 +1,4 @@
-"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP, finance history files): a run is killed with SIGKILL during
+"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP, BCB, finance history files): a run is killed with SIGKILL during
 dlt's extract, during its normalize and during its load (after load jobs committed, others left),
 or the database is stopped and started in the middle of the load; then a normal run. Each drill
 checks:
@@ -58,23 +58,22 @@ MARTS = {
         "kpi_comercial_diario",
         "receita_recorrente_mensal",
     ),
-    # no mart reads the finance history files yet: their staging models (schema.model)
-    "financas": ("staging.stg_arquivos_financeiros__extratos", "staging.stg_arquivos_financeiros__faturas"),
+    # the BCB mart, and the finance history files' staging models (schema.model): no mart reads them yet
+    "financas": (
+        "agg_ipca_ano",
+        "staging.stg_arquivos_financeiros__extratos",
+        "staging.stg_arquivos_financeiros__faturas",
+    ),
 }
 DOMAIN = {
     "snis": "saneamento",
     "ibge": "saneamento",
     "crm": "comercial",
     "erp": "comercial",
+    "bcb": "financas",
     "arquivos_financeiros": "financas",
 }
-SCHEMA = {
-    "snis": "raw_snis",
-    "ibge": "raw_ibge",
-    "crm": "raw_crm",
-    "erp": "raw_erp",
-    "arquivos_financeiros": "raw_arquivos_financeiros",
-}
+SCHEMA = {loader: f"raw_{loader}" for loader in DOMAIN}
 #: a small commercial world (two months, 300 customers): a load takes a few seconds
 HOJE = date(2025, 2, 28)
 WORLD = {
@@ -125,7 +124,7 @@ class Sources:
     """The offline sources of the drills and what each loader's normal run is."""
 
     def __init__(self, stack: ExitStack, tmp: Path):
-        from mirante.emulators import ibge
+        from mirante.emulators import bcb, ibge
 
         self.stack = stack
         self.snis_dir = tmp / "snis"
@@ -140,6 +139,7 @@ class Sources:
         self.financas_v2 = generate(tmp / "financas_v2", seed=13, meses=3, malformados=2)
         self._financas_keys = None
         self.ibge = stack.enter_context(ibge.start())
+        self.bcb = stack.enter_context(bcb.start())
         self.crm = self.erp = None
         self._snis_keys = None
 
@@ -168,6 +168,7 @@ class Sources:
             "DRILL_SNIS_DIR": str(self.snis_dir),
             "MIRANTE_IBGE_BASE_URL": self.ibge.base_url,
             "MIRANTE_ARQUIVOS_FINANCEIROS_DIR": str(self.financas_dir),
+            "MIRANTE_BCB_BASE_URL": self.bcb.base_url,
         }
         if self.crm is not None:
             out |= {
@@ -211,6 +212,10 @@ class Sources:
             from mirante.loaders import ibge
 
             return ibge.LOADER.load(ibge.read_settings(self.ibge.base_url), pipeline_name=name)
+        if loader == "bcb":
+            from mirante.loaders import bcb
+
+            return bcb.LOADER.load(bcb.read_settings(self.bcb.base_url), pipeline_name=name)
         if loader == "crm":
             from mirante.loaders import crm
 
@@ -232,6 +237,8 @@ class Sources:
                 t: [(str(r["id"]),) for r in requests.get(f"{self.ibge.base_url}/{t}", timeout=60).json()]
                 for t in ("regioes", "estados", "municipios")
             }
+        if loader == "bcb":
+            return {"series": self._bcb()}
         if loader == "crm":
             contacts = self.crm.records("Contacts")
             return {
@@ -251,6 +258,21 @@ class Sources:
                 for d in docs[entity]
                 for line in d["DocumentLines"]
             ]
+        return out
+
+    def _bcb(self) -> list[tuple]:
+        """(code, ISO date) of every observation the loader asks the emulator for: the configured
+        series from the first date on (the emulator's dates are all in the past)."""
+        from datetime import datetime
+
+        from mirante.loaders.bcb import settings
+
+        out = []
+        for code in settings.SERIES:
+            for item in self.bcb.series[code]:
+                day = datetime.strptime(item["data"], "%d/%m/%Y").date()
+                if day >= settings.INITIAL_DATE:
+                    out.append((str(code), day.isoformat()))
         return out
 
     def _snis(self) -> dict[str, list[tuple]]:
@@ -303,6 +325,7 @@ RAW_KEYS = {
         },
         "arquivos": "select arquivo from raw_arquivos_financeiros.arquivos",
     },
+    "bcb": {"series": "select codigo_serie, data from raw_bcb.series"},
     "crm": {
         "contacts": "select id from raw_crm.contacts",
         "deals": "select id from raw_crm.deals",
@@ -425,7 +448,6 @@ def drills(server, tmp_path_factory):
         fresh(srv, "arquivos_financeiros")
         with world(sources, "arquivos_financeiros"):
             sources.load("arquivos_financeiros")
-        clean["financas"] = build_marts(srv, "financas")
         # commercial: CRM and ERP in one world each
         for loader in ("crm", "erp"):
             fresh(srv, loader)
@@ -436,6 +458,11 @@ def drills(server, tmp_path_factory):
             sources.load("crm")
             sources.load("erp")
             clean["comercial"] = build_marts(srv, "comercial")
+        # finance: the BCB series (the emulator's data does not move); then the domain's models, over
+        # the history files loaded above too
+        fresh(srv, "bcb")
+        sources.load("bcb")
+        clean["financas"] = build_marts(srv, "financas")
         yield srv, sources, clean
 
 
@@ -456,12 +483,20 @@ def rerun_and_check(
     `left`: the packages the fault left behind, settled by the normal run: resumed when the
     loader's policy says so and their load had not begun, else dropped."""
     from mirante.loaders.arquivos_financeiros.settings import PENDING_PACKAGES as arquivos
+    from mirante.loaders.bcb.settings import PENDING_PACKAGES as bcb
     from mirante.loaders.crm.settings import PENDING_PACKAGES as crm
     from mirante.loaders.erp.settings import PENDING_PACKAGES as erp
     from mirante.loaders.ibge.settings import PENDING_PACKAGES as ibge
     from mirante.loaders.snis.settings import PENDING_PACKAGES as snis
 
-    policy = {"snis": snis, "ibge": ibge, "crm": crm, "erp": erp, "arquivos_financeiros": arquivos}[loader]
+    policy = {
+        "snis": snis,
+        "ibge": ibge,
+        "crm": crm,
+        "erp": erp,
+        "bcb": bcb,
+        "arquivos_financeiros": arquivos,
+    }[loader]
     if DOMAIN[loader] == "comercial":
         sources.advance(DAYS_AFTER)
     before = total(compare_keys(srv, sources, loader))  # what the fault left, against today's source
@@ -486,7 +521,7 @@ def rerun_and_check(
     assert equal, (marts, clean[DOMAIN[loader]])
 
 
-LOADERS = ("snis", "ibge", "crm", "erp", "arquivos_financeiros")
+LOADERS = ("snis", "ibge", "crm", "erp", "bcb", "arquivos_financeiros")
 
 
 @pytest.mark.parametrize("point", ["extract", "normalize", "load"])
