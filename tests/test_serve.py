@@ -124,7 +124,12 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                 assert ended.job_name == "saneamento_snis"
             # ... and counts the run the daemon launched
             series = f'mirante_runs_total{{job="saneamento_snis",status="{ended.status.value}"}} 1.0'
-            assert series in (_text(f"http://127.0.0.1:{metrics_port}/metrics") or ""), series
+            _wait(
+                f"the exporter counting the run ({series})",
+                lambda: series in (_text(f"http://127.0.0.1:{metrics_port}/metrics") or ""),
+                120,
+                proc,
+            )
             # the sensor's load reached the service's own database
             with psycopg.connect(server.url("transformer", DATABASE)) as conn:
                 loaded = conn.execute("select count(*) from raw_snis.arquivos").fetchone()[0]
