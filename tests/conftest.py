@@ -99,23 +99,6 @@ def raw_snis(server):
 
 def _dbt_source_freshness():
     """`dbt source freshness` of every source, as the transformer, on the session's database."""
-    import subprocess
+    from .helpers import dbt_cli
 
-    from mirante.orchestration.resources import DBT_EXECUTABLE, DBT_PROJECT_DIR
-
-    dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    return subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
-            "--no-use-colors",
-            "source",
-            "freshness",
-            *dirs,
-            "--target-path",
-            "target/freshness",
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=config.child_environment(),
-        capture_output=True,
-        text=True,
-    )
+    return dbt_cli("source", "freshness", target="freshness")

@@ -75,3 +75,20 @@ def monitoring_tool(name: str) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return exe
+
+
+def dbt_cli(*args: str, target: str):
+    """The dbt CLI on the session's database (as the transformer), artifacts under target/<target>:
+    a completed process with its output captured."""
+    import subprocess
+
+    from mirante.orchestration.resources import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+    dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    return subprocess.run(
+        [str(DBT_EXECUTABLE), "--no-use-colors", *args, *dirs, "--target-path", f"target/{target}"],
+        cwd=DBT_PROJECT_DIR,
+        env=config.child_environment(),
+        capture_output=True,
+        text=True,
+    )

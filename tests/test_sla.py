@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -39,6 +38,7 @@ from mirante.orchestration.definitions import defs
 from mirante.orchestration.defs import operacao
 from mirante.orchestration.resources import Alerts
 
+from .helpers import dbt_cli
 from .test_alerts import Receiver, Ticks, receiver  # noqa: F401  (the loopback webhook fixture)
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -237,25 +237,7 @@ def breaches(built):
 
 
 def _dbt_build(select: str) -> None:
-    from mirante.orchestration.resources import DBT_EXECUTABLE, DBT_PROJECT_DIR
-
-    dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    done = subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
-            "--no-use-colors",
-            "build",
-            "--select",
-            select,
-            *dirs,
-            "--target-path",
-            "target/sla",
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=config.child_environment(),
-        capture_output=True,
-        text=True,
-    )
+    done = dbt_cli("build", "--select", select, target="sla")
     assert done.returncode == 0, done.stdout[-3000:]
 
 
