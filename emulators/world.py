@@ -1,7 +1,8 @@
 """The offline world, assembled in one place: the emulated PEC databases of the registry on the
 warehouse server, and the HTTP emulator of every source that has one (`emulators/<source>.py` with
-`start()` and `loader_settings()`: today IBGE, CRM and ERP) on 127.0.0.1, for every source whose
-address is configured nowhere. `mirante run`, `mirante ui` and the tests all enter it through `offline()`
+`start()` and `loader_settings()`: today IBGE, CRM, ERP and BCB) on 127.0.0.1, for every source whose
+address is configured nowhere, and generated files in the folder of the file sources that have no
+file yet (the finance history files: emulators/arquivos_financeiros.py). `mirante run`, `mirante ui` and the tests all enter it through `offline()`
 (or its parts), so they see the same sources.
 
 The emulators' addresses and credentials reach the loaders through the same MIRANTE_* variables a
@@ -44,6 +45,17 @@ def ensure_pec_sources(srv: config.Server) -> None:
     if missing:
         print(f"creating {len(missing)} emulated PEC databases: {', '.join(m.nome for m in missing)}")
         pec.create_many(srv, [m.id_municipio for m in missing], password)
+
+
+def ensure_file_sources() -> None:
+    """Synthetic finance history files (bank statements, past invoices) in the folder the
+    arquivos_financeiros loader reads, when it holds none yet (files put there by hand win)."""
+    from . import arquivos_financeiros
+
+    folder = config.arquivos_financeiros_dir()
+    written = arquivos_financeiros.ensure_folder(folder)
+    if written:
+        print(f"{len(written)} synthetic finance history files written to {folder}")
 
 
 #: set/restore environment variables (tests and the world configure Mirante through it)
@@ -91,9 +103,10 @@ def http_emulators(force: bool = False, sources: tuple[str, ...] | None = None):
 def offline(force: bool = False, srv: config.Server | None = None):
     """The whole offline world: the warehouse (`db.setup()`: the embedded server unless
     MIRANTE_DATABASE_URL is set; left running, callers stop what they started), the registry's PEC
-    databases and every HTTP emulator (see `http_emulators`)."""
+    databases, the file sources' folders and every HTTP emulator (see `http_emulators`)."""
     srv = srv or db.setup()
     db.export_env(srv)
     ensure_pec_sources(srv)
+    ensure_file_sources()
     with http_emulators(force=force) as started:
         yield World(srv, started)

@@ -26,6 +26,7 @@ mirante metrics [--port 9108] [--host 127.0.0.1]   Prometheus exporter: runs, lo
 mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
 mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
+mirante emulator bcb [--port N]                     serve the Banco Central SGS emulator
 mirante emulator snis_publicacao [--port N]         serve the shared SNIS exports as a publication
 """
 
@@ -417,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p_met.set_defaults(func=_metrics)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
-    p_emu.add_argument("source", choices=["ibge", "crm", "erp", "snis_publicacao"])
+    p_emu.add_argument("source", choices=["ibge", "crm", "erp", "bcb", "snis_publicacao"])
     p_emu.add_argument("--port", type=int, default=0)
     p_emu.add_argument(
         "--generator",

@@ -21,6 +21,11 @@ Environment variables:
     MIRANTE_SNIS_RAW_ZONE      raw zone where every downloaded export is archived unchanged,
                                content-addressed (default MIRANTE_HOME/raw/snis; a folder, or an
                                fsspec URL such as s3://bucket/snis)
+    MIRANTE_ARQUIVOS_FINANCEIROS_DIR  folder of the finance history files (bank statements *.csv,
+                               past invoices *.json) the arquivos_financeiros loader reads and its
+                               sensor watches (default MIRANTE_HOME/arquivos_financeiros, filled with
+                               generated files by the offline world). Or `dir` under
+                               [sources.arquivos_financeiros]
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
     MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
@@ -159,6 +164,14 @@ def snis_dir(publication: bool | None = None) -> Path:
     if publication or (publication is None and snis_publication_url()):
         return home() / "snis" / "current"
     return (shared_data_dir() / "snis").resolve()
+
+
+def arquivos_financeiros_dir() -> Path:
+    """The folder of the finance history files (loaders/arquivos_financeiros): MIRANTE_ARQUIVOS_FINANCEIROS_DIR
+    or `dir` under [sources.arquivos_financeiros]; else MIRANTE_HOME/arquivos_financeiros, where the
+    offline world writes its generated files."""
+    configured = source_setting("arquivos_financeiros", "dir")
+    return Path(configured).resolve() if configured else home() / "arquivos_financeiros"
 
 
 def snis_publication_url() -> str | None:

@@ -1,7 +1,7 @@
 """`mirante run`: the whole asset graph, offline, on the embedded server, with a summary.
 
 Enters the offline world (mirante/emulators/world.py: embedded PostgreSQL unless
-MIRANTE_DATABASE_URL is set, the registry's PEC databases, the IBGE, CRM and ERP emulators unless
+MIRANTE_DATABASE_URL is set, the registry's PEC databases, the IBGE, CRM, ERP and BCB emulators unless
 their base URLs are set), executes the `mirante_all` job of the same Definitions the
 Dagster UI shows (runs are recorded in MIRANTE_HOME/dagster, visible in `make ui`), prints rows per
 layer, quarantine, reconciliation and checks, and stops what it started.

@@ -39,11 +39,23 @@ def summary(srv: config.Server, result, pulls: dict | None = None) -> str:
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, config.RAW_SCHEMAS)]
         lines.append("rows per mart:")
         lines += [f"  {name:<45} {n:>9,}" for name, n in _count_tables(conn, (config.MARTS_SCHEMA,))]
+        # every raw schema with a quarantine: the rows of files (SNIS exports, finance history files)
+        # once each (one row per bad cell: distinct (arquivo, linha)), the items of an API (BCB) as rows
         quarantined = 0
-        if conn.execute("select to_regclass('raw_snis.quarentena')").fetchone()[0]:
-            quarantined = conn.execute(
-                "select count(distinct (arquivo, linha)) from raw_snis.quarentena"
-            ).fetchone()[0]
+        for schema in config.RAW_SCHEMAS:
+            columns = {
+                c
+                for (c,) in conn.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = %s and table_name = 'quarentena'",
+                    (schema,),
+                )
+            }
+            if columns:
+                counted = "distinct (arquivo, linha)" if {"arquivo", "linha"} <= columns else "*"
+                quarantined += conn.execute(f'select count({counted}) from "{schema}".quarentena').fetchone()[
+                    0
+                ]
         lines.append(f"rows quarantined: {quarantined:,}")
         if pulls and conn.execute("select to_regclass('raw_esus.execucoes')").fetchone()[0]:
             lines.append(

@@ -98,6 +98,8 @@ def test_every_source_table_and_column_is_described(manifest):
         "raw_esus",
         "raw_crm",
         "raw_erp",
+        "raw_arquivos_financeiros",
+        "raw_bcb",
         # what Mirante records about its own operation (SLA evaluations and breaches)
         "operacao",
     }

@@ -58,11 +58,14 @@ def test_checks_schedule_and_sensor_are_defined():
     assert schedules == {
         "esus_daily": ("0 5 * * *", "esus_pull"),
         "comercial_daily": ("0 4 * * *", "comercial"),
+        "financas_daily": ("30 9 * * *", "financas"),
     }
     assert defs.resolve_job_def("mirante_all")
     sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}
     assert sensors == {
         "snis_new_export_sensor": "saneamento_snis",
+        # the finance history files' folder, watched the same way (orchestration/defs/financas_arquivos.py)
+        "arquivos_financeiros_sensor": "financas_arquivos",
         "mirante_all_after_esus_pull": "mirante_all",
         # operator alerts launch nothing (orchestration/alerts.py), and are on by default
         "run_failure_alerts": None,
@@ -103,7 +106,7 @@ def test_every_suite_file_is_an_asset_check_by_rule():
 def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
     pools = {
         node.name: node.definition.pool
-        for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial")
+        for job in ("mirante_all", "esus_pull", "saneamento_snis", "saneamento", "comercial", "financas")
         for node in defs.resolve_job_def(job).graph.nodes
     }
     assert {
@@ -113,6 +116,7 @@ def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
             "raw_ibge",
             "raw_crm",
             "raw_erp",
+            "raw_bcb",
             "dbt_models",
             "raw_esus_pec",
         )
@@ -121,6 +125,7 @@ def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
         "raw_ibge": "dlt_ibge",
         "raw_crm": "dlt_crm",
         "raw_erp": "dlt_erp",
+        "raw_bcb": "dlt_bcb",
         "dbt_models": "dbt",
         "raw_esus_pec": "esus",
     }

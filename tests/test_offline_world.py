@@ -14,19 +14,19 @@ from mirante.loaders.esus import registry
 
 
 def _emulated() -> tuple[str, ...]:
-    """Every dlt loader with an emulator (emulators/<source>.py): the world must serve each one."""
-    import importlib.util
+    """Every dlt loader with an HTTP emulator (emulators/<source>.py with `start()`): the world must
+    serve each one (the finance files' generator has no server: the world fills a folder instead)."""
+    from mirante.emulators.world import emulated_sources
 
-    from mirante.loaders import dlt_loaders
-
-    names = [n for n in dlt_loaders() if importlib.util.find_spec(f"mirante.emulators.{n}") is not None]
-    return tuple(f"MIRANTE_{n.upper()}_BASE_URL" for n in names)
+    return tuple(f"MIRANTE_{n.upper()}_BASE_URL" for n in emulated_sources())
 
 
 SOURCES = _emulated()
 
 
-def test_the_ui_serves_a_world_with_every_source(server, monkeypatch):
+def test_the_ui_serves_a_world_with_every_source(server, monkeypatch, tmp_path):
+    folder = tmp_path / "financas"  # an empty folder of finance history files: the world fills it
+    monkeypatch.setenv("MIRANTE_ARQUIVOS_FINANCEIROS_DIR", str(folder))
     for name in SOURCES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", os.environ.get("DAGSTER_HOME", ""))  # prepare() points it at the home
@@ -51,5 +51,9 @@ def test_the_ui_serves_a_world_with_every_source(server, monkeypatch):
     assert all(seen["status"].values()), seen["status"]
     assert {n: os.environ.get(n) for n in SOURCES} == dict.fromkeys(SOURCES)  # put back afterwards
     assert {m.id_municipio for m in registry.load()} <= set(pec.list_municipios(server))
+    from mirante.loaders.arquivos_financeiros import list_files
+
+    kinds = {p.suffix for p in list_files(folder)}
+    assert kinds == {".csv", ".json"}, kinds
     with psycopg.connect(server.admin()) as conn:
         assert conn.execute("select 1").fetchone() == (1,)

@@ -1,12 +1,13 @@
-"""One run of a dlt loader (SNIS, IBGE, CRM or ERP) in a process of its own, killed (SIGKILL, like
+"""One run of a dlt loader (SNIS, IBGE, CRM, ERP, BCB or the finance history files) in a process of its own, killed (SIGKILL, like
 kill -9) inside a chosen dlt step, or paused there for the test to restart the database: the drills
 of tests/faults/test_dlt_drills.py.
 
     python tests/faults/dlt_driver.py LOADER POINT MARKER
 
-LOADER  snis | ibge | crm | erp: the loader's own entry point (`LOADER.load()` of its package,
+LOADER  snis | ibge | crm | erp | bcb | arquivos_financeiros: the loader's own entry point (`LOADER.load()` of its package,
         settling a killed run's packages first), pipeline DRILL_PIPELINE; sources
-        from the environment (DRILL_SNIS_DIR, MIRANTE_IBGE_BASE_URL, MIRANTE_CRM_*, MIRANTE_ERP_*)
+        from the environment (DRILL_SNIS_DIR, MIRANTE_IBGE_BASE_URL, MIRANTE_CRM_*, MIRANTE_ERP_*,
+        MIRANTE_BCB_BASE_URL, MIRANTE_ARQUIVOS_FINANCEIROS_DIR)
 POINT
     extract   the 2nd data item dlt writes while extracting (nothing committed, nothing in a package)
     normalize every load file of the package written by dlt's normalize worker, package not committed

@@ -1,4 +1,4 @@
-"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP): a run is killed with SIGKILL during
+"""Fault drills of the dlt loaders (SNIS, IBGE, CRM, ERP, BCB, finance history files): a run is killed with SIGKILL during
 dlt's extract, during its normalize and during its load (after load jobs committed, others left),
 or the database is stopped and started in the middle of the load; then a normal run. Each drill
 checks:
@@ -8,7 +8,8 @@ checks:
 - the killed run's load packages were settled (`mirante.pipelines.settle_pending`: resumed or
   dropped as the loader says) and nothing is left pending;
 - every mart of the source's domain equals a clean run's (md5 of its sorted rows; these marts
-  carry no load time or run id).
+  carry no load time or run id); the finance domain has no mart of its files yet: its staging
+  models are compared instead.
 
 Between the killed run and the normal one the CRM and ERP worlds move on two days: a rerun that
 only finished the killed run's package (dlt's own `run` with a package pending) would miss them.
@@ -57,9 +58,22 @@ MARTS = {
         "kpi_comercial_diario",
         "receita_recorrente_mensal",
     ),
+    # the BCB mart, and the finance history files' staging models (schema.model): no mart reads them yet
+    "financas": (
+        "agg_ipca_ano",
+        "staging.stg_arquivos_financeiros__extratos",
+        "staging.stg_arquivos_financeiros__faturas",
+    ),
 }
-DOMAIN = {"snis": "saneamento", "ibge": "saneamento", "crm": "comercial", "erp": "comercial"}
-SCHEMA = {"snis": "raw_snis", "ibge": "raw_ibge", "crm": "raw_crm", "erp": "raw_erp"}
+DOMAIN = {
+    "snis": "saneamento",
+    "ibge": "saneamento",
+    "crm": "comercial",
+    "erp": "comercial",
+    "bcb": "financas",
+    "arquivos_financeiros": "financas",
+}
+SCHEMA = {loader: f"raw_{loader}" for loader in DOMAIN}
 #: a small commercial world (two months, 300 customers): a load takes a few seconds
 HOJE = date(2025, 2, 28)
 WORLD = {
@@ -110,12 +124,22 @@ class Sources:
     """The offline sources of the drills and what each loader's normal run is."""
 
     def __init__(self, stack: ExitStack, tmp: Path):
-        from mirante.emulators import ibge
+        from mirante.emulators import bcb, ibge
 
         self.stack = stack
         self.snis_dir = tmp / "snis"
         self.snis_dir.mkdir()
+        # finance history files: a first version (one month), then the folder as the drill finds it
+        # (three months; the first month's files re-exported with other bytes and bad rows)
+        from mirante.emulators.arquivos_financeiros import generate
+
+        self.financas_dir = tmp / "financas"
+        self.financas_dir.mkdir()
+        self.financas_v1 = generate(tmp / "financas_v1", seed=13, meses=1, malformados=1)
+        self.financas_v2 = generate(tmp / "financas_v2", seed=13, meses=3, malformados=2)
+        self._financas_keys = None
         self.ibge = stack.enter_context(ibge.start())
+        self.bcb = stack.enter_context(bcb.start())
         self.crm = self.erp = None
         self._snis_keys = None
 
@@ -140,7 +164,12 @@ class Sources:
     def env(self) -> dict[str, str]:
         from mirante.emulators import erp
 
-        out = {"DRILL_SNIS_DIR": str(self.snis_dir), "MIRANTE_IBGE_BASE_URL": self.ibge.base_url}
+        out = {
+            "DRILL_SNIS_DIR": str(self.snis_dir),
+            "MIRANTE_IBGE_BASE_URL": self.ibge.base_url,
+            "MIRANTE_ARQUIVOS_FINANCEIROS_DIR": str(self.financas_dir),
+            "MIRANTE_BCB_BASE_URL": self.bcb.base_url,
+        }
         if self.crm is not None:
             out |= {
                 "MIRANTE_CRM_BASE_URL": self.crm.base_url,
@@ -159,9 +188,22 @@ class Sources:
         for p in paths:
             (self.snis_dir / p.name).symlink_to(p)
 
+    def financas_files(self, paths: list[Path]) -> None:
+        """The finance folder holds exactly these files."""
+        for p in self.financas_dir.iterdir():
+            p.unlink()
+        for p in paths:
+            (self.financas_dir / p.name).symlink_to(p)
+        self._financas_keys = None
+
     def load(self, loader: str):
         """The loader's normal run, in this process (its entry point settles pending packages)."""
         name = pipeline_name(loader)
+        if loader == "arquivos_financeiros":
+            from mirante.loaders import arquivos_financeiros
+
+            settings = arquivos_financeiros.read_settings(self.financas_dir)
+            return arquivos_financeiros.LOADER.load(settings, pipeline_name=name)
         if loader == "snis":
             from mirante.loaders import snis
 
@@ -170,6 +212,10 @@ class Sources:
             from mirante.loaders import ibge
 
             return ibge.LOADER.load(ibge.read_settings(self.ibge.base_url), pipeline_name=name)
+        if loader == "bcb":
+            from mirante.loaders import bcb
+
+            return bcb.LOADER.load(bcb.read_settings(self.bcb.base_url), pipeline_name=name)
         if loader == "crm":
             from mirante.loaders import crm
 
@@ -184,11 +230,15 @@ class Sources:
     def keys(self, loader: str) -> dict[str, list[tuple]]:
         if loader == "snis":
             return self._snis()
+        if loader == "arquivos_financeiros":
+            return self._financas()
         if loader == "ibge":
             return {
                 t: [(str(r["id"]),) for r in requests.get(f"{self.ibge.base_url}/{t}", timeout=60).json()]
                 for t in ("regioes", "estados", "municipios")
             }
+        if loader == "bcb":
+            return {"series": self._bcb()}
         if loader == "crm":
             contacts = self.crm.records("Contacts")
             return {
@@ -208,6 +258,21 @@ class Sources:
                 for d in docs[entity]
                 for line in d["DocumentLines"]
             ]
+        return out
+
+    def _bcb(self) -> list[tuple]:
+        """(code, ISO date) of every observation the loader asks the emulator for: the configured
+        series from the first date on (the emulator's dates are all in the past)."""
+        from datetime import datetime
+
+        from mirante.loaders.bcb import settings
+
+        out = []
+        for code in settings.SERIES:
+            for item in self.bcb.series[code]:
+                day = datetime.strptime(item["data"], "%d/%m/%Y").date()
+                if day >= settings.INITIAL_DATE:
+                    out.append((str(code), day.isoformat()))
         return out
 
     def _snis(self) -> dict[str, list[tuple]]:
@@ -231,6 +296,20 @@ class Sources:
             self._snis_keys = {"agua_esgoto_agregado": sorted(keys), "arquivos": names}
         return self._snis_keys
 
+    def _financas(self) -> dict[str, list[tuple]]:
+        if self._financas_keys is None:
+            from mirante.loaders.arquivos_financeiros.parser import parse_file
+
+            out = {"extratos": [], "faturas": [], "quarentena": [], "arquivos": []}
+            for path in sorted(self.financas_dir.iterdir()):
+                f = parse_file(path)
+                out["arquivos"].append((f.name,))
+                table = "extratos" if f.kind == "extrato" else "faturas"
+                out[table] += [(f.name, str(r["linha"])) for r in f.rows]
+                out["quarentena"] += [(f.name, str(q.linha)) for q in f.quarantine]
+            self._financas_keys = out
+        return self._financas_keys
+
 
 #: keys in raw: {table: SQL giving the same key tuples as Sources.keys}
 RAW_KEYS = {
@@ -239,6 +318,14 @@ RAW_KEYS = {
         "arquivos": "select arquivo from raw_snis.arquivos",
     },
     "ibge": {t: f"select id from raw_ibge.{t}" for t in ("regioes", "estados", "municipios")},
+    "arquivos_financeiros": {
+        **{
+            t: f"select arquivo, linha from raw_arquivos_financeiros.{t}"
+            for t in ("extratos", "faturas", "quarentena")
+        },
+        "arquivos": "select arquivo from raw_arquivos_financeiros.arquivos",
+    },
+    "bcb": {"series": "select codigo_serie, data from raw_bcb.series"},
     "crm": {
         "contacts": "select id from raw_crm.contacts",
         "deals": "select id from raw_crm.deals",
@@ -293,7 +380,7 @@ def build_marts(srv, domain: str) -> dict[str, str]:
             "run",
             "--quiet",
             "--select",
-            *(f"+{m}" for m in MARTS[domain]),
+            *(f"+{m.split('.')[-1]}" for m in MARTS[domain]),
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
@@ -304,11 +391,12 @@ def build_marts(srv, domain: str) -> dict[str, str]:
     out = {}
     with psycopg.connect(srv.url("transformer")) as conn:
         for mart in MARTS[domain]:
+            schema, name = mart.split(".") if "." in mart else ("marts", mart)
             out[mart] = conn.execute(
                 sql.SQL(
                     "select count(*) || ':' || md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                    "from marts.{} t"
-                ).format(sql.Identifier(mart))
+                    "from {}.{} t"
+                ).format(sql.Identifier(schema), sql.Identifier(name))
             ).fetchone()[0]
     assert all(not h.startswith("0:") for h in out.values()), out
     return out
@@ -323,7 +411,8 @@ def fresh(srv, loader: str) -> None:
 def world(sources: Sources, loader: str):
     """The drill's sources, the loader's first normal run on them, then the day's changes:
     SNIS loads the Alagoas sample first, then the folder holds both exports; the commercial
-    worlds move on DAYS_BEFORE days. IBGE does not change."""
+    worlds move on DAYS_BEFORE days; the finance folder holds its first version, then the second
+    (new months, the first month's files replaced). IBGE does not change."""
     if DOMAIN[loader] == "comercial":
         with sources.comercial():
             sources.load(loader)
@@ -334,6 +423,10 @@ def world(sources: Sources, loader: str):
             sources.snis_files(SNIS_SAMPLE)
             sources.load(loader)
             sources.snis_files(SNIS_FULL, SNIS_SAMPLE)
+        if loader == "arquivos_financeiros":
+            sources.financas_files(sources.financas_v1)
+            sources.load(loader)
+            sources.financas_files(sources.financas_v2)
         yield
 
 
@@ -351,6 +444,10 @@ def drills(server, tmp_path_factory):
             with world(sources, loader):
                 sources.load(loader)
         clean["saneamento"] = build_marts(srv, "saneamento")
+        # finance history files: the first version of the folder, then the second
+        fresh(srv, "arquivos_financeiros")
+        with world(sources, "arquivos_financeiros"):
+            sources.load("arquivos_financeiros")
         # commercial: CRM and ERP in one world each
         for loader in ("crm", "erp"):
             fresh(srv, loader)
@@ -361,6 +458,11 @@ def drills(server, tmp_path_factory):
             sources.load("crm")
             sources.load("erp")
             clean["comercial"] = build_marts(srv, "comercial")
+        # finance: the BCB series (the emulator's data does not move); then the domain's models, over
+        # the history files loaded above too
+        fresh(srv, "bcb")
+        sources.load("bcb")
+        clean["financas"] = build_marts(srv, "financas")
         yield srv, sources, clean
 
 
@@ -380,12 +482,21 @@ def rerun_and_check(
     """The normal run after the fault (the commercial worlds two days further on), then the checks.
     `left`: the packages the fault left behind, settled by the normal run: resumed when the
     loader's policy says so and their load had not begun, else dropped."""
+    from mirante.loaders.arquivos_financeiros.settings import PENDING_PACKAGES as arquivos
+    from mirante.loaders.bcb.settings import PENDING_PACKAGES as bcb
     from mirante.loaders.crm.settings import PENDING_PACKAGES as crm
     from mirante.loaders.erp.settings import PENDING_PACKAGES as erp
     from mirante.loaders.ibge.settings import PENDING_PACKAGES as ibge
     from mirante.loaders.snis.settings import PENDING_PACKAGES as snis
 
-    policy = {"snis": snis, "ibge": ibge, "crm": crm, "erp": erp}[loader]
+    policy = {
+        "snis": snis,
+        "ibge": ibge,
+        "crm": crm,
+        "erp": erp,
+        "bcb": bcb,
+        "arquivos_financeiros": arquivos,
+    }[loader]
     if DOMAIN[loader] == "comercial":
         sources.advance(DAYS_AFTER)
     before = total(compare_keys(srv, sources, loader))  # what the fault left, against today's source
@@ -410,7 +521,7 @@ def rerun_and_check(
     assert equal, (marts, clean[DOMAIN[loader]])
 
 
-LOADERS = ("snis", "ibge", "crm", "erp")
+LOADERS = ("snis", "ibge", "crm", "erp", "bcb", "arquivos_financeiros")
 
 
 @pytest.mark.parametrize("point", ["extract", "normalize", "load"])
