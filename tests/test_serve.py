@@ -30,19 +30,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(what: str, probe, timeout: float, proc: subprocess.Popen):
+def _wait(what: str, probe, timeout: float, proc: subprocess.Popen, log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            output = proc.stdout.read() if proc.stdout else ""
             raise AssertionError(
-                f"mirante serve exited ({proc.returncode}) waiting for {what}:\n{output[-3000:]}"
+                f"mirante serve exited ({proc.returncode}) waiting for {what}:\n{_tail(log)}"
             )
         value = probe()
         if value:
             return value
         time.sleep(2)
-    raise AssertionError(f"no {what} within {timeout:.0f} s")
+    raise AssertionError(f"no {what} within {timeout:.0f} s; mirante serve said:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
 
 
 @pytest.fixture
@@ -57,14 +60,17 @@ def serve_env(server, built, tmp_path):
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, serve_env):
+def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, serve_env, tmp_path):
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
     from mirante.orchestration import service
 
     port, metrics_port = _free_port(), _free_port()
-    with environ(serve_env):
+    # the service's output goes to a file: a pipe nobody drains fills up and blocks every process
+    # writing to it (the daemon, the webserver, the runs it launches)
+    log = tmp_path / "serve.log"
+    with environ(serve_env), log.open("w") as out:
         proc = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "mirante"),
@@ -75,17 +81,16 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                 str(metrics_port),
             ],
             env=config.child_environment(),
-            stdout=subprocess.PIPE,
+            stdout=out,
             stderr=subprocess.STDOUT,
-            text=True,
         )
         try:
-            _wait("pid file", service.running_pid, 180, proc)
+            _wait("pid file", service.running_pid, 180, proc, log)
             # the UI answers, and its instance is the PostgreSQL one
-            _wait("webserver", lambda: _answers(f"http://127.0.0.1:{port}/server_info"), 180, proc)
+            _wait("webserver", lambda: _answers(f"http://127.0.0.1:{port}/server_info"), 180, proc, log)
             # the exporter reads the service's instance (PostgreSQL)
             metrics = _wait(
-                "the exporter", lambda: _text(f"http://127.0.0.1:{metrics_port}/metrics"), 180, proc
+                "the exporter", lambda: _text(f"http://127.0.0.1:{metrics_port}/metrics"), 180, proc, log
             )
             assert "mirante_runs_total" in metrics
             yaml = (service.instance_home() / "dagster.yaml").read_text()
@@ -100,7 +105,7 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                 ),
                 DagsterInstance.get() as instance,
             ):
-                beats = _wait("daemon heartbeat", lambda: instance.get_daemon_heartbeats(), 180, proc)
+                beats = _wait("daemon heartbeat", lambda: instance.get_daemon_heartbeats(), 180, proc, log)
                 assert {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR"} <= set(beats)
                 run = _wait(
                     "a run launched by the SNIS sensor",
@@ -114,12 +119,14 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                     ),
                     240,
                     proc,
+                    log,
                 )
                 ended = _wait(
                     "the run's end",
                     lambda: (r := instance.get_run_by_id(run.run_id)).status in FINISHED_STATUSES and r,
                     300,
                     proc,
+                    log,
                 )
                 assert ended.job_name == "saneamento_snis"
             # ... and counts the run the daemon launched
@@ -129,6 +136,7 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
                 lambda: series in (_text(f"http://127.0.0.1:{metrics_port}/metrics") or ""),
                 120,
                 proc,
+                log,
             )
             # the sensor's load reached the service's own database
             with psycopg.connect(server.url("transformer", DATABASE)) as conn:
@@ -136,9 +144,9 @@ def test_serve_runs_daemon_and_webserver_and_a_sensor_launches_a_run(server, ser
             assert loaded == 1
         finally:
             stopped = service.stop_service(timeout=120) if service.running_pid() else False
-            out, _ = proc.communicate(timeout=120)
-    assert stopped, out[-3000:]
-    assert proc.returncode == 0, out[-3000:]
+            proc.wait(timeout=120)
+    assert stopped, _tail(log)
+    assert proc.returncode == 0, _tail(log)
     assert service.running_pid() is None
 
 
