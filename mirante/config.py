@@ -26,6 +26,13 @@ Environment variables:
                                sensor watches (default MIRANTE_HOME/arquivos_financeiros, filled with
                                generated files by the offline world). Or `dir` under
                                [sources.arquivos_financeiros]
+    MIRANTE_RAZAO_HOST / _PORT / _DATABASE / _USER  the company's operational PostgreSQL the ledger's
+                               change data capture reads (loaders/razao; default: the emulated
+                               database razao_origem on the warehouse's server, role razao_cdc). Or
+                               `host`, `port`, ... under [sources.razao]
+    MIRANTE_RAZAO_PASSWORD     the capture role's password (or `senha_cdc` under [razao] in
+                               .dlt/secrets.toml, generated there for the emulated source)
+    MIRANTE_RAZAO_SLOT / _PUBLICATION  its replication slot and publication (default mirante_razao)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
     MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
@@ -547,6 +554,16 @@ def esus_password(id_municipio: str | None = None) -> str | None:
         return env
     esus = read_secrets().get("esus", {})
     value = (esus.get("senhas", {}).get(id_municipio) if id_municipio else None) or esus.get("senha")
+    return str(value) if value else None
+
+
+def razao_password(role: str = "cdc") -> str | None:
+    """Password of a role of the company's operational database (loaders/razao): the capture's
+    (`cdc`, role with REPLICATION): MIRANTE_RAZAO_PASSWORD, else `[razao] senha_cdc` in
+    .dlt/secrets.toml; the application's (`app`, the emulator's writer): `[razao] senha_app`."""
+    if role == "cdc" and os.environ.get("MIRANTE_RAZAO_PASSWORD"):
+        return os.environ["MIRANTE_RAZAO_PASSWORD"]
+    value = read_secrets().get("razao", {}).get(f"senha_{role}")
     return str(value) if value else None
 
 

@@ -428,13 +428,14 @@ def start_embedded() -> config.Server:
     sock.chmod(0o700)  # the server's OS user (and root) only
     opts = (
         f"-h 127.0.0.1 -p {port} -k {sock} -c password_encryption=scram-sha-256 "
-        f"-c max_connections=200 {_ssl_options()}"
+        f"-c max_connections=200 {_ssl_options()} {_logical_options()}"
     )
     if not embedded_running():
         if not needs_password:
             _write_hba(PG_HBA, user)
         _pg_ctl(["-w", "-t", "60", "-o", opts, "-l", str(pgdata / "log"), "start"], user, timeout=90)
-    elif "ssl=on" not in _running_options():  # started by an older Mirante, without TLS
+    elif not all(o in _running_options() for o in ("ssl=on", "wal_level=logical")):
+        # started by an older Mirante, without TLS or without logical decoding (loaders/razao)
         _pg_ctl(
             ["-w", "-t", "60", "-m", "fast", "-o", opts, "-l", str(pgdata / "log"), "restart"],
             user,
@@ -452,6 +453,42 @@ def start_embedded() -> config.Server:
     )
     _wait_ready(server.admin("postgres"))
     return server
+
+
+#: logical decoding for the change data capture (loaders/razao, docs/cdc.md): walsenders and slots
+#: for a few captures, and a bound on the WAL any slot may hold back. Past the bound the server
+#: invalidates the slot instead of filling the disk; the capture then takes a new snapshot.
+LOGICAL_SETTINGS = {
+    "wal_level": "logical",
+    "max_replication_slots": "16",
+    "max_wal_senders": "16",
+    "max_slot_wal_keep_size": "1GB",
+}
+
+
+def _logical_options() -> str:
+    return " ".join(f"-c {k}={v}" for k, v in LOGICAL_SETTINGS.items())
+
+
+def logical_decoding_problem(conn) -> str | None:
+    """Why the server `conn` reaches cannot serve a logical replication slot, or None: wal_level
+    must be `logical` (a server given by MIRANTE_DATABASE_URL is configured by its operator), and a
+    slot's retained WAL should be bounded (max_slot_wal_keep_size, -1 = unbounded)."""
+    settings = dict(
+        conn.execute(
+            "select name, setting from pg_settings where name in "
+            "('wal_level', 'max_replication_slots', 'max_wal_senders', 'max_slot_wal_keep_size')"
+        ).fetchall()
+    )
+    if settings.get("wal_level") != "logical":
+        return (
+            f"wal_level is {settings.get('wal_level')!r}, the change data capture needs 'logical': set "
+            "wal_level=logical (and max_replication_slots, max_wal_senders > 0, max_slot_wal_keep_size) "
+            "in the server's postgresql.conf and restart it (docs/cdc.md)"
+        )
+    if int(settings.get("max_replication_slots", 0)) < 1 or int(settings.get("max_wal_senders", 0)) < 1:
+        return "max_replication_slots and max_wal_senders must be at least 1 (docs/cdc.md)"
+    return None
 
 
 def _running_options() -> str:
