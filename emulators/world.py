@@ -2,7 +2,8 @@
 warehouse server, and the HTTP emulator of every source that has one (`emulators/<source>.py` with
 `start()` and `loader_settings()`: today IBGE, CRM, ERP and BCB) on 127.0.0.1, for every source whose
 address is configured nowhere, and generated files in the folder of the file sources that have no
-file yet (the finance history files: emulators/arquivos_financeiros.py). `mirante run`, `mirante ui` and the tests all enter it through `offline()`
+file yet (the finance history files: emulators/arquivos_financeiros.py), and the company's
+operational database the ledger's change data capture reads (emulators/razao.py). `mirante run`, `mirante ui` and the tests all enter it through `offline()`
 (or its parts), so they see the same sources.
 
 The emulators' addresses and credentials reach the loaders through the same MIRANTE_* variables a
@@ -58,6 +59,18 @@ def ensure_file_sources() -> None:
         print(f"{len(written)} synthetic finance history files written to {folder}")
 
 
+def ensure_ledger_source(srv: config.Server) -> None:
+    """The company's operational database (emulators/razao.py: razao_origem, its history from
+    2025-04-01 to its reference end, the publication and the capture's role), created when missing,
+    unless the capture reads a source configured elsewhere (MIRANTE_RAZAO_HOST / [sources.razao])."""
+    if config.source_setting("razao", "host"):
+        return
+    from . import razao
+
+    if razao.ensure(srv):
+        print(f"emulated ledger database {razao.DATABASE} created (history to {razao.REFERENCE_END})")
+
+
 #: set/restore environment variables (tests and the world configure Mirante through it)
 environ = config.environ
 
@@ -108,5 +121,6 @@ def offline(force: bool = False, srv: config.Server | None = None):
     db.export_env(srv)
     ensure_pec_sources(srv)
     ensure_file_sources()
+    ensure_ledger_source(srv)
     with http_emulators(force=force) as started:
         yield World(srv, started)

@@ -13,6 +13,9 @@ Every `loaders/<source>/__init__.py` exposes
 The e-SUS loader is the one exception to `LOADER`: ~650 source databases published batch by batch
 in one transaction each, not a dlt pipeline (loaders/esus/__init__.py says why); it exposes the
 same DATASET, PIPELINE_NAME, DOMAIN and read_settings(), and `pull_many` instead of a dlt source.
+The ledger's change data capture (loaders/razao) is the other: exactly once needs the raw rows and
+the replication slot's confirmed LSN in ONE transaction, confirmed to the slot only after it commits
+(docs/cdc.md); it exposes the same names and `capture()`.
 """
 
 from __future__ import annotations

@@ -63,7 +63,22 @@ def _db(args: argparse.Namespace) -> int:
         from mirante.errors import mask
 
         print(f"ready: {mask(srv.admin())}")
+        if config.external_server():
+            _warn_without_logical_decoding(srv)
     return 0
+
+
+def _warn_without_logical_decoding(srv) -> None:
+    """A server by URL is configured by its operator: say clearly when the ledger's change data
+    capture (loaders/razao) cannot run there (wal_level must be logical; docs/cdc.md)."""
+    import psycopg
+
+    with psycopg.connect(srv.admin("postgres"), connect_timeout=10) as conn:
+        problem = db.logical_decoding_problem(conn)
+    if problem:
+        print(
+            f"warning: the ledger's change data capture cannot run on this server: {problem}", file=sys.stderr
+        )
 
 
 def _backup(args: argparse.Namespace) -> int:

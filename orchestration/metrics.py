@@ -29,6 +29,9 @@ Series (names are fixed: monitoring/alerts.yml and dashboards use them):
                                                       the latest day with records
     mirante_esus_records_mean_7d{id_municipio}        mean of the 7 days with records before it (absent
                                                       without any): the dashboards' volume ratio
+    mirante_razao_wal_retido_bytes{slot}              WAL the ledger's replication slot holds back for
+                                                      the capture (current LSN - confirmed_flush_lsn)
+    mirante_razao_slot_invalidado{slot}               1 when the server invalidated that slot
     mirante_exporter_scrape_errors_total              parts of a scrape that failed (the rest is served)
 
 The asset, check and job lists come from the Definitions (`catalogue()`), the values from storage.
@@ -155,6 +158,7 @@ class MiranteCollector(Collector):
             self.errors += 1
         if self.server is not None:
             families += self._guard(self._esus)
+            families += self._guard(self._razao)
         errors = CounterMetricFamily(
             "mirante_exporter_scrape_errors", "Parts of a scrape that failed (the others were served)."
         )
@@ -371,6 +375,40 @@ class MiranteCollector(Collector):
                 mean.add_metric([ident], row["media_7_dias"])
         yield latest
         yield mean
+
+    # ------------------------------------------------------------------------ ledger capture
+
+    def _razao(self):
+        """The ledger's replication slot, read on the source as the capture role: the WAL it holds
+        back for the capture (pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)) and
+        whether the server invalidated it. Nothing when the capture is not configured or has not
+        created its slot yet."""
+        from mirante.loaders import razao
+
+        retained = GaugeMetricFamily(
+            "mirante_razao_wal_retido_bytes",
+            "WAL the ledger's replication slot holds back for the capture (bytes not yet confirmed).",
+            labels=["slot"],
+        )
+        lost = GaugeMetricFamily(
+            "mirante_razao_slot_invalidado",
+            "1 when the server invalidated the ledger's slot (past max_slot_wal_keep_size): the next "
+            "capture takes a new snapshot (docs/cdc.md).",
+            labels=["slot"],
+        )
+        if config.razao_password("cdc"):
+            settings = razao.read_settings(self.server())
+            import psycopg
+
+            with psycopg.connect(settings.url(), connect_timeout=5, autocommit=True) as conn:
+                info = razao.slot_info(conn, settings.slot)
+            if info is not None:
+                invalid = info["wal_status"] == "lost" or bool(info["invalidation_reason"])
+                lost.add_metric([settings.slot], 1 if invalid else 0)
+                if info["retained"] is not None:
+                    retained.add_metric([settings.slot], info["retained"])
+        yield retained
+        yield lost
 
 
 def _enabled_municipalities() -> list[str]:

@@ -62,14 +62,21 @@ def built_lineage_file(tmp_path_factory):
 def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
     registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM, ERP and
-    BCB emulators over HTTP, generated finance history files)."""
+    BCB emulators over HTTP, generated finance history files, the emulated ledger database captured
+    through its replication slot)."""
     from dagster import DagsterInstance
 
-    from mirante.emulators.world import ensure_file_sources, ensure_pec_sources, http_emulators
+    from mirante.emulators.world import (
+        ensure_file_sources,
+        ensure_ledger_source,
+        ensure_pec_sources,
+        http_emulators,
+    )
     from mirante.orchestration.run import materialize
 
     ensure_pec_sources(server)
     ensure_file_sources()
+    ensure_ledger_source(server)
     with (
         http_emulators(force=True, sources=("ibge", "bcb")),
         environ(

@@ -59,6 +59,8 @@ def test_checks_schedule_and_sensor_are_defined():
         "esus_daily": ("0 5 * * *", "esus_pull"),
         "comercial_daily": ("0 4 * * *", "comercial"),
         "financas_daily": ("30 9 * * *", "financas"),
+        # the ledger's change data capture drains its slot every ten minutes (financas_razao.py)
+        "financas_razao_10min": ("*/10 * * * *", "financas_razao"),
     }
     assert defs.resolve_job_def("mirante_all")
     sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}
@@ -101,6 +103,20 @@ def test_every_suite_file_is_an_asset_check_by_rule():
     assert ge == expected
     assert ge[(("raw_esus", "tb_fat_vacinacao_vacina"), "ge_tb_fat_vacinacao_vacina")] is False
     assert ge[(("raw_snis", "agua_esgoto_agregado"), "ge_agua_esgoto_agregado")] is True
+
+
+def test_the_ledger_capture_is_one_op_for_every_raw_razao_table_joined_to_staging():
+    from mirante.loaders import razao
+
+    g = graph()
+    keys = {AssetKey(["raw_razao", t]) for t in razao.TABLES}
+    assert {defs.resolve_assets_def(k).op.name for k in keys} == {"raw_razao"}
+    assert {g.get(k).group_name for k in keys} == {"financas"}
+    assert defs.resolve_assets_def(AssetKey(["raw_razao", "clientes"])).op.pool == "razao"
+    stg = g.get(AssetKey(["staging", "stg_razao__recebiveis"]))
+    assert AssetKey(["raw_razao", "recebiveis"]) in stg.parent_keys
+    job = {n.name for n in defs.resolve_job_def("financas_razao").graph.nodes}
+    assert {"raw_razao", "dbt_models"} <= job
 
 
 def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():

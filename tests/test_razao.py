@@ -275,3 +275,41 @@ def test_source_schema_drift_is_detected_and_reported(ledger, warehouse):
     assert "segmento" in raw_cols and "sigla_uf" in raw_cols  # the dropped column stays, null from now
     assert last == (None, None, "Natal")
     assert_raw_equals_source(warehouse, ledger)
+
+
+def test_staging_is_the_current_state_with_no_person_in_clear(ledger, warehouse):
+    """dbt build of staging/razao (models and their tests) on the captured changelogs: each model
+    equals its source table now, persons keep neither name nor CPF."""
+    from .helpers import dbt_cli
+
+    cdc.capture(ledger, warehouse)
+    emu.advance(warehouse, 3, ledger.database)
+    cdc.capture(ledger, warehouse)
+    done = dbt_cli("build", "--select", "path:models/staging/razao", target="razao")
+    assert done.returncode == 0, done.stdout[-3000:]
+    with (
+        psycopg.connect(emu.app_url(warehouse, ledger.database)) as src,
+        psycopg.connect(warehouse.admin(TARGET)) as stg,
+    ):
+        for table, key in (("recebiveis", "id_recebivel"), ("pagaveis", "id_pagavel")):
+            cols = "{k}, valor::text, situacao, data_pagamento::text".format(k=key)
+            q = f"select {cols} from {{}} order by 1"
+            assert (
+                stg.execute(q.format(f"staging.stg_razao__{table}")).fetchall()
+                == src.execute(q.format(table)).fetchall()
+            )
+        pay = "select id_pagamento, natureza, valor::text, (pago_em at time zone 'America/Sao_Paulo')::date from {} order by 1"
+        staged = stg.execute(
+            "select id_pagamento, natureza, valor::text, data_pagamento from staging.stg_razao__pagamentos order by 1"
+        ).fetchall()
+        assert staged == src.execute(pay.format("pagamentos")).fetchall()
+        people = stg.execute(
+            "select cnpj_cliente, nome_cliente, documento_hash from staging.stg_razao__clientes "
+            "where tipo_pessoa = 'fisica'"
+        ).fetchall()
+        cpfs = {r[0] for r in src.execute("select documento from clientes where tipo_pessoa = 'fisica'")}
+        names = {r[0] for r in src.execute("select nome from clientes where tipo_pessoa = 'fisica'")}
+        texts = [str(v) for row in stg.execute("select * from staging.stg_razao__clientes") for v in row]
+    assert people and all(c is None and n is None and len(h) == 64 for c, n, h in people)
+    digits = {c.replace(".", "").replace("-", "") for c in cpfs}
+    assert not [t for t in texts if t in cpfs or t in digits or t in names]

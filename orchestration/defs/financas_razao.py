@@ -1,0 +1,92 @@
+"""Finance domain, the company's ledger: its operational PostgreSQL captured by logical replication
+(loaders/razao) -> raw_razao changelogs -> dbt staging (current state per key).
+
+One multi-asset `raw_razao` (group `financas`): one asset per published table, keyed like the dbt
+sources ([raw_razao, clientes], ...), all materialized by one op that drains the replication slot
+(a micro-batch: it returns once it reached the source's WAL position of its start), in the pool
+`razao` (one capture at a time; the capture also holds an advisory lock per slot). Each
+materialization says what the slot still holds back (`wal_retido_bytes`; the exporter's
+mirante_razao_wal_retido_bytes and the alert RazaoSlotRetemWal watch it between runs).
+
+Job `financas_razao`: the capture and everything downstream of it; schedule `financas_razao_10min`
+runs it every ten minutes, so the slot never holds more than a few minutes of the source's WAL.
+"""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    AssetSpec,
+    DefaultScheduleStatus,
+    Definitions,
+    MaterializeResult,
+    ScheduleDefinition,
+    define_asset_job,
+    multi_asset,
+)
+
+from mirante.loaders import razao
+from mirante.orchestration.resources import Warehouse
+
+RAW_KEYS = {t: AssetKey([razao.DATASET, t]) for t in razao.TABLES}
+POOL = razao.PIPELINE_NAME
+
+
+@multi_asset(
+    name=razao.DATASET,
+    specs=[
+        AssetSpec(
+            key,
+            group_name=razao.DOMAIN,
+            kinds={"postgres"},
+            skippable=True,
+            description=f"Changelog of the ledger's table {t} (every snapshot row, insert, update and "
+            "delete, with its LSN, in commit order), captured from the replication slot",
+        )
+        for t, key in RAW_KEYS.items()
+    ],
+    can_subset=False,
+    pool=POOL,
+    description="Drain the ledger's replication slot into raw_razao (loaders/razao, docs/cdc.md).",
+)
+def raw_razao(context: AssetExecutionContext, warehouse: Warehouse):
+    srv = warehouse.server()
+    result = razao.capture(razao.read_settings(srv), srv)
+    for event in result.events:
+        context.log.warning(f"razao capture: {event}")
+    context.log.info(
+        f"{result.transactions} transactions, {sum(result.rows.values())} rows "
+        f"({'snapshot' if result.snapshot else 'stream'}), {result.skipped} already in raw skipped; "
+        f"slot at {result.lsn_confirmado}, {result.retained_wal_bytes} bytes of WAL retained"
+    )
+    for table, key in RAW_KEYS.items():
+        yield MaterializeResult(
+            asset_key=key,
+            metadata={
+                "rows_loaded": result.rows.get(table, 0),
+                "transacoes": result.transactions,
+                "snapshot": result.snapshot,
+                "lsn_confirmado": result.lsn_confirmado or "",
+                "wal_retido_bytes": result.retained_wal_bytes
+                if result.retained_wal_bytes is not None
+                else -1,
+            },
+        )
+
+
+financas_razao_job = define_asset_job(
+    "financas_razao",
+    selection=AssetSelection.assets(raw_razao).downstream(),
+    description="Capture the ledger's changes (logical replication) and rebuild what reads them.",
+)
+
+financas_razao_10min = ScheduleDefinition(
+    name="financas_razao_10min",
+    job=financas_razao_job,
+    cron_schedule="*/10 * * * *",
+    execution_timezone="America/Sao_Paulo",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every ten minutes: drain the ledger's replication slot into raw_razao and staging.",
+)
+
+defs = Definitions(assets=[raw_razao], jobs=[financas_razao_job], schedules=[financas_razao_10min])
