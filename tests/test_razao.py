@@ -292,7 +292,7 @@ def test_staging_is_the_current_state_with_no_person_in_clear(ledger, warehouse)
         psycopg.connect(warehouse.admin(TARGET)) as stg,
     ):
         for table, key in (("recebiveis", "id_recebivel"), ("pagaveis", "id_pagavel")):
-            cols = "{k}, valor::text, situacao, data_pagamento::text".format(k=key)
+            cols = f"{key}, valor::text, situacao, data_pagamento::text"
             q = f"select {cols} from {{}} order by 1"
             assert (
                 stg.execute(q.format(f"staging.stg_razao__{table}")).fetchall()
