@@ -7,6 +7,6 @@ select
     id_pagavel
 from {{ ref('stg_razao__pagamentos') }}
 where not (
-    (natureza = 'credito' and id_recebivel is not null and id_pagavel is null)
-    or (natureza = 'debito' and id_pagavel is not null and id_recebivel is null)
-)
+        (natureza = 'credito' and id_recebivel is not null and id_pagavel is null)
+        or (natureza = 'debito' and id_pagavel is not null and id_recebivel is null)
+    )

@@ -88,7 +88,7 @@ def check_source(conn: psycopg.Connection, settings: RazaoSettings) -> None:
 
 def slot_info(conn: psycopg.Connection, slot: str) -> dict | None:
     row = conn.execute(
-        """select slot_name, active, active_pid, wal_status, invalidation_reason::text,
+        """select slot_name, database, plugin, active, active_pid, wal_status, invalidation_reason::text,
                   confirmed_flush_lsn::text,
                   pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
                   pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
@@ -99,6 +99,8 @@ def slot_info(conn: psycopg.Connection, slot: str) -> dict | None:
         return None
     keys = (
         "slot",
+        "database",
+        "plugin",
         "active",
         "active_pid",
         "wal_status",
@@ -415,6 +417,12 @@ def capture(
         with _source(settings, autocommit=True) as src:
             check_source(src, settings)
             info = slot_info(src, settings.slot)
+            if info is not None and (info["database"], info["plugin"]) != (settings.database, "pgoutput"):
+                raise RuntimeError(
+                    f"replication slot {settings.slot!r} exists for database {info['database']!r} "
+                    f"(plugin {info['plugin']}), not {settings.database!r}: another capture owns that name; "
+                    "set MIRANTE_RAZAO_SLOT to a name of its own (docs/cdc.md)"
+                )
             if info is not None and (info["wal_status"] == "lost" or info["invalidation_reason"]):
                 reason = info["invalidation_reason"] or "wal_removed"
                 log.warning(f"slot {settings.slot} was invalidated ({reason}): taking a new snapshot")

@@ -91,7 +91,8 @@ def event(
     lsn: str | None = None,
 ) -> None:
     """Record an event (in the caller's transaction) and log it as a warning."""
-    log.warning(f"razao capture: {tipo} {tabela or ''}.{coluna or ''} {detalhe or ''}".strip())
+    where = ".".join(p for p in (tabela, coluna) if p)
+    log.warning(" ".join(p for p in ("razao capture:", tipo, where, detalhe or "") if p))
     conn.execute(
         sql.SQL(
             "insert into {}.{} (slot, tipo, tabela, coluna, detalhe, lsn) values (%s, %s, %s, %s, %s, %s)"

@@ -12,18 +12,18 @@ atual as (
 renamed as (
 
     select
-        id_cliente::int                                    as id_cliente,
-        tipo_pessoa::text                                  as tipo_pessoa,
+        id_cliente::int                                             as id_cliente,
+        tipo_pessoa::text                                           as tipo_pessoa,
         case when tipo_pessoa = 'juridica' then documento::text end as cnpj_cliente,
         pii.hmac_sha256(
             case when tipo_pessoa = 'fisica' then 'cpf:' else 'cnpj:' end
             || regexp_replace(documento::text, '[^0-9]', '', 'g')
-        )                                                  as documento_hash,
-        case when tipo_pessoa = 'juridica' then nome::text end as nome_cliente,
-        municipio::text                                    as municipio,
-        sigla_uf::text                                     as sigla_uf,
-        criado_em::timestamptz                             as criado_em,
-        atualizado_em::timestamptz                         as atualizado_em
+        )                                                           as documento_hash,
+        case when tipo_pessoa = 'juridica' then nome::text end      as nome_cliente,
+        municipio::text                                             as municipio,
+        sigla_uf::text                                              as sigla_uf,
+        criado_em::timestamptz                                      as criado_em,
+        atualizado_em::timestamptz                                  as atualizado_em
 
     from atual
 

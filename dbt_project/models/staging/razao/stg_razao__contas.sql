@@ -11,12 +11,12 @@ atual as (
 renamed as (
 
     select
-        id_conta::int     as id_conta,
-        nome_banco::text  as nome_banco,
-        agencia::text     as agencia,
-        conta::text       as conta,
-        descricao::text   as descricao,
-        aberta_em::date   as aberta_em
+        id_conta::int    as id_conta,
+        nome_banco::text as nome_banco,
+        agencia::text    as agencia,
+        conta::text      as conta,
+        descricao::text  as descricao,
+        aberta_em::date  as aberta_em
 
     from atual
 

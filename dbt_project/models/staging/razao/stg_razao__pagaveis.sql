@@ -10,14 +10,14 @@ atual as (
 renamed as (
 
     select
-        id_pagavel::int          as id_pagavel,
-        fornecedor::text         as fornecedor,
-        categoria::text          as categoria,
-        valor::numeric(18, 2)    as valor,
-        data_emissao::date       as data_emissao,
-        data_vencimento::date    as data_vencimento,
-        situacao::text           as situacao,
-        data_pagamento::date     as data_pagamento
+        id_pagavel::int       as id_pagavel,
+        fornecedor::text      as fornecedor,
+        categoria::text       as categoria,
+        valor::numeric(18, 2) as valor,
+        data_emissao::date    as data_emissao,
+        data_vencimento::date as data_vencimento,
+        situacao::text        as situacao,
+        data_pagamento::date  as data_pagamento
 
     from atual
 
