@@ -142,7 +142,7 @@ def ensure_table(
             )
             event(conn, slot, "coluna_adicionada", table, name, f"{kind}: new column on the source", lsn)
             current[name] = kind
-        elif current[name] != kind:
+        elif current[name] != kind and not _reported(conn, slot, "tipo_alterado", table, name):
             event(
                 conn,
                 slot,
@@ -153,7 +153,7 @@ def ensure_table(
                 lsn,
             )
     for name in current:
-        if name not in source and not _reported(conn, slot, table, name):
+        if name not in source and not _reported(conn, slot, "coluna_removida", table, name):
             event(
                 conn,
                 slot,
@@ -166,13 +166,13 @@ def ensure_table(
     return current
 
 
-def _reported(conn: psycopg.Connection, slot: str, table: str, column: str) -> bool:
+def _reported(conn: psycopg.Connection, slot: str, tipo: str, table: str, column: str) -> bool:
     return (
         conn.execute(
             sql.SQL(
-                "select 1 from {}.{} where slot = %s and tipo = 'coluna_removida' and tabela = %s and coluna = %s"
+                "select 1 from {}.{} where slot = %s and tipo = %s and tabela = %s and coluna = %s"
             ).format(I(DATASET), I(EVENTS_TABLE)),
-            (slot, table, column),
+            (slot, tipo, table, column),
         ).fetchone()
         is not None
     )
