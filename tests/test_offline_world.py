@@ -57,3 +57,7 @@ def test_the_ui_serves_a_world_with_every_source(server, monkeypatch, tmp_path):
     assert kinds == {".csv", ".json"}, kinds
     with psycopg.connect(server.admin()) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
+    # the company's ledger database the change data capture reads (emulators/razao.py)
+    from mirante.emulators import razao
+
+    assert razao.exists(server) and all(razao.counts(server).values())

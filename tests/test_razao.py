@@ -313,3 +313,27 @@ def test_staging_is_the_current_state_with_no_person_in_clear(ledger, warehouse)
     assert people and all(c is None and n is None and len(h) == 64 for c, n, h in people)
     digits = {c.replace(".", "").replace("-", "") for c in cpfs}
     assert not [t for t in texts if t in cpfs or t in digits or t in names]
+
+
+def test_the_exporter_reports_the_slot_s_retained_wal(ledger, warehouse, monkeypatch):
+    """mirante_razao_wal_retido_bytes / mirante_razao_slot_invalidado, read on the source as the
+    capture role (orchestration/metrics.py)."""
+    from mirante.orchestration.metrics import MiranteCollector
+
+    monkeypatch.setenv("MIRANTE_RAZAO_DATABASE", ledger.database)
+    monkeypatch.setenv("MIRANTE_RAZAO_SLOT", ledger.slot)
+    collector = MiranteCollector(instance=None, cat=None, server=lambda: warehouse)
+    assert [f.samples for f in collector._razao()] == [[], []]  # no slot yet: nothing to report
+    cdc.capture(ledger, warehouse)
+    emu.advance(warehouse, 2, ledger.database)  # WAL the slot has not confirmed yet
+    retained, invalid = collector._razao()
+    with psycopg.connect(emu.app_url(warehouse, ledger.database)) as conn:
+        pending = cdc.slot_info(conn, ledger.slot)["retained"]
+    assert [s.labels for s in retained.samples] == [{"slot": ledger.slot}]
+    assert 0 < retained.samples[0].value <= pending
+    assert [s.value for s in invalid.samples] == [0]
+    cdc.capture(ledger, warehouse)
+    (after, _) = collector._razao()
+    # confirmed up to the drain's goal: what remains is WAL written after it (raw's own commit
+    # here, the source and the warehouse sharing a server), confirmed by the next run
+    assert after.samples[0].value < 1024 * 1024
