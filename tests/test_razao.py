@@ -337,3 +337,41 @@ def test_the_exporter_reports_the_slot_s_retained_wal(ledger, warehouse, monkeyp
     # confirmed up to the drain's goal: what remains is WAL written after it (raw's own commit
     # here, the source and the warehouse sharing a server), confirmed by the next run
     assert after.samples[0].value < 1024 * 1024
+
+
+def test_a_server_started_without_logical_decoding_is_restarted_with_it(server, monkeypatch):
+    """An embedded server started by an older Mirante (no wal_level=logical) is restarted with the
+    logical decoding settings by the next start (mirante/db.py, like the TLS upgrade)."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="mirante-razao-home-"))
+    home.chmod(0o755)  # the server runs as its own OS user when the tests run as root
+    monkeypatch.setenv("MIRANTE_HOME", str(home))
+    try:
+        srv = db.start_embedded()
+
+        def settings() -> dict:
+            with psycopg.connect(srv.admin("postgres")) as conn:
+                return dict(
+                    conn.execute(
+                        "select name, setting from pg_settings where name in ('wal_level', 'max_slot_wal_keep_size')"
+                    ).fetchall()
+                )
+
+        assert settings()["wal_level"] == "logical"
+        older = (
+            f"-h 127.0.0.1 -p {srv.port} -k {db._socket_dir()} -c password_encryption=scram-sha-256 "
+            f"-c max_connections=200 {db._ssl_options()}"
+        )
+        db._pg_ctl(["-w", "-t", "60", "-m", "fast", "-o", older, "restart"], db._system_user())
+        assert settings() == {"wal_level": "replica", "max_slot_wal_keep_size": "-1"}
+        with psycopg.connect(srv.admin("postgres")) as conn:
+            assert "wal_level is 'replica'" in db.logical_decoding_problem(conn)
+        srv = db.start_embedded()
+        assert settings() == {"wal_level": "logical", "max_slot_wal_keep_size": "1024"}
+        with psycopg.connect(srv.admin("postgres")) as conn:
+            assert db.logical_decoding_problem(conn) is None
+    finally:
+        db.stop_embedded()
+        shutil.rmtree(home, ignore_errors=True)
