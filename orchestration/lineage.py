@@ -432,6 +432,30 @@ def esus_pull_end(
             run.fail(f"{result.error_kind}/{result.error_code}: {result.error}", outputs=written[-2:])
 
 
+def razao_capture_start(context, settings, tables: Iterable[str]) -> LineageRun:
+    """START of a capture of the ledger (orchestration/defs/financas_razao.py): inputs = the
+    published tables of the source database (public.<table>, on its server)."""
+    try:
+        base = f"postgresql://{settings.host}:{settings.port}/{settings.database}"
+        datasets = inputs(uri_dataset(f"{base}/public.{t}") for t in tables)
+    except Exception as exc:
+        log.warning(f"lineage: ledger source unknown ({type(exc).__name__}: {exc})")
+        datasets = []
+    run = LineageRun("raw_razao", "MIRANTE", "JOB", inputs=datasets, parent=dagster_parent(context))
+    run.start()
+    return run
+
+
+def razao_capture_end(
+    run: LineageRun, result, srv: config.Server, dataset: str, tables, database=None
+) -> None:
+    """COMPLETE with the rows appended to each changelog, or FAIL with the error (`result`)."""
+    if isinstance(result, BaseException):
+        run.fail(result)
+        return
+    run.complete([output(table_dataset(srv, dataset, t, database), result.rows.get(t, 0)) for t in tables])
+
+
 # --------------------------------------------------------------------------------------------
 # dbt models (orchestration/defs/transform.py)
 

@@ -375,3 +375,38 @@ def test_a_server_started_without_logical_decoding_is_restarted_with_it(server, 
     finally:
         db.stop_embedded()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_dagster_asset_drains_the_slot_and_reports_lineage(ledger, warehouse, monkeypatch, tmp_path):
+    """The multi-asset raw_razao (orchestration/defs/financas_razao.py) run in process: one
+    materialization per table with what it wrote, and an OpenLineage run from the source's tables
+    to the changelogs."""
+    import json
+
+    from dagster import DagsterInstance, materialize
+
+    from mirante.orchestration.defs.financas_razao import RAW_KEYS, raw_razao
+    from mirante.orchestration.resources import Warehouse
+
+    events_file = tmp_path / "events.jsonl"
+    monkeypatch.setenv("MIRANTE_RAZAO_DATABASE", ledger.database)
+    monkeypatch.setenv("MIRANTE_RAZAO_SLOT", ledger.slot)
+    monkeypatch.setenv("MIRANTE_OPENLINEAGE_FILE", str(events_file))
+    monkeypatch.delenv("MIRANTE_OPENLINEAGE_URL", raising=False)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([raw_razao], resources={"warehouse": Warehouse()}, instance=instance)
+    assert result.success
+    meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert set(meta) == set(RAW_KEYS.values())
+    assert all(m["snapshot"].value for m in meta.values())
+    with psycopg.connect(warehouse.admin(TARGET)) as conn:
+        for table, key in RAW_KEYS.items():
+            (n,) = conn.execute(
+                sql.SQL("select count(*) from raw_razao.{}").format(sql.Identifier(table))
+            ).fetchone()
+            assert meta[key]["rows_loaded"].value == n > 0
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    (done,) = [e for e in events if e["job"]["name"] == "raw_razao" and e["eventType"] == "COMPLETE"]
+    assert {i["name"] for i in done["inputs"]} == {f"{ledger.database}.public.{t}" for t in TABLES}
+    outputs = {o["name"]: o["outputFacets"]["outputStatistics"]["rowCount"] for o in done["outputs"]}
+    assert outputs == {f"{TARGET}.raw_razao.{t}": meta[k]["rows_loaded"].value for t, k in RAW_KEYS.items()}

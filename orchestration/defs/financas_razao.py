@@ -5,8 +5,9 @@ One multi-asset `raw_razao` (group `financas`): one asset per published table, k
 sources ([raw_razao, clientes], ...), all materialized by one op that drains the replication slot
 (a micro-batch: it returns once it reached the source's WAL position of its start), in the pool
 `razao` (one capture at a time; the capture also holds an advisory lock per slot). Each
+capture is one OpenLineage run (job `raw_razao`: the source's tables in, the changelogs out). Each
 materialization says what the slot still holds back (`wal_retido_bytes`; the exporter's
-mirante_razao_wal_retido_bytes and the alert RazaoSlotRetemWal watch it between runs).
+mirante_razao_wal_retido_bytes and the alert MiranteRazaoSlotRetemWal watch it between runs).
 
 Job `financas_razao`: the capture and everything downstream of it; schedule `financas_razao_10min`
 runs it every ten minutes, so the slot never holds more than a few minutes of the source's WAL.
@@ -26,6 +27,7 @@ from dagster import (
 )
 
 from mirante.loaders import razao
+from mirante.orchestration import lineage
 from mirante.orchestration.resources import Warehouse
 
 RAW_KEYS = {t: AssetKey([razao.DATASET, t]) for t in razao.TABLES}
@@ -51,7 +53,15 @@ POOL = razao.PIPELINE_NAME
 )
 def raw_razao(context: AssetExecutionContext, warehouse: Warehouse):
     srv = warehouse.server()
-    result = razao.capture(razao.read_settings(srv), srv)
+    settings = razao.read_settings(srv)
+    # OpenLineage START, then COMPLETE with the rows appended to each changelog, or FAIL
+    run = lineage.razao_capture_start(context, settings, razao.TABLES)
+    try:
+        result = razao.capture(settings, srv)
+    except Exception as exc:
+        lineage.razao_capture_end(run, exc, srv, razao.DATASET, razao.TABLES)
+        raise
+    lineage.razao_capture_end(run, result, srv, razao.DATASET, razao.TABLES, settings.target_database)
     for event in result.events:
         context.log.warning(f"razao capture: {event}")
     context.log.info(
