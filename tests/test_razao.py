@@ -410,3 +410,17 @@ def test_the_dagster_asset_drains_the_slot_and_reports_lineage(ledger, warehouse
     assert {i["name"] for i in done["inputs"]} == {f"{ledger.database}.public.{t}" for t in TABLES}
     outputs = {o["name"]: o["outputFacets"]["outputStatistics"]["rowCount"] for o in done["outputs"]}
     assert outputs == {f"{TARGET}.raw_razao.{t}": meta[k]["rows_loaded"].value for t, k in RAW_KEYS.items()}
+
+
+def test_a_truncate_deletes_every_key_in_raw(ledger, warehouse):
+    cdc.capture(ledger, warehouse)
+    with psycopg.connect(emu.app_url(warehouse, ledger.database)) as conn:
+        (before,) = conn.execute("select count(*) from pagamentos").fetchone()
+        conn.execute("truncate pagamentos")
+    emu.advance(warehouse, 1, ledger.database)  # new payments after the truncate
+    result = cdc.capture(ledger, warehouse)
+    assert result.rows["pagamentos"] > before  # a delete per key, then the day's new payments
+    assert_raw_equals_source(warehouse, ledger)
+    with psycopg.connect(warehouse.admin(TARGET)) as conn:
+        (tipo,) = conn.execute("select tipo from raw_razao._eventos_cdc where tipo = 'truncate'").fetchone()
+    assert tipo == "truncate"

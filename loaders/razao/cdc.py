@@ -261,6 +261,7 @@ class _Decoder:
         self.batch: list[tuple[pgoutput.Begin, pgoutput.Commit, list[_Pending], list]] = []
         self.batch_changes = 0
         self.skipped = 0
+        self.ignored: set[str] = set()
 
     def feed(self, payload: bytes, data_start: int) -> None:
         msg = pgoutput.decode(payload)
@@ -272,6 +273,13 @@ class _Decoder:
                 self.drift.append(msg)
         elif isinstance(msg, pgoutput.Change):
             rel = self.relations[msg.relation_oid]
+            if rel.name not in TABLES:  # published on the source but not captured: said once
+                if rel.name not in self.ignored:
+                    self.ignored.add(rel.name)
+                    log.warning(
+                        f"razao capture: changes of {rel.namespace}.{rel.name} ignored (not in TABLES)"
+                    )
+                return
             names = [c.name for c in rel.columns]
             old = dict(zip(names, msg.old, strict=True)) if msg.old is not None else None
             if msg.operation == "delete":
@@ -287,8 +295,9 @@ class _Decoder:
             self._row(rel.name, new, data_start, msg.operation)
         elif isinstance(msg, pgoutput.Truncate):
             for oid in msg.relation_oids:
-                self.ordem += 1
-                self.truncates.append((self.relations[oid].name, data_start))
+                if self.relations[oid].name in TABLES:
+                    self.ordem += 1
+                    self.truncates.append((self.relations[oid].name, data_start))
         elif isinstance(msg, pgoutput.Commit):
             begin, self.txn = self.txn, None
             if msg.commit_lsn <= self.confirmed:
