@@ -424,3 +424,53 @@ def test_a_truncate_deletes_every_key_in_raw(ledger, warehouse):
     with psycopg.connect(warehouse.admin(TARGET)) as conn:
         (tipo,) = conn.execute("select tipo from raw_razao._eventos_cdc where tipo = 'truncate'").fetchone()
     assert tipo == "truncate"
+
+
+def test_the_emulator_is_deterministic_with_a_modest_daily_rate(warehouse):
+    """Same seed, same rows; ~15-30 published changes a day; the finance files' accounts and
+    customers, a few persons with a valid CPF among mostly companies."""
+    from mirante.emulators.arquivos_financeiros import CLIENTES, CONTAS
+
+    names = ("razao_t_det_a", "razao_t_det_b")
+    try:
+        for name in names:
+            emu.create(warehouse, name, fim=emu.INICIO + timedelta(days=9))
+        rates = [emu.advance(warehouse, 10, name) / 10 for name in names]
+        dumps = []
+        for name in names:
+            with psycopg.connect(emu.app_url(warehouse, name)) as conn:
+                dumps.append(
+                    {
+                        t: conn.execute(
+                            sql.SQL("select md5(string_agg(x::text, '|' order by x::text)) from {} x").format(
+                                sql.Identifier(t)
+                            )
+                        ).fetchone()[0]
+                        for t in TABLES
+                    }
+                )
+                kinds = dict(conn.execute("select tipo_pessoa, count(*) from clientes group by 1").fetchall())
+                cnpjs = {
+                    r[0]
+                    for r in conn.execute("select documento from clientes where tipo_pessoa = 'juridica'")
+                }
+                accounts = conn.execute(
+                    "select nome_banco, agencia, conta from contas order by id_conta"
+                ).fetchall()
+                cpfs = [
+                    r[0] for r in conn.execute("select documento from clientes where tipo_pessoa = 'fisica'")
+                ]
+        assert dumps[0] == dumps[1] and all(dumps[0].values())
+        assert rates[0] == rates[1] and 15 <= rates[0] <= 30, rates
+        assert 0 < kinds["fisica"] < kinds["juridica"]
+        assert {c for c, _ in CLIENTES} <= cnpjs and accounts == [tuple(c) for c in CONTAS]
+        for cpf in cpfs:
+            d = [int(ch) for ch in cpf if ch.isdigit()]
+            for n in (9, 10):
+                assert (
+                    d[n] == sum(a * b for a, b in zip(d[:n], range(n + 1, 1, -1), strict=True)) * 10 % 11 % 10
+                )
+    finally:
+        with psycopg.connect(warehouse.admin("postgres"), autocommit=True) as conn:
+            for name in names:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
