@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -339,17 +340,29 @@ def test_the_exporter_reports_the_slot_s_retained_wal(ledger, warehouse, monkeyp
     assert after.samples[0].value < 1024 * 1024
 
 
-def test_a_server_started_without_logical_decoding_is_restarted_with_it(server, monkeypatch):
-    """An embedded server started by an older Mirante (no wal_level=logical) is restarted with the
-    logical decoding settings by the next start (mirante/db.py, like the TLS upgrade)."""
+@contextmanager
+def own_embedded_server(monkeypatch):
+    """A second embedded server under a MIRANTE_HOME of its own (its own CA), stopped and removed
+    afterwards: for what must not touch the session's server (a restart, a tiny WAL bound)."""
     import shutil
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="mirante-razao-home-"))
     home.chmod(0o755)  # the server runs as its own OS user when the tests run as root
     monkeypatch.setenv("MIRANTE_HOME", str(home))
+    for name in ("MIRANTE_PG_SSLROOTCERT", "MIRANTE_PG_SSLMODE"):  # the session's CA is not this one's
+        monkeypatch.delenv(name, raising=False)
     try:
-        srv = db.start_embedded()
+        yield db.start_embedded()
+    finally:
+        db.stop_embedded()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_server_started_without_logical_decoding_is_restarted_with_it(server, monkeypatch):
+    """An embedded server started by an older Mirante (no wal_level=logical) is restarted with the
+    logical decoding settings by the next start (mirante/db.py, like the TLS upgrade)."""
+    with own_embedded_server(monkeypatch) as srv:
 
         def settings() -> dict:
             with psycopg.connect(srv.admin("postgres")) as conn:
@@ -372,9 +385,40 @@ def test_a_server_started_without_logical_decoding_is_restarted_with_it(server, 
         assert settings() == {"wal_level": "logical", "max_slot_wal_keep_size": "1024"}
         with psycopg.connect(srv.admin("postgres")) as conn:
             assert db.logical_decoding_problem(conn) is None
-    finally:
-        db.stop_embedded()
-        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_slot_past_the_wal_bound_is_invalidated_and_the_capture_resnapshots(server, monkeypatch):
+    """The bound for real: a server whose max_slot_wal_keep_size is 1 MB invalidates a slot the
+    capture left behind as soon as WAL moves on and a checkpoint runs; the next capture drops it,
+    reports it, and takes a new snapshot that also deletes what vanished meanwhile."""
+    monkeypatch.setitem(db.LOGICAL_SETTINGS, "max_slot_wal_keep_size", "1MB")
+    with own_embedded_server(monkeypatch) as srv:
+        db.setup(srv, database=TARGET)
+        monkeypatch.setenv("MIRANTE_DB", TARGET)
+        emu.create(srv, "razao_t_bound", fim=emu.INICIO + timedelta(days=DAYS - 1))
+        settings = read_settings(srv, database="razao_t_bound", target_database=TARGET)
+        cdc.capture(settings, srv)
+        emu.advance(srv, 2, settings.database)  # changes the slot will never deliver
+        with psycopg.connect(emu.app_url(srv, settings.database)) as conn:
+            conn.execute(
+                "delete from pagamentos where id_pagamento in (select min(id_pagamento) from pagamentos)"
+            )
+        with psycopg.connect(srv.admin("postgres"), autocommit=True) as conn:
+            for _ in range(3):  # the WAL moves past the bound: new segments, then a checkpoint
+                conn.execute("create table if not exists wal_filler (x text)")
+                conn.execute("insert into wal_filler select repeat('x', 1000) from generate_series(1, 2000)")
+                conn.execute("select pg_switch_wal()")
+            conn.execute("checkpoint")
+            (status,) = conn.execute(
+                "select wal_status from pg_replication_slots where slot_name = %s", (settings.slot,)
+            ).fetchone()
+        assert status == "lost"
+        again = cdc.capture(settings, srv)
+        assert again.snapshot and any(e.startswith("slot_invalidado") for e in again.events)
+        assert_raw_equals_source(srv, settings)
+        emu.advance(srv, 1, settings.database)  # and the new slot streams
+        assert cdc.capture(settings, srv).transactions == 1
+        assert_raw_equals_source(srv, settings)
 
 
 def test_the_dagster_asset_drains_the_slot_and_reports_lineage(ledger, warehouse, monkeypatch, tmp_path):
