@@ -39,6 +39,7 @@ import pytest
 from psycopg import sql
 
 from mirante import config
+from mirante.emulators import arquivos_financeiros as F
 from mirante.emulators import comercial as C
 from mirante.emulators import pec
 from mirante.emulators.pec import cns_valido, cpf_valido
@@ -55,6 +56,14 @@ ESUS_MARTS = (
 )
 #: the e-SUS views that stand between raw_esus and the marts (schema, name prefix)
 ESUS_VIEWS = (("staging", "stg_esus__"), ("intermediate", "int_atencao_primaria__"))
+#: the finance views: statements name people ("Pix recebido - João ..."), the ledger's customers
+#: and the stream's counterparts include persons with a CPF
+FINANCE_VIEWS = (
+    ("staging", "stg_arquivos_financeiros__"),
+    ("staging", "stg_razao__"),
+    ("staging", "stg_eventos_pagamento__"),
+    ("intermediate", "int_financas__"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -71,7 +80,9 @@ def _alt(words) -> str:
     return "|".join(sorted({re.escape(_norm(w)) for w in words}, key=len, reverse=True))
 
 
-_PRIMEIROS = [*D.NOMES_FEMININOS, *D.NOMES_MASCULINOS, *C._PRIMEIROS]
+#: the people of the finance history files (emulators/arquivos_financeiros.py): first name, surname
+_PESSOAS_FINANCAS = [n.split() for n in F.PESSOAS]
+_PRIMEIROS = [*D.NOMES_FEMININOS, *D.NOMES_MASCULINOS, *C._PRIMEIROS, *(n[0] for n in _PESSOAS_FINANCAS)]
 _MEIOS = [
     *_PRIMEIROS,
     *D.PARTICULAS,
@@ -80,7 +91,7 @@ _MEIOS = [
 ]
 #: a first name, optional second names / particles, a surname (on _norm text)
 NOME_PESSOA = re.compile(
-    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt([*D.SOBRENOMES, *C._NOMES])})\b"
+    rf"\b(?:{_alt(_PRIMEIROS)})(?: (?:{_alt(_MEIOS)}))* (?:{_alt([*D.SOBRENOMES, *C._NOMES, *(n[-1] for n in _PESSOAS_FINANCAS)])})\b"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _TELEFONE = re.compile(r"(?<![0-9])(?:\+55 ?)?\(?[1-9][0-9]\)? ?9?[0-9]{4}-[0-9]{4}(?![0-9])")
@@ -387,3 +398,24 @@ def test_esus_staging_and_intermediate_hold_no_documents(built):
 
     assert sum(v.linhas.values()) > 0 and v.valores > 0
     assert not v.achados, "personal data in clear in e-SUS staging/intermediate:\n" + _relatorio(v)
+
+
+@pytest.mark.integration
+def test_finance_views_hold_no_personal_data(built):
+    """The finance views the marts are built from (as the transformer): the statements' people are
+    in raw (positive control) and cut away in staging; CPFs of customers and counterparts are
+    hashed."""
+    url = built.url("transformer")
+    with psycopg.connect(url) as conn:
+        historicos = [
+            h for (h,) in conn.execute("select historico from raw_arquivos_financeiros.extratos limit 2000")
+        ]
+    com_pessoa = [h for h in historicos if "nome" in achados(h)]
+    assert com_pessoa, "no person's name in raw_arquivos_financeiros.extratos: the control proves nothing"
+
+    relacoes = [r for schema, prefixo in FINANCE_VIEWS for r in _relacoes(url, schema, prefixo)]
+    assert len(relacoes) >= 8, f"finance staging/intermediate views missing: {relacoes}"
+    v = varrer(url, relacoes)
+
+    assert sum(v.linhas.values()) > 0 and v.valores > 0
+    assert not v.achados, "personal data in clear in finance staging/intermediate:\n" + _relatorio(v)

@@ -24,3 +24,14 @@
         end
     );
 {% endmacro %}
+
+
+{#
+  The key of a CPF or CNPJ past raw: a keyed hash (pii.hmac_sha256, as the e-SUS person key, macro
+  esus_pii_hash) of 'doc:' and the document's digits, so "12.345.678/0001-90" and "12345678000190"
+  give the same key and a document joins across sources (ledger customers, invoices, payment
+  counterparts) without ever appearing in clear. Empty or missing -> null.
+#}
+{% macro pii_documento_hash(documento) -%}
+    pii.hmac_sha256('doc:' || nullif(regexp_replace({{ documento }}::text, '[^0-9]', '', 'g'), ''))
+{%- endmacro %}

@@ -1,7 +1,8 @@
--- One row per bank statement entry, across files (raw holds each file's current version: the loader
--- replaces a file's rows): an entry present in two overlapping exports of the same account once (the
--- latest load wins). Identical entries of one day (same document and amount) are
--- told apart by their order in the file (ocorrencia).
+-- One row per bank statement entry, across files (raw holds each file's current version: the
+-- loader replaces a file's rows): an entry present in two overlapping exports of the same account
+-- once (the latest load wins). Identical entries of one day (same document and amount) are told
+-- apart by their order in the file (ocorrencia). The description is cut before the counterpart,
+-- often a person's name.
 with
 
 source as (
@@ -53,7 +54,9 @@ renamed as (
         agencia::text                                        as agencia,
         conta::text                                          as conta,
         data::date                                           as data_lancamento,
-        historico::text                                      as historico,
+        -- the counterpart after ' - ' is often a person's name ("Pix recebido - João ..."): names of
+        -- persons never leave raw, so only the operation's part of the description is kept
+        split_part(historico, ' - ', 1)::text                as historico,
         documento::text                                      as documento,
         case
             when historico ilike 'pix%' then 'pix'
