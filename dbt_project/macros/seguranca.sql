@@ -28,10 +28,18 @@
 
 {#
   The key of a CPF or CNPJ past raw: a keyed hash (pii.hmac_sha256, as the e-SUS person key, macro
-  esus_pii_hash) of 'doc:' and the document's digits, so "12.345.678/0001-90" and "12345678000190"
-  give the same key and a document joins across sources (ledger customers, invoices, payment
-  counterparts) without ever appearing in clear. Empty or missing -> null.
+  esus_pii_hash) of the document's kind and digits, 'cpf:' for 11 digits (the same key as a person's
+  in e-SUS), 'cnpj:' for 14, so "12.345.678/0001-90" and "12345678000190" give the same key and a
+  document joins across sources (ledger customers, invoices, payment counterparts) without ever
+  appearing in clear. Empty or missing -> null.
 #}
 {% macro pii_documento_hash(documento) -%}
-    pii.hmac_sha256('doc:' || nullif(regexp_replace({{ documento }}::text, '[^0-9]', '', 'g'), ''))
+    pii.hmac_sha256(
+        case length(regexp_replace({{ documento }}::text, '[^0-9]', '', 'g'))
+            when 11 then 'cpf:'
+            when 14 then 'cnpj:'
+            else 'doc:'
+        end
+        || nullif(regexp_replace({{ documento }}::text, '[^0-9]', '', 'g'), '')
+    )
 {%- endmacro %}

@@ -1,6 +1,6 @@
 -- Customers as they are now in the ledger. Persons (CPF) keep no name and no document in clear:
--- only the keyed hash of the document's digits ('cpf:' prefix, as the e-SUS person key, so a person
--- joins across sources; 'cnpj:' for companies), never a CPF or a person's name past raw.
+-- only the keyed hash of the document (macro pii_documento_hash: 'cpf:' or 'cnpj:' and the digits,
+-- as the e-SUS person key, so a person joins across sources), never a CPF or a person's name past raw.
 with
 
 atual as (
@@ -15,10 +15,7 @@ renamed as (
         id_cliente::int                                             as id_cliente,
         tipo_pessoa::text                                           as tipo_pessoa,
         case when tipo_pessoa = 'juridica' then documento::text end as cnpj_cliente,
-        pii.hmac_sha256(
-            case when tipo_pessoa = 'fisica' then 'cpf:' else 'cnpj:' end
-            || regexp_replace(documento::text, '[^0-9]', '', 'g')
-        )                                                           as documento_hash,
+        {{ pii_documento_hash('documento') }}                       as documento_hash,
         case when tipo_pessoa = 'juridica' then nome::text end      as nome_cliente,
         municipio::text                                             as municipio,
         sigla_uf::text                                              as sigla_uf,
