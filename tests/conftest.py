@@ -61,8 +61,8 @@ def built_lineage_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
-    registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM, ERP and
-    BCB emulators over HTTP, generated finance history files)."""
+    registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM, ERP,
+    BCB and payment stream emulators over HTTP, generated finance history files)."""
     from dagster import DagsterInstance
 
     from mirante.emulators.world import ensure_file_sources, ensure_pec_sources, http_emulators
@@ -71,7 +71,7 @@ def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     ensure_pec_sources(server)
     ensure_file_sources()
     with (
-        http_emulators(force=True, sources=("ibge", "bcb")),
+        http_emulators(force=True, sources=("ibge", "bcb", "eventos_pagamento")),
         environ(
             {"DAGSTER_HOME": str(built_dagster_home), "MIRANTE_OPENLINEAGE_FILE": str(built_lineage_file)}
         ),
