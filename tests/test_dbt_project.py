@@ -100,6 +100,7 @@ def test_every_source_table_and_column_is_described(manifest):
         "raw_erp",
         "raw_arquivos_financeiros",
         "raw_bcb",
+        "raw_eventos_pagamento",
         # what Mirante records about its own operation (SLA evaluations and breaches)
         "operacao",
     }
