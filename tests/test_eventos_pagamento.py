@@ -38,7 +38,10 @@ def eventos_db(server):
 
 @pytest.fixture
 def db(eventos_db):
+    """A new stream: raw emptied, and the staging table built from the previous one dropped."""
     reset_raw(eventos_db, DATASET)
+    with psycopg.connect(eventos_db.admin(), autocommit=True) as conn:
+        conn.execute("drop table if exists staging.stg_eventos_pagamento__eventos")
     return eventos_db
 
 
@@ -282,3 +285,26 @@ def test_staging_is_incremental_by_offset_with_the_contract_and_no_document_in_c
         by_doc.setdefault(r[5], set()).add(r[4])
     assert all(len(v) == 1 for v in by_doc.values())
     assert len({next(iter(v)) for v in by_doc.values()}) == len(by_doc)
+
+
+def test_the_job_ingests_and_builds_everything_downstream_in_one_run(db, emu):
+    """`financas_eventos` as the sensor launches it: the raw asset, then the dbt models on it."""
+    from dagster import DagsterInstance
+
+    from mirante.orchestration.definitions import defs
+
+    emu.malformar(3)
+    with environ(emulator.loader_settings(emu)), DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("financas_eventos").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    assert result.success
+    materialized = {
+        m.event_specific_data.materialization.asset_key.to_user_string()
+        for m in result.get_asset_materialization_events()
+    }
+    assert {"raw_eventos_pagamento/eventos", "staging/stg_eventos_pagamento__eventos"} <= materialized
+    assert_exactly_once(db, 200)
+    with psycopg.connect(db.url("transformer")) as conn:
+        staged = conn.execute("select count(*) from staging.stg_eventos_pagamento__eventos").fetchone()[0]
+    assert staged == 199
