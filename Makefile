@@ -20,7 +20,8 @@ help:
 	@echo "make lint   - set up, then ruff (Python), sqlfluff (dbt models) and dbt-score (project conventions)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
 	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
-	@echo "              CRM and ERP loads, data API p50/p99 and requests/s"
+	@echo "              CRM and ERP loads, payment stream event -> staging latency at 100 events/s,"
+	@echo "              data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 (the same offline world as make run: database, PEC, IBGE, CRM, ERP)"
 	@echo "make serve  - the always-on service: Dagster daemon + UI on http://127.0.0.1:3000, schedules and"
@@ -77,6 +78,7 @@ bench: setup
 	$(BIN)/python bench/bench_esus.py
 	$(BIN)/python bench/bench_crm.py
 	$(BIN)/python bench/bench_erp.py
+	$(BIN)/python bench/bench_eventos_latency.py
 	$(BIN)/python bench/bench_api.py
 
 bench-api: setup

@@ -1,6 +1,6 @@
 """The offline world, assembled in one place: the emulated PEC databases of the registry on the
 warehouse server, and the HTTP emulator of every source that has one (`emulators/<source>.py` with
-`start()` and `loader_settings()`: today IBGE, CRM, ERP and BCB) on 127.0.0.1, for every source whose
+`start()` and `loader_settings()`: today IBGE, CRM, ERP, BCB and the payment event stream) on 127.0.0.1, for every source whose
 address is configured nowhere, and generated files in the folder of the file sources that have no
 file yet (the finance history files: emulators/arquivos_financeiros.py), and the company's
 operational database the ledger's change data capture reads (emulators/razao.py). `mirante run`, `mirante ui` and the tests all enter it through `offline()`
@@ -76,12 +76,12 @@ environ = config.environ
 
 
 def emulated_sources() -> list[str]:
-    """Every dlt loader with an HTTP emulator, by rule: a module `emulators/<source>.py` with
-    `start()` and `loader_settings(emu)`."""
-    from mirante.loaders import dlt_loaders
+    """Every loader with an HTTP emulator, by rule: a module `emulators/<source>.py` with
+    `start()` and `loader_settings(emu)` (dlt loaders and the payment event stream alike)."""
+    from mirante.loaders import sources
 
     found = []
-    for name in dlt_loaders():
+    for name in sources():
         if importlib.util.find_spec(f"{__package__}.{name}") is None:
             continue
         module = importlib.import_module(f"{__package__}.{name}")

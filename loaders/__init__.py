@@ -10,12 +10,15 @@ Every `loaders/<source>/__init__.py` exposes
                    factory (orchestration/defs/factory.py) turns into assets, and what tests,
                    drills and benchmarks run without Dagster (`LOADER.load()`)
 
-The e-SUS loader is the one exception to `LOADER`: ~650 source databases published batch by batch
+The e-SUS loader is one of three exceptions to `LOADER`: ~650 source databases published batch by batch
 in one transaction each, not a dlt pipeline (loaders/esus/__init__.py says why); it exposes the
 same DATASET, PIPELINE_NAME, DOMAIN and read_settings(), and `pull_many` instead of a dlt source.
-The ledger's change data capture (loaders/razao) is the other: exactly once needs the raw rows and
+The ledger's change data capture (loaders/razao) is another: exactly once needs the raw rows and
 the replication slot's confirmed LSN in ONE transaction, confirmed to the slot only after it commits
 (docs/cdc.md); it exposes the same names and `capture()`.
+The live payment stream (loaders/eventos_pagamento) is a third: its offset must be committed in
+the same transaction as the events it describes, which dlt cannot do (its cursor is one more load
+job, committed on its own); it exposes the same names and `ingest()`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM e
 mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
 mirante emulator bcb [--port N]                     serve the Banco Central SGS emulator
 mirante emulator snis_publicacao [--port N]         serve the shared SNIS exports as a publication
+mirante emulator eventos_pagamento [--port N]       serve the live payment event stream (JSON lines)
 """
 
 from __future__ import annotations
@@ -433,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     p_met.set_defaults(func=_metrics)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
-    p_emu.add_argument("source", choices=["ibge", "crm", "erp", "bcb", "snis_publicacao"])
+    p_emu.add_argument(
+        "source", choices=["ibge", "crm", "erp", "bcb", "snis_publicacao", "eventos_pagamento"]
+    )
     p_emu.add_argument("--port", type=int, default=0)
     p_emu.add_argument(
         "--generator",

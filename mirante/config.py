@@ -33,6 +33,12 @@ Environment variables:
     MIRANTE_RAZAO_PASSWORD     the capture role's password (or `senha_cdc` under [razao] in
                                .dlt/secrets.toml, generated there for the emulated source)
     MIRANTE_RAZAO_SLOT / _PUBLICATION  its replication slot and publication (default mirante_razao)
+    MIRANTE_EVENTOS_PAGAMENTO_BASE_URL  base URL of the live payment event stream (`GET <url>/v1/eventos`;
+                               no default: the offline world starts its emulator). Or `base_url`
+                               under [sources.eventos_pagamento]
+    MIRANTE_EVENTOS_PAGAMENTO_TOKEN     its bearer token (a secret: environment or `token` under
+                               [sources.eventos_pagamento]); _LOTE / _MAX_LOTES: events per
+                               micro-batch and batches per run (loaders/eventos_pagamento/settings.py)
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
     MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used

@@ -77,7 +77,7 @@ class Warehouse(ConfigurableResource):
 
 
 class LoaderSettings(ConfigurableResource):
-    """The settings of one dlt loader (loaders/<source>/settings.py, `read_settings`), read when a
+    """The settings of one loader (loaders/<source>/settings.py, `read_settings`), read when a
     run starts; `overrides` are passed to it (non-secret values only)."""
 
     loader: str = Field(description="pipeline name of the loader (loaders/<source>)")
@@ -86,9 +86,9 @@ class LoaderSettings(ConfigurableResource):
     )
 
     def read(self):
-        from mirante.loaders import dlt_loaders
+        from mirante.loaders import all_loaders
 
-        return dlt_loaders()[self.loader].read_settings(**self.overrides)
+        return all_loaders()[self.loader].read_settings(**self.overrides)
 
 
 class Alerts(ConfigurableResource):
@@ -163,4 +163,6 @@ def resources() -> dict:
         "warehouse": Warehouse(),
         "alerts": Alerts(),
         **{name: LoaderSettings(loader=name) for name in dlt_loaders()},
+        # the payment event stream is no dlt loader but is configured the same way
+        "eventos_pagamento": LoaderSettings(loader="eventos_pagamento"),
     }

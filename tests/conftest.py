@@ -61,9 +61,9 @@ def built_lineage_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     """The whole graph materialized once, as `make run` does it: the emulated PEC databases of the
-    registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM, ERP and
-    BCB emulators over HTTP, generated finance history files, the emulated ledger database captured
-    through its replication slot)."""
+    registry pulled one partition each, then every other asset (shared SNIS data, IBGE, CRM, ERP,
+    BCB and payment stream emulators over HTTP, generated finance history files, the emulated ledger
+    database captured through its replication slot)."""
     from dagster import DagsterInstance
 
     from mirante.emulators.world import (
@@ -78,7 +78,7 @@ def built(server, comercial_emulators, built_dagster_home, built_lineage_file):
     ensure_file_sources()
     ensure_ledger_source(server)
     with (
-        http_emulators(force=True, sources=("ibge", "bcb")),
+        http_emulators(force=True, sources=("ibge", "bcb", "eventos_pagamento")),
         environ(
             {"DAGSTER_HOME": str(built_dagster_home), "MIRANTE_OPENLINEAGE_FILE": str(built_lineage_file)}
         ),

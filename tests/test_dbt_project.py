@@ -102,6 +102,7 @@ def test_every_source_table_and_column_is_described(manifest):
         "raw_bcb",
         # the ledger's change data capture (loaders/razao)
         "raw_razao",
+        "raw_eventos_pagamento",
         # what Mirante records about its own operation (SLA evaluations and breaches)
         "operacao",
     }

@@ -68,6 +68,8 @@ def test_checks_schedule_and_sensor_are_defined():
         "snis_new_export_sensor": "saneamento_snis",
         # the finance history files' folder, watched the same way (orchestration/defs/financas_arquivos.py)
         "arquivos_financeiros_sensor": "financas_arquivos",
+        # the live payment stream: a micro-batch run when the source is past the stored offset
+        "eventos_pagamento_sensor": "financas_eventos",
         "mirante_all_after_esus_pull": "mirante_all",
         # operator alerts launch nothing (orchestration/alerts.py), and are on by default
         "run_failure_alerts": None,
@@ -87,6 +89,26 @@ def test_checks_schedule_and_sensor_are_defined():
     assert {s.default_status.value for s in alerting} == {"RUNNING"}
     assert {"alerts", "warehouse"} <= set(defs.resources)
     assert defs.resolve_job_def("esus_pull").tags["dagster/max_runtime"] == "10800"
+
+
+def test_the_payment_stream_job_is_its_raw_asset_and_everything_downstream_by_rule():
+    from dagster import AssetSelection
+
+    from mirante.orchestration.defs.financas_eventos import RAW_KEYS, financas_eventos_job
+
+    g = graph()
+    job = defs.resolve_job_def("financas_eventos")
+    selected = {k for k in job.asset_layer.selected_asset_keys}
+    downstream = AssetSelection.assets(*RAW_KEYS.values()).downstream().resolve(g)
+    assert selected == downstream
+    staging = AssetKey(["staging", "stg_eventos_pagamento__eventos"])
+    assert (
+        staging in selected and AssetKey(["raw_eventos_pagamento", "eventos"]) in g.get(staging).parent_keys
+    )
+    assert g.get(RAW_KEYS["eventos"]).group_name == "financas"
+    assert financas_eventos_job.name == "financas_eventos"
+    sensor = next(s for s in defs.sensors if s.name == "eventos_pagamento_sensor")
+    assert sensor.minimum_interval_seconds == 60
 
 
 def test_every_suite_file_is_an_asset_check_by_rule():
@@ -135,6 +157,7 @@ def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
             "raw_bcb",
             "dbt_models",
             "raw_esus_pec",
+            "raw_eventos_pagamento",
         )
     } == {
         "raw_snis": "dlt_snis",
@@ -144,6 +167,7 @@ def test_every_dlt_op_and_the_dbt_build_have_a_pool_of_their_own():
         "raw_bcb": "dlt_bcb",
         "dbt_models": "dbt",
         "raw_esus_pec": "esus",
+        "raw_eventos_pagamento": "eventos_pagamento",
     }
 
 
