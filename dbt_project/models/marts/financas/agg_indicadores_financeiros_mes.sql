@@ -117,9 +117,9 @@ inadimplencia as (
 
     select
         meses.mes,
-        sum(titulos.valor) filter (
+        coalesce(sum(titulos.valor) filter (
             where titulos.data_pagamento is null or titulos.data_pagamento > meses.corte
-        ) / nullif(sum(titulos.valor), 0) as taxa_inadimplencia
+        ), 0) / nullif(sum(titulos.valor), 0) as taxa_inadimplencia
 
     from meses
     inner join titulos
