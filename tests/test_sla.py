@@ -56,6 +56,8 @@ def test_the_checked_in_slas_are_the_agreed_ones():
         "carga_arquivos_financeiros": ("duracao", 30 * 60),
         # a micro-batch of the payment stream: the event -> mart target is 2 minutes
         "ingestao_eventos_pagamento": ("duracao", 2 * 60),
+        # the ledger's capture runs every 10 minutes: one run must fit in that
+        "captura_razao": ("duracao", 10 * 60),
         "transformacao_dbt": ("duracao", 2 * 3600),
         "testes_qualidade": ("duracao", 15 * 60),
         "atualizacao_marts": ("atualizacao", 30 * 60),
