@@ -59,6 +59,8 @@ def test_checks_schedule_and_sensor_are_defined():
         "esus_daily": ("0 5 * * *", "esus_pull"),
         "comercial_daily": ("0 4 * * *", "comercial"),
         "financas_daily": ("30 9 * * *", "financas"),
+        # the previous month's finance reports, one partition (orchestration/defs/relatorios.py)
+        "relatorios_mensal": ("0 10 1 * *", "relatorios_financeiros"),
     }
     assert defs.resolve_job_def("mirante_all")
     sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}
