@@ -11,6 +11,8 @@ Routes:
                           swagger-ui-bundle (served from here: nothing from a CDN)
     GET /v1/marts         the marts the key may read: name, description, path, columns, filters
     GET /v1/operacao      the dashboard's Operação page data (scope `operacao`; api/operacao.py)
+    GET /v1/relatorios    the monthly finance reports (scope `relatorios`; api/relatorios.py), and
+    GET /v1/relatorios/{mes}/{tipo}.{pdf|csv}   one report file (every earlier version kept)
     GET /v1/{mart}        rows of one mart, filtered and paged:
                           {"mart", "data": [...], "pagination": {"limit", "offset", "total", "next"}}
 
@@ -70,7 +72,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirante import config
-from mirante.api import operacao
+from mirante.api import operacao, relatorios
 from mirante.api.auth import HOW_TO_GET_A_KEY, bearer_token
 from mirante.api.catalogue import FILTERS, MANIFEST, Column, Mart, read_catalogue
 from mirante.api.errors import ApiError
@@ -234,6 +236,7 @@ def create_app(
     api.refresh()
     app.include_router(api.router)
     operacao.mount(app, operations)  # GET /v1/operacao (api/operacao.py), before the catch-all
+    relatorios.mount(app)  # GET /v1/relatorios[/{mes}/{tipo}.{formato}] (api/relatorios.py)
 
     @app.get("/v1/{mart}", include_in_schema=False)
     def any_mart(mart: str, request: Request) -> Response:

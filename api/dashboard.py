@@ -9,8 +9,9 @@ sessionStorage and removes it from the address bar. `key(server)` gives the dash
 `mirante dashboard` prints the address with it.
 
     mount(app)                      GET /dashboard (the page), /dashboard/operacao (the Operação page:
-                                    runs, freshness, SLAs, late municipalities from /v1/operacao) and
-                                    /dashboard/static/* (JS, CSS)
+                                    runs, freshness, SLAs, late municipalities from /v1/operacao),
+                                    /dashboard/financas (the Finanças page: cash position, forecast,
+                                    deflated revenue, monthly reports) and /dashboard/static/* (JS, CSS)
     key(server)                     the dashboard's API key (created when missing or revoked)
     serving(app)                    the app on a free loopback port in a background thread
     chromium()                      path of a Chromium executable, or None
@@ -50,6 +51,11 @@ DASHBOARD_SCOPES = (
     "fct_saneamento_prestador_ano",
     "dim_municipio",
     "operacao",
+    # the Finanças page: cash position, forecast, IPCA-deflated revenue, the monthly reports
+    "fct_fluxo_caixa_diario",
+    "fct_previsao_fluxo_caixa",
+    "agg_indicadores_financeiros_mes",
+    "relatorios",
 )
 
 #: the page's JS refreshes its data this often (app.js REFRESH_MS, exposed as <body data-refresh-ms>)
@@ -88,6 +94,10 @@ def mount(app: FastAPI) -> None:
     @app.get("/dashboard/operacao", include_in_schema=False)
     def operacao() -> FileResponse:
         return FileResponse(STATIC_DIR / "operacao.html", media_type="text/html", headers=no_cache)
+
+    @app.get("/dashboard/financas", include_in_schema=False)
+    def financas() -> FileResponse:
+        return FileResponse(STATIC_DIR / "financas.html", media_type="text/html", headers=no_cache)
 
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 

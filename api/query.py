@@ -13,7 +13,7 @@ from fastapi import Request
 from psycopg import sql
 
 from mirante import config
-from mirante.api.catalogue import _INTEGER, _NUMERIC, _TEXT, FILTERS, Column, Mart
+from mirante.api.catalogue import _DATES, _INTEGER, _NUMERIC, _TEXT, FILTERS, Column, Mart
 from mirante.api.errors import ApiError
 
 #: the 27 federative units
@@ -145,6 +145,14 @@ def _equals(col: Column, value: object) -> tuple[sql.Composable, object]:
     return sql.SQL("{}::text = %s").format(ident), str(value)
 
 
+def _valued(mart: Mart, name: str) -> Column | None:
+    """The mart's column `name` when it holds the filter's own value (a year, a month number); a
+    date column named like the filter (e.g. `mes`, the first day of the month) does not: the
+    filter then applies to the mart's date column like on a mart without such a column."""
+    col = mart.column(name)
+    return col if col is not None and col.type not in _DATES else None
+
+
 def where_clause(mart: Mart, q: Query) -> tuple[sql.Composable, list]:
     conds: list[sql.Composable] = []
     params: list = []
@@ -154,14 +162,14 @@ def where_clause(mart: Mart, q: Query) -> tuple[sql.Composable, list]:
         params.extend(values)
 
     for name in ("id_municipio", "sigla_uf", "ano", "mes"):
-        if name in q.filters and mart.column(name):
+        if name in q.filters and _valued(mart, name):
             add(*_equals(mart.column(name), q.filters[name]))
     dcol = mart.date_column
     if dcol is not None:
         ident = sql.Identifier(dcol.name)
         as_date = ident if dcol.type == "date" else sql.SQL("({})::date").format(ident)
         ano, mes = q.filters.get("ano"), q.filters.get("mes")
-        derive_ano, derive_mes = not mart.column("ano") and ano, not mart.column("mes") and mes
+        derive_ano, derive_mes = not _valued(mart, "ano") and ano, not _valued(mart, "mes") and mes
         if derive_ano:  # ano (and mes) on the date column: a range of days
             first = date(ano, mes if derive_mes else 1, 1)
             after = date(ano + mes // 12, mes % 12 + 1, 1) if derive_mes else date(ano + 1, 1, 1)

@@ -18,8 +18,8 @@ mirante api-key create --nome N --escopo MART [--escopo ...] [--municipio 7-DIGI
                                                     a data API key, printed once (stored hashed)
 mirante api-key list                                the keys (id, name, scopes, municipalities, dates)
 mirante api-key revoke ID                           revoke a key (effective on the next request)
-mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard, /dashboard/operacao)
-           [--page painel|operacao]                 served by the data API, with a key of its own
+mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard, /dashboard/operacao,
+           [--page painel|operacao|financas]        /dashboard/financas) served by the data API, with a key of its own
                                                     (address #chave=...)
 mirante metrics [--port 9108] [--host 127.0.0.1]   Prometheus exporter: runs, loads, dbt, checks,
                                                     freshness, e-SUS lateness (read at each scrape)
@@ -243,7 +243,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         app = create_app(srv.url("api"), operations=_operations())
         token = dashboard.key(srv)
         with dashboard.serving(app) as base:
-            page = "/dashboard/operacao" if args.page == "operacao" else "/dashboard"
+            page = "/dashboard" if args.page == "painel" else f"/dashboard/{args.page}"
             width, height = dashboard.screenshot(
                 f"{base}{page}{args.query}#chave={token}",
                 args.screenshot,
@@ -416,9 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_dash.add_argument(
         "--page",
-        choices=("painel", "operacao"),
+        choices=("painel", "operacao", "financas"),
         default="painel",
-        help="the page of the screenshot: painel (/dashboard) or operacao (/dashboard/operacao)",
+        help="the page of the screenshot: painel (/dashboard), operacao (/dashboard/operacao) or "
+        "financas (/dashboard/financas)",
     )
     p_dash.add_argument(
         "--window-size",

@@ -39,6 +39,11 @@ Environment variables:
     MIRANTE_EVENTOS_PAGAMENTO_TOKEN     its bearer token (a secret: environment or `token` under
                                [sources.eventos_pagamento]); _LOTE / _MAX_LOTES: events per
                                micro-batch and batches per run (loaders/eventos_pagamento/settings.py)
+    MIRANTE_RELATORIOS_DIR     archive of the monthly finance reports (PDF and CSV, every version,
+                               manifest relatorios.json) the Dagster asset writes and the data API
+                               serves (default MIRANTE_HOME/relatorios)
+    MIRANTE_RELATORIOS_EMPRESA company name printed on the reports (default "Mirante"). Or
+                               `empresa` under [sources.relatorios]
     MIRANTE_SHARED_DATA        shared reference data (default ../shared/data)
     MIRANTE_IBGE_BASE_URL      IBGE Localidades base URL (default: the live API)
     MIRANTE_API_PUBLIC_URL     public base URL of the data API (e.g. https://dados.example/api), used
@@ -185,6 +190,20 @@ def arquivos_financeiros_dir() -> Path:
     offline world writes its generated files."""
     configured = source_setting("arquivos_financeiros", "dir")
     return Path(configured).resolve() if configured else home() / "arquivos_financeiros"
+
+
+def relatorios_dir() -> Path:
+    """The archive of the monthly finance reports (orchestration/relatorios.py writes, the data
+    API reads; mirante/relatorios.py knows its layout): MIRANTE_RELATORIOS_DIR, else
+    MIRANTE_HOME/relatorios."""
+    value = os.environ.get("MIRANTE_RELATORIOS_DIR")
+    return Path(value).resolve() if value else home() / "relatorios"
+
+
+def relatorios_empresa() -> str:
+    """The company named on the reports: MIRANTE_RELATORIOS_EMPRESA or `empresa` under
+    [sources.relatorios] in .dlt/secrets.toml, default "Mirante"."""
+    return source_setting("relatorios", "empresa") or "Mirante"
 
 
 def snis_publication_url() -> str | None:

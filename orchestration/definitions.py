@@ -25,6 +25,7 @@ from dagster import (
 from mirante.orchestration import alerts, lineage
 from mirante.orchestration import defs as domains
 from mirante.orchestration.defs import atencao_primaria
+from mirante.orchestration.defs.common import rebuild_exclusions
 from mirante.orchestration.resources import resources
 
 
@@ -49,11 +50,15 @@ INLINE_ORIGIN = "mirante run"
 AFTER_TAG = "mirante/apos_execucao"
 
 #: the main job: every asset of every domain but the per-municipality PEC pulls, which run as one
-#: partition each (job `esus_pull`) before it
+#: partition each (job `esus_pull`) before it, and the monthly reports (one partition per month,
+#: job `relatorios_financeiros`: `mirante run` asks for the latest month after it)
 all_assets = define_asset_job(
     "mirante_all",
-    selection=AssetSelection.all() - AssetSelection.assets(atencao_primaria.raw_esus_pec),
-    description="Every asset of every domain, sources to marts (PEC pulls run per municipality).",
+    selection=AssetSelection.all()
+    - AssetSelection.assets(atencao_primaria.raw_esus_pec)
+    - rebuild_exclusions(),
+    description="Every asset of every domain, sources to marts (PEC pulls run per municipality; "
+    "the monthly reports per month).",
 )
 
 

@@ -92,6 +92,34 @@ def materialize(instance, log_config: dict | None = None):
     return pulls, main
 
 
+def materialize_reports(instance, run_config: dict | None = None):
+    """The monthly finance reports of the latest month with data (job `relatorios_financeiros`, its
+    partition; the latest complete month when the data reach into the current one). Returns
+    (month, run result), or (None, None) when the marts hold no month of the reports' range."""
+    import socket
+
+    from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG, defs
+    from mirante.orchestration.defs.relatorios import MESES
+    from mirante.orchestration.relatorios import ultimo_mes
+
+    from .resources import Warehouse
+
+    ultimo = ultimo_mes(Warehouse().url("reader"))
+    keys = [k for k in MESES.get_partition_keys() if ultimo and k <= ultimo]
+    if not keys:
+        return None, None
+    origin = {ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    result = lineage.execute_inline(
+        defs.resolve_job_def("relatorios_financeiros"),
+        instance=instance,
+        tags=origin,
+        partition_key=keys[-1],
+        raise_on_error=False,
+        run_config=run_config if run_config is not None else LOG_INFO,
+    )
+    return keys[-1], result
+
+
 def poll_snis_publication() -> None:
     """With an SNIS publication configured (MIRANTE_SNIS_PUBLICACAO_URL), fetch its new or changed
     exports into the loader's folder first: `mirante run` runs no sensor, so it polls once itself
@@ -124,9 +152,16 @@ def run_all(stop_server: bool = True) -> int:
             poll_snis_publication()
             with DagsterInstance.get() as instance:
                 pulls, result = materialize(instance)
+                mes, reports = materialize_reports(instance) if result.success else (None, None)
             print(summary(offline.server, result, pulls))
+            if mes is not None:
+                print(
+                    f"monthly reports of {mes}: {'written' if reports.success else 'FAILED'} "
+                    f"({config.relatorios_dir() / mes})"
+                )
         print(f"elapsed: {time.monotonic() - t0:.1f} s")
-        return 0 if result.success and all(r.success for r in pulls.values()) else 1
+        ok = result.success and all(r.success for r in pulls.values())
+        return 0 if ok and (reports is None or reports.success) else 1
     finally:
         if started_server and stop_server:
             db.stop_embedded()

@@ -61,6 +61,8 @@ def test_checks_schedule_and_sensor_are_defined():
         "financas_daily": ("30 9 * * *", "financas"),
         # the ledger's change data capture drains its slot every ten minutes (financas_razao.py)
         "financas_razao_10min": ("*/10 * * * *", "financas_razao"),
+        # the previous month's finance reports, one partition (orchestration/defs/relatorios.py)
+        "relatorios_mensal": ("0 10 1 * *", "relatorios_financeiros"),
     }
     assert defs.resolve_job_def("mirante_all")
     sensors = {s.name: s.job_name if s.targets else None for s in defs.sensors}

@@ -1,7 +1,8 @@
 """The layers import downwards only. Parses every module's imports (top level and inside functions,
 absolute and relative) and fails when a lower layer imports a higher one:
 
-- `mirante/config.py`, `db.py`, `backup.py`, `pipelines.py`, `errors.py` (the core) import no other layer;
+- `mirante/config.py`, `db.py`, `backup.py`, `pipelines.py`, `errors.py`, `relatorios.py` (the core)
+  import no other layer;
 - loaders (`loaders/` = `mirante.loaders`) never import orchestration, the API or the emulators;
 - the API (`api/`) never imports loaders or orchestration;
 - expectations never import orchestration or the API; emulators never import orchestration or the API.
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ("mirante.config", "mirante.db", "mirante.backup", "mirante.pipelines", "mirante.errors")
+CORE = (
+    "mirante.config",
+    "mirante.db",
+    "mirante.backup",
+    "mirante.pipelines",
+    "mirante.errors",
+    "mirante.relatorios",
+)
 HIGHER = (
     "mirante.loaders",
     "mirante.orchestration",

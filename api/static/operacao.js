@@ -1,5 +1,6 @@
 // Mirante, Operação page: reads GET /v1/operacao (runs, freshness, SLAs, e-SUS municipalities) with the
-// API key of the address fragment and draws four tables. No framework, nothing from another origin.
+// API key of the address fragment and draws four tables with the shared helpers of comum.js (loaded
+// first). No framework, nothing from another origin.
 //
 // Data attributes a headless test reads after the JS ran: tables get data-rows and data-state;
 // rows carry data-job / data-status, data-asset / data-stale, data-processo / data-estado,
@@ -13,23 +14,6 @@ const STATUS = {
   SUCCESS: "sucesso", FAILURE: "falha", CANCELED: "cancelada", STARTED: "em execução",
   QUEUED: "na fila", NOT_STARTED: "não iniciada", STARTING: "iniciando", CANCELING: "cancelando",
 };
-const fmtInt = new Intl.NumberFormat("pt-BR", { maximumFractionDigits: 0 });
-const fmtDec1 = new Intl.NumberFormat("pt-BR", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const $ = (id) => document.getElementById(id);
-const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-
-// The API key: the fragment's (#chave=...), else the one this tab keeps (the main page stores it).
-const API_KEY = (() => {
-  let key = null;
-  const found = /(?:^#|&)chave=([^&]+)/.exec(location.hash);
-  if (found) key = decodeURIComponent(found[1]);
-  try {
-    if (key) sessionStorage.setItem("mirante.chave", key);
-    else key = sessionStorage.getItem("mirante.chave");
-  } catch (err) { /* storage unavailable: the key lives in this page only */ }
-  if (found) history.replaceState(null, "", location.pathname + location.search);
-  return key;
-})();
 
 function quando(iso) {
   if (!iso) return "—";
@@ -43,56 +27,6 @@ function duracao(s) {
   if (s < 3600) return `${fmtDec1.format(s / 60)} min`;
   if (s < 172800) return `${fmtDec1.format(s / 3600)} h`;
   return `${fmtDec1.format(s / 86400)} dias`;
-}
-
-function setKpi(name, value, alerta) {
-  const card = document.querySelector(`[data-kpi="${name}"]`);
-  const out = card.querySelector(".valor");
-  if (isNum(value)) {
-    card.dataset.state = "ok";
-    card.dataset.value = String(value);
-    out.textContent = fmtInt.format(value);
-    card.classList.toggle("alerta", !!alerta);
-  } else {
-    card.dataset.state = "empty";
-    delete card.dataset.value;
-    out.textContent = "sem dados";
-    card.classList.remove("alerta");
-  }
-}
-
-// A table: columns [{label, cell(row) -> text, num}], `mark(row, tr)` sets a row's classes and data.
-function table(box, columns, rows, mark, empty) {
-  box.replaceChildren();
-  box.dataset.rows = String(rows.length);
-  if (!rows.length) {
-    box.dataset.state = "empty";
-    const p = document.createElement("p");
-    p.className = "sem-dados";
-    p.textContent = empty;
-    box.appendChild(p);
-    return;
-  }
-  const t = document.createElement("table");
-  const head = t.createTHead().insertRow();
-  for (const c of columns) {
-    const th = document.createElement("th");
-    th.textContent = c.label;
-    if (c.num) th.className = "num";
-    head.appendChild(th);
-  }
-  const body = t.createTBody();
-  for (const row of rows) {
-    const tr = body.insertRow();
-    mark(row, tr);
-    for (const c of columns) {
-      const td = tr.insertCell();
-      td.textContent = c.cell(row);
-      if (c.num) td.className = "num";
-    }
-  }
-  box.appendChild(t);
-  box.dataset.state = "ok";
 }
 
 function drawRuns(data) {
@@ -112,7 +46,7 @@ function drawRuns(data) {
     if (r.ultima && r.ultima.status === "FAILURE") tr.className = "falha";
     else if (r.falhas_24h > 0) tr.className = "destaque";
   }, "Nenhum job no armazenamento do Dagster.");
-  setKpi("falhas_24h", data.execucoes.reduce((n, r) => n + r.falhas_24h, 0),
+  setKpi("falhas_24h", data.execucoes.reduce((n, r) => n + r.falhas_24h, 0), fmt.int,
     data.execucoes.some((r) => r.falhas_24h > 0));
 }
 
@@ -134,7 +68,7 @@ function drawFreshness(data) {
     if (r.desatualizado) tr.className = "falha";
   }, "Nenhuma fonte bruta ou mart nas definições.");
   const stale = data.frescor.filter((r) => r.desatualizado).length;
-  setKpi("desatualizados", data.frescor.length ? stale : null, stale > 0);
+  setKpi("desatualizados", data.frescor.length ? stale : null, fmt.int, stale > 0);
 }
 
 function drawSlas(data) {
@@ -151,7 +85,7 @@ function drawSlas(data) {
     if (r.estado !== "ok") tr.className = "falha";
   }, "Nenhum SLA avaliado.");
   const violados = data.slas.filter((r) => r.estado !== "ok").length;
-  setKpi("slas_violados", data.slas.length ? violados : null, violados > 0);
+  setKpi("slas_violados", data.slas.length ? violados : null, fmt.int, violados > 0);
 }
 
 function drawMunicipalities(data) {
@@ -174,7 +108,7 @@ function drawMunicipalities(data) {
     ? `${late.length} de ${data.municipios.length} com ${limite} ou mais dias de atraso`
       + (late.length ? `: ${late.map((r) => r.nome).join(", ")}` : "")
     : "";
-  setKpi("municipios_atrasados", data.municipios.length ? late.length : null, late.length > 0);
+  setKpi("municipios_atrasados", data.municipios.length ? late.length : null, fmt.int, late.length > 0);
 }
 
 let refreshes = 0;
@@ -183,18 +117,7 @@ async function refresh() {
   document.body.dataset.state = "loading";
   const erro = $("erro-geral");
   try {
-    if (!API_KEY) {
-      throw new Error("sem chave de API: abra o endereço que `mirante dashboard` imprime (/dashboard#chave=...)");
-    }
-    const resp = await fetch("/v1/operacao", {
-      cache: "no-store", headers: { Accept: "application/json", Authorization: `Bearer ${API_KEY}` },
-    });
-    if (!resp.ok) {
-      let detail = "";
-      try { detail = (await resp.json()).detail; } catch (err) { /* not JSON */ }
-      throw new Error(resp.status === 401 ? `chave de API recusada (${detail})` : `HTTP ${resp.status}: ${detail}`);
-    }
-    const data = await resp.json();
+    const data = await fetchJson("/v1/operacao");
     drawRuns(data);
     drawFreshness(data);
     drawSlas(data);

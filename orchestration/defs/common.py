@@ -14,6 +14,26 @@ from mirante.orchestration.resources import Warehouse
 DBT_POOL = "dbt"
 
 
+#: key prefix of the assets materialized one partition at a time on request (the monthly reports,
+#: defs/relatorios.py): never in the selection of a job that rebuilds the graph after a load
+ON_REQUEST_PREFIX = "relatorios"
+
+
+def rebuild_exclusions():
+    """The assets a rebuild job leaves out (partitioned per month: asked for by partition)."""
+    from dagster import AssetSelection
+
+    return AssetSelection.key_prefixes(ON_REQUEST_PREFIX)
+
+
+def rebuild_downstream(*assets):
+    """What a job that loads `assets` runs: them and everything downstream, minus the assets asked
+    for by partition (rebuild_exclusions), so a mart added downstream joins it by rule."""
+    from dagster import AssetSelection
+
+    return AssetSelection.assets(*assets).downstream() - rebuild_exclusions()
+
+
 def dlt_pool(pipeline_name: str) -> str:
     """Dagster concurrency pool of the op that runs one dlt pipeline (limit 1: one run at a time)."""
     return f"dlt_{pipeline_name}"

@@ -126,9 +126,11 @@ class Sources(dict):
 
     def downstream(self):
         """Every loaded asset and everything downstream of it, without the child tables (which
-        cannot be materialized on their own): a domain job's selection."""
+        cannot be materialized on their own) nor the per-month reports: a domain job's selection."""
         from dagster import AssetSelection
+
+        from .common import rebuild_exclusions
 
         loaded = AssetSelection.assets(*(m.assets for m in self.values()))
         children = [key for m in self.values() for key in m.child_keys]
-        return loaded.downstream() - AssetSelection.assets(*children)
+        return loaded.downstream() - AssetSelection.assets(*children) - rebuild_exclusions()

@@ -14,7 +14,6 @@ import hashlib
 import json
 
 from dagster import (
-    AssetSelection,
     Config,
     DefaultSensorStatus,
     Definitions,
@@ -30,6 +29,7 @@ from mirante.loaders import arquivos_financeiros
 from mirante.loaders.arquivos_financeiros import list_files
 from mirante.orchestration.resources import LoaderSettings, Warehouse
 
+from .common import rebuild_downstream
 from .factory import Sources, loader_assets
 from .saneamento import file_sha256
 
@@ -47,7 +47,7 @@ ARQUIVOS_OP = arquivos_assets.op_name
 
 financas_arquivos_job = define_asset_job(
     "financas_arquivos",
-    selection=AssetSelection.assets(arquivos_assets.assets).downstream(),
+    selection=rebuild_downstream(arquivos_assets.assets),
     description="Load the finance history files (bank statements, past invoices) and rebuild what "
     "reads them.",
 )

@@ -13,7 +13,6 @@ job is in progress; run_key = the offset range it saw, so a tick never asks twic
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
     AssetSpec,
     DefaultSensorStatus,
     Definitions,
@@ -29,6 +28,8 @@ from dagster import (
 
 from mirante.loaders.eventos_pagamento import DATASET, DOMAIN, PIPELINE_NAME
 from mirante.orchestration.resources import LoaderSettings, Warehouse
+
+from .common import rebuild_downstream
 
 RAW_KEYS = {t: AssetKey([DATASET, t]) for t in ("eventos", "quarentena", "deslocamentos")}
 _DESCRIPTIONS = {
@@ -74,7 +75,7 @@ def raw_eventos_pagamento(
 
 financas_eventos_job = define_asset_job(
     "financas_eventos",
-    selection=AssetSelection.assets(raw_eventos_pagamento).downstream(),
+    selection=rebuild_downstream(raw_eventos_pagamento),
     description="Ingest the payment event stream and rebuild everything downstream of it.",
 )
 

@@ -16,7 +16,6 @@ runs it every ten minutes, so the slot never holds more than a few minutes of th
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
     AssetSpec,
     DefaultScheduleStatus,
     Definitions,
@@ -29,6 +28,8 @@ from dagster import (
 from mirante.loaders import razao
 from mirante.orchestration import lineage
 from mirante.orchestration.resources import Warehouse
+
+from .common import rebuild_downstream
 
 RAW_KEYS = {t: AssetKey([razao.DATASET, t]) for t in razao.TABLES}
 POOL = razao.PIPELINE_NAME
@@ -86,7 +87,7 @@ def raw_razao(context: AssetExecutionContext, warehouse: Warehouse):
 
 financas_razao_job = define_asset_job(
     "financas_razao",
-    selection=AssetSelection.assets(raw_razao).downstream(),
+    selection=rebuild_downstream(raw_razao),
     description="Capture the ledger's changes (logical replication) and rebuild what reads them.",
 )
 

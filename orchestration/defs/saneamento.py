@@ -15,7 +15,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
-    AssetSelection,
     Config,
     DefaultSensorStatus,
     Definitions,
@@ -32,6 +31,7 @@ from mirante.loaders import ibge, snis
 from mirante.loaders.snis import list_exports
 from mirante.orchestration.resources import LoaderSettings, Warehouse
 
+from .common import rebuild_downstream
 from .factory import Sources, loader_assets
 
 
@@ -76,7 +76,7 @@ def snis_footer_reconciliation(warehouse: Warehouse) -> AssetCheckResult:
 
 snis_job = define_asset_job(
     "saneamento_snis",
-    selection=AssetSelection.assets(snis_assets.assets).downstream(),
+    selection=rebuild_downstream(snis_assets.assets),
     description="Load SNIS exports and rebuild everything downstream of them.",
 )
 saneamento_job = define_asset_job(
