@@ -102,7 +102,9 @@ def test_the_payment_stream_job_is_its_raw_asset_and_everything_downstream_by_ru
     job = defs.resolve_job_def("financas_eventos")
     selected = {k for k in job.asset_layer.selected_asset_keys}
     downstream = AssetSelection.assets(*RAW_KEYS.values()).downstream().resolve(g)
-    assert selected == downstream
+    per_month = {k for k in downstream if k.path[0] == "relatorios"}
+    # the finance marts it rebuilds feed the monthly reports, which are asked for by partition
+    assert per_month and selected == downstream - per_month
     staging = AssetKey(["staging", "stg_eventos_pagamento__eventos"])
     assert (
         staging in selected and AssetKey(["raw_eventos_pagamento", "eventos"]) in g.get(staging).parent_keys

@@ -91,25 +91,7 @@ cotacao_mes as (
 
 titulos as (
 
-    select
-        valor,
-        data_emissao,
-        data_vencimento,
-        data_pagamento
-    from {{ ref('stg_razao__recebiveis') }}
-    where situacao <> 'cancelado'
-
-    union all
-
-    select
-        faturas.valor,
-        faturas.data_emissao,
-        faturas.data_vencimento,
-        faturas.data_pagamento
-    from {{ ref('stg_arquivos_financeiros__faturas') }} as faturas
-    cross join {{ ref('int_financas__corte_razao') }} as corte
-    where faturas.situacao <> 'cancelada'
-        and faturas.data_emissao < corte.data_inicio_razao
+    select * from {{ ref('int_financas__titulos_a_receber') }}
 
 ),
 
