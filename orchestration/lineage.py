@@ -432,28 +432,34 @@ def esus_pull_end(
             run.fail(f"{result.error_kind}/{result.error_code}: {result.error}", outputs=written[-2:])
 
 
-def razao_capture_start(context, settings, tables: Iterable[str]) -> LineageRun:
-    """START of a capture of the ledger (orchestration/defs/financas_razao.py): inputs = the
-    published tables of the source database (public.<table>, on its server)."""
+def direct_load_start(context, job: str, sources: Iterable[str]) -> LineageRun:
+    """START of a load that is not a dlt pipeline and writes raw itself (the ledger's capture, the
+    payment stream: orchestration/defs/financas_razao.py, financas_eventos.py): inputs = the URIs
+    it reads (`sources`, e.g. postgresql://host:port/db/public.<table>, https://host/v1/eventos)."""
     try:
-        base = f"postgresql://{settings.host}:{settings.port}/{settings.database}"
-        datasets = inputs(uri_dataset(f"{base}/public.{t}") for t in tables)
+        datasets = inputs(uri_dataset(u) for u in sources)
     except Exception as exc:
-        log.warning(f"lineage: ledger source unknown ({type(exc).__name__}: {exc})")
+        log.warning(f"lineage: sources of {job} unknown ({type(exc).__name__}: {exc})")
         datasets = []
-    run = LineageRun("raw_razao", "MIRANTE", "JOB", inputs=datasets, parent=dagster_parent(context))
+    run = LineageRun(job, "MIRANTE", "JOB", inputs=datasets, parent=dagster_parent(context))
     run.start()
     return run
 
 
-def razao_capture_end(
-    run: LineageRun, result, srv: config.Server, dataset: str, tables, database=None
+def direct_load_end(
+    run: LineageRun,
+    result,
+    srv: config.Server,
+    dataset: str,
+    rows: Mapping[str, int] | None = None,
+    database=None,
 ) -> None:
-    """COMPLETE with the rows appended to each changelog, or FAIL with the error (`result`)."""
+    """COMPLETE with the rows written to each raw table (`rows`), or FAIL with the error (`result`
+    is then the exception)."""
     if isinstance(result, BaseException):
         run.fail(result)
         return
-    run.complete([output(table_dataset(srv, dataset, t, database), result.rows.get(t, 0)) for t in tables])
+    run.complete([output(table_dataset(srv, dataset, t, database), n) for t, n in (rows or {}).items()])
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,25 +99,23 @@ def materialize_reports(instance, run_config: dict | None = None):
     import socket
 
     from mirante.orchestration.definitions import INLINE_ORIGIN, ORIGIN_TAG, defs
-    from mirante.orchestration.defs.relatorios import MESES
-    from mirante.orchestration.relatorios import ultimo_mes
+    from mirante.orchestration.defs.relatorios import mes_a_gerar
 
     from .resources import Warehouse
 
-    ultimo = ultimo_mes(Warehouse().url("reader"))
-    keys = [k for k in MESES.get_partition_keys() if ultimo and k <= ultimo]
-    if not keys:
+    mes = mes_a_gerar(Warehouse().url("reader"))
+    if mes is None:
         return None, None
     origin = {ORIGIN_TAG: INLINE_ORIGIN, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     result = lineage.execute_inline(
         defs.resolve_job_def("relatorios_financeiros"),
         instance=instance,
         tags=origin,
-        partition_key=keys[-1],
+        partition_key=mes,
         raise_on_error=False,
         run_config=run_config if run_config is not None else LOG_INFO,
     )
-    return keys[-1], result
+    return mes, result
 
 
 def poll_snis_publication() -> None:

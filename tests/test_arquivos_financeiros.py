@@ -346,7 +346,17 @@ def test_staging_keeps_one_row_per_entry_and_per_invoice_across_files(raw, tmp_p
     load(tmp_path, ["faturas_2025-02b.json"])
     db.export_env(raw)
     dirs = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    result = dbtRunner().invoke(["build", "--quiet", "--select", "staging.arquivos_financeiros", *dirs])
+    result = dbtRunner().invoke(
+        [
+            "build",
+            "--quiet",
+            "--select",
+            "staging.arquivos_financeiros",
+            "--indirect-selection",
+            "cautious",
+            *dirs,
+        ]
+    )
     assert result.success, result.exception
     raw_numbers = q(raw, f"select count(distinct numero), count(*) from {SCHEMA}.faturas")[0]
     assert raw_numbers[1] > raw_numbers[0]  # the re-export repeats invoices in raw

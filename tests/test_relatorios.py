@@ -120,9 +120,9 @@ def db(built):
 
 @pytest.fixture(scope="module")
 def mes(built) -> str:
-    from mirante.orchestration.relatorios import ultimo_mes
+    from mirante.orchestration.defs.relatorios import mes_a_gerar
 
-    found = ultimo_mes(built.url("reader"))
+    found = mes_a_gerar(built.url("reader"))
     assert found, "the finance marts must hold at least one month"
     return found
 

@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from mirante.loaders.eventos_pagamento import DATASET, DOMAIN, PIPELINE_NAME
+from mirante.orchestration import lineage
 from mirante.orchestration.resources import LoaderSettings, Warehouse
 
 from .common import rebuild_downstream
@@ -55,9 +56,18 @@ def raw_eventos_pagamento(
     """Micro-batches from the stored offset until the stream is caught up (at most max_lotes)."""
     from mirante.loaders.eventos_pagamento import ingest
 
-    result = ingest(
-        warehouse.server(), eventos_pagamento.read(), on_wait=context.log.warning, log=context.log.info
+    srv, settings = warehouse.server(), eventos_pagamento.read()
+    # OpenLineage START (input: the stream's endpoint), then COMPLETE with the rows written, or FAIL
+    run = lineage.direct_load_start(
+        context, DATASET, [f"{settings.base_url}/v1/eventos"] if settings.base_url else []
     )
+    try:
+        result = ingest(srv, settings, on_wait=context.log.warning, log=context.log.info)
+    except Exception as exc:
+        lineage.direct_load_end(run, exc, srv, DATASET)
+        raise
+    rows = {"eventos": result.eventos, "quarentena": result.quarentena, "deslocamentos": 1 if result.lotes else 0}
+    lineage.direct_load_end(run, result, srv, DATASET, rows)
     meta = {
         "deslocamento_inicial": result.desde,
         "deslocamento_final": result.ate,

@@ -56,13 +56,15 @@ def raw_razao(context: AssetExecutionContext, warehouse: Warehouse):
     srv = warehouse.server()
     settings = razao.read_settings(srv)
     # OpenLineage START, then COMPLETE with the rows appended to each changelog, or FAIL
-    run = lineage.razao_capture_start(context, settings, razao.TABLES)
+    base = f"postgresql://{settings.host}:{settings.port}/{settings.database}"
+    run = lineage.direct_load_start(context, razao.DATASET, (f"{base}/public.{t}" for t in razao.TABLES))
     try:
         result = razao.capture(settings, srv)
     except Exception as exc:
-        lineage.razao_capture_end(run, exc, srv, razao.DATASET, razao.TABLES)
+        lineage.direct_load_end(run, exc, srv, razao.DATASET)
         raise
-    lineage.razao_capture_end(run, result, srv, razao.DATASET, razao.TABLES, settings.target_database)
+    rows = {t: result.rows.get(t, 0) for t in razao.TABLES}
+    lineage.direct_load_end(run, result, srv, razao.DATASET, rows, settings.target_database)
     for event in result.events:
         context.log.warning(f"razao capture: {event}")
     context.log.info(

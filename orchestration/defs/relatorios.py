@@ -43,6 +43,17 @@ MESES = MonthlyPartitionsDefinition(
 )
 
 
+def mes_a_gerar(url: str) -> str | None:
+    """The month whose reports a run writes: the latest month both marts hold (ultimo_mes), or the
+    latest complete month when the data reach into the current one (a partition exists only for a
+    complete month); None when the marts hold no month of the partitions' range."""
+    from mirante.orchestration.relatorios import ultimo_mes
+
+    ultimo = ultimo_mes(url)
+    keys = [k for k in MESES.get_partition_keys() if ultimo and k <= ultimo]
+    return keys[-1] if keys else None
+
+
 @asset(
     key=KEY,
     partitions_def=MESES,
