@@ -218,8 +218,8 @@ def test_an_older_raw_esus_is_migrated_in_one_transaction_and_keeps_loading(load
         assert differences(server, ident) == {}
 
 
-def test_a_home_not_migrated_yet_keeps_loading_into_plain_tables(loaded):
-    """The loader handles both shapes until `mirante db setup` migrates them."""
+def test_a_home_not_migrated_yet_keeps_loading_until_mirante_db_setup_migrates_it(loaded, capsys):
+    """The loader handles both shapes; `mirante db setup` (the command) converts the plain tables."""
     server = loaded
     _make_plain(server)
     from mirante.emulators import pec
@@ -232,7 +232,19 @@ def test_a_home_not_migrated_yet_keeps_loading_into_plain_tables(loaded):
         assert differences(server, ident) == {}
     with psycopg.connect(server.admin(), autocommit=True) as admin:
         assert particoes.partitioned(admin) == {}
-        particoes.migrate(admin)
+        before = counts(admin)
+    from mirante import cli
+
+    capsys.readouterr()
+    assert cli.main(["db", "setup"]) == 0
+    said = capsys.readouterr().out
+    for table in FACTS:
+        assert f"raw_esus.{table}: partitioned by municipality" in said, said
+    with psycopg.connect(server.admin(), autocommit=True) as admin:
+        assert particoes.partitioned(admin) == {t: PARTITIONS for t in FACTS}
+        assert counts(admin) == before
+    assert cli.main(["db", "setup"]) == 0
+    assert "partitioned" not in capsys.readouterr().out  # nothing left to migrate
     with psycopg.connect(server.url("transformer")) as conn:  # the transformer still reads them
         for table in FACTS:
             conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(DATASET, table))).fetchone()
