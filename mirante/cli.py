@@ -1,7 +1,8 @@
 """`mirante` command line.
 
 mirante db url [--role loader|transformer|reader|api]  start the server if needed, print a URL
-mirante db setup                                    roles, database, schemas, grants
+mirante db setup                                    roles, database, schemas, grants; raw_esus fact
+                                                    tables of older homes partitioned (one transaction)
 mirante db env                                      shell exports for dbt / Dagster
 mirante db stop                                     stop the embedded server
 mirante db backup [--to FILE]                       pg_dump -Fc of the database (default file
@@ -64,6 +65,7 @@ def _db(args: argparse.Namespace) -> int:
         from mirante.errors import mask
 
         print(f"ready: {mask(srv.admin())}")
+        _partition_esus(srv)
         if config.external_server():
             _warn_without_logical_decoding(srv)
     return 0
@@ -98,6 +100,17 @@ def _backup(args: argparse.Namespace) -> int:
     tables = backup.restore(srv, args.file, database, force=args.force)
     print(f"restored {args.file} into {database}: {tables} tables; grants re-applied")
     return 0
+
+
+def _partition_esus(srv: config.Server) -> None:
+    """raw_esus fact tables created before partitioning become partitioned (one transaction)."""
+    import psycopg
+
+    from mirante.loaders.esus import particoes
+
+    with psycopg.connect(srv.admin(), autocommit=True) as conn:
+        for table, rows in particoes.migrate(conn).items():
+            print(f"raw_esus.{table}: partitioned by municipality ({rows:,} rows moved)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ def _count_tables(conn: psycopg.Connection, schemas: tuple[str, ...]) -> list[tu
     tables = conn.execute(
         """select table_schema, table_name from information_schema.tables
            where table_schema = any(%s) and table_type = 'BASE TABLE' and table_name not like '\\_dlt%%'
+             and not (select relispartition from pg_class
+                      where oid = format('%%I.%%I', table_schema, table_name)::regclass)
            order by 1, 2""",
         (list(schemas),),
     ).fetchall()

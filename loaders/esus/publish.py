@@ -171,9 +171,16 @@ def _publish_table(
                    on conflict (id_municipio, {k}) do update
                    set {sets}, _carregado_em = now(), _id_execucao = excluded._id_execucao
                    where ({old}) is distinct from ({new})
-                   returning r.id_municipio, (r.xmax = 0) as novo)
+                   returning r.id_municipio, r.{k} as chave),
+               -- new or changed: the statement's snapshot still shows the table before the insert
+               -- (a partitioned table cannot return xmax from a routed insert)
+               marcado as (
+                   select e.id_municipio,
+                          not exists (select 1 from {t} a where a.id_municipio = e.id_municipio
+                                      and a.{k} = e.chave) as novo
+                   from escrito e)
                select id_municipio, count(*) filter (where novo), count(*) filter (where not novo)
-               from escrito group by 1"""
+               from marcado group by 1"""
         ).format(
             t=target,
             s=stage,

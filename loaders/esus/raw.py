@@ -3,7 +3,8 @@ table, the drift check, and the advisory locks that keep two pulls of one munici
 
 Every PEC table lands in one raw table shared by all municipalities, keyed by a unique index on
 (id_municipio, PEC sequence key), plus two columns of its own: `_carregado_em` (when the row was
-last written: inserted or changed) and `_id_execucao` (the run that wrote it).
+last written: inserted or changed) and `_id_execucao` (the run that wrote it). Fact tables are
+hash-partitioned on id_municipio (particoes.py).
 
 `raw_esus.cursores` holds, per municipality and table, where the last INCREMENTAL pull left off:
 the highest source key, the latest day (co_dim_tempo) and the source snapshot's transaction-id
@@ -19,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from .extract import TableState
+from .particoes import partitioned_ddl
 from .settings import BUCKET_SIZE, DATASET, FACTS, TABLES, primary_key
 
 I = sql.Identifier
@@ -126,7 +128,13 @@ def ensure_tables(conn: psycopg.Connection, types: dict[str, dict[str, str]]) ->
         if have is None:
             defs = [sql.SQL("{} {}").format(I(c), sql.SQL(t)) for c, t in columns.items()]
             defs += [sql.SQL("{} {}").format(I(c), sql.SQL(d)) for c, d in CONTROL_COLUMNS.items()]
-            conn.execute(sql.SQL("create table {} ({})").format(table_name(table), sql.SQL(", ").join(defs)))
+            if table in FACTS:  # partitioned by municipality (particoes.py)
+                for statement in partitioned_ddl(table, sql.SQL(", ").join(defs)):
+                    conn.execute(statement)
+            else:
+                conn.execute(
+                    sql.SQL("create table {} ({})").format(table_name(table), sql.SQL(", ").join(defs))
+                )
         else:
             for column, type_ in columns.items():
                 if column not in have:

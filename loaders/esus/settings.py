@@ -114,6 +114,9 @@ DEFAULT_CONCURRENCY = 4
 BATCH_SIZE = 100
 #: keys per bucket when a diverging table is compared with its source bucket by bucket
 BUCKET_SIZE = 10_000
+#: hash partitions of each raw fact table (PARTITION BY HASH (id_municipio)): see loaders/esus/particoes.py
+#: and docs/scale.md, "Partitioned raw facts"; changing it needs a new migration, not just a new value
+PARTITIONS = 16
 
 
 @dataclass(frozen=True)
