@@ -303,11 +303,9 @@ def test_staging_is_incremental_by_offset_with_the_contract_and_no_document_in_c
 
 def test_the_job_ingests_and_builds_everything_downstream_in_one_run(db, emu):
     """`financas_eventos` as the sensor launches it: the raw asset, then the dbt models on it."""
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance
 
     from mirante.orchestration.definitions import defs
-
-    from dagster import AssetKey
 
     emu.malformar(3)
     job = defs.resolve_job_def("financas_eventos")
