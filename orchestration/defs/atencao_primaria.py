@@ -46,6 +46,7 @@ from dagster._core.storage.tags import (
 )
 from pydantic import Field
 
+from mirante import config
 from mirante.loaders.esus import DATASET, DOMAIN, FACTS, TABLES, read_settings, registry
 from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
 from mirante.orchestration import lineage
@@ -296,7 +297,10 @@ def all_partitions_tags() -> dict[str, str]:
 @schedule(
     job=esus_pull_job,
     cron_schedule="0 5 * * *",
-    default_status=DefaultScheduleStatus.RUNNING,
+    # with MIRANTE_EXECUTOR=celery the daily pull is `esus_daily_lotes` (defs/esus_lotes.py)
+    default_status=DefaultScheduleStatus.STOPPED
+    if config.executor() == "celery"
+    else DefaultScheduleStatus.RUNNING,
     execution_timezone="America/Sao_Paulo",
     description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.",
 )
