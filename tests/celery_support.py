@@ -5,6 +5,7 @@ session's process group: a worker's pool children go with it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -43,6 +44,21 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (a worker and its pool), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        todo += [int(c) for c in children]
+    return total / 1024
 
 
 def _ping(port: int) -> bool:
@@ -113,11 +129,23 @@ def workers(n: int, env: dict[str, str], folder: Path, concurrency: int = 1) -> 
             log.close()
 
 
-def execute_job(job: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+def execute_job(
+    job: str, env: dict[str, str], timeout: float = 600, tags: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`dagster job execute` of a job of the Definitions, in a process of its own (with
     MIRANTE_EXECUTOR=celery it orchestrates; the workers run the steps)."""
+    extra = ["--tags", json.dumps(tags)] if tags else []
     return subprocess.run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "mirante.orchestration.definitions", "-j", job],
+        [
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "mirante.orchestration.definitions",
+            "-j",
+            job,
+            *extra,
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -57,9 +57,6 @@ def test_checks_schedule_and_sensor_are_defined():
     schedules = {s.name: (s.cron_schedule, s.job_name) for s in defs.schedules}
     assert schedules == {
         "esus_daily": ("0 5 * * *", "esus_pull"),
-        # the same pull in batches, one step each: the daily one with MIRANTE_EXECUTOR=celery (stopped
-        # by default; orchestration/defs/esus_lotes.py)
-        "esus_daily_lotes": ("0 5 * * *", "esus_pull_lotes"),
         "comercial_daily": ("0 4 * * *", "comercial"),
         "financas_daily": ("30 9 * * *", "financas"),
         # the ledger's change data capture drains its slot every ten minutes (financas_razao.py)

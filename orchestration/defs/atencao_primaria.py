@@ -297,10 +297,7 @@ def all_partitions_tags() -> dict[str, str]:
 @schedule(
     job=esus_pull_job,
     cron_schedule="0 5 * * *",
-    # with MIRANTE_EXECUTOR=celery the daily pull is `esus_daily_lotes` (defs/esus_lotes.py)
-    default_status=DefaultScheduleStatus.STOPPED
-    if config.executor() == "celery"
-    else DefaultScheduleStatus.RUNNING,
+    default_status=DefaultScheduleStatus.RUNNING,
     execution_timezone="America/Sao_Paulo",
     description="Every enabled municipality in one run, MIRANTE_ESUS_CONCURRENCY at a time.",
 )
@@ -312,5 +309,7 @@ def esus_daily(context: ScheduleEvaluationContext):
 defs = Definitions(
     assets=[raw_esus_pec],
     jobs=[esus_pull_job],
-    schedules=[esus_daily],
+    # with MIRANTE_EXECUTOR=celery the daily pull, of the same name, runs in batches over the
+    # workers (defs/esus_lotes.py)
+    schedules=[] if config.executor() == "celery" else [esus_daily],
 )

@@ -12,8 +12,8 @@ municipalities; a step whose municipalities failed fails naming them, the other 
 Batches take slots of the `esus` pool (MIRANTE_ESUS_CONCURRENCY), and the job's runs count
 against the instance's limit on e-SUS runs, as `esus_pull` does.
 
-With MIRANTE_EXECUTOR=celery the daily schedule is `esus_daily_lotes` (this job); in process it
-is `esus_daily` (one step: no worker to spread over). Re-pulling a day range (`desde`/`ate`) and
+With MIRANTE_EXECUTOR=celery the daily schedule `esus_daily` launches this job; in process it
+launches `esus_pull` (one step: no worker to spread over). Re-pulling a day range (`desde`/`ate`) and
 per-municipality reruns stay on `esus_pull`.
 """
 
@@ -136,18 +136,21 @@ esus_pull_lotes = build_job(config.esus_batches())
 
 
 @schedule(
+    # the daily pull of a Celery deployment, under the name of the in-process one (which it
+    # replaces: defs/atencao_primaria.py), same time
+    name="esus_daily",
     job=esus_pull_lotes,
     cron_schedule="0 5 * * *",
-    # the daily pull of a Celery deployment; in process, `esus_daily` runs it in one step
-    default_status=DefaultScheduleStatus.RUNNING
-    if config.executor() == "celery"
-    else DefaultScheduleStatus.STOPPED,
+    default_status=DefaultScheduleStatus.RUNNING,
     execution_timezone="America/Sao_Paulo",
-    description="Every enabled municipality in MIRANTE_ESUS_LOTES batches, one step each (Celery).",
+    description="Every enabled municipality in MIRANTE_ESUS_LOTES batches, one step each (Celery workers).",
 )
 def esus_daily_lotes(context: ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date().isoformat()
-    return RunRequest(run_key=f"esus-lotes:{day}")
+    return RunRequest(run_key=f"esus:{day}", tags={CONCURRENCY_TAG: "pull"})
 
 
-defs = Definitions(jobs=[esus_pull_lotes], schedules=[esus_daily_lotes])
+defs = Definitions(
+    jobs=[esus_pull_lotes],
+    schedules=[esus_daily_lotes] if config.executor() == "celery" else [],
+)
