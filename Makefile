@@ -20,6 +20,7 @@ help:
 	@echo "make lint   - set up, then ruff (Python), sqlfluff (dbt models) and dbt-score (project conventions)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
 	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
+	@echo "              e-SUS on 1 and 2 Celery workers vs in process,"
 	@echo "              CRM and ERP loads, payment stream event -> staging latency at 100 events/s,"
 	@echo "              data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
@@ -73,9 +74,10 @@ lint: setup
 test: setup chromium prometheus redis
 	$(BIN)/python -m pytest -q tests
 
-bench: setup
+bench: setup redis
 	$(BIN)/python bench/bench_snis.py
 	$(BIN)/python bench/bench_esus.py
+	$(BIN)/python bench/bench_celery.py
 	$(BIN)/python bench/bench_crm.py
 	$(BIN)/python bench/bench_erp.py
 	$(BIN)/python bench/bench_eventos_latency.py

@@ -337,6 +337,10 @@ def _worker(args: argparse.Namespace) -> int:
 
     celery_settings()  # one clear line without a broker
     db.export_env(db.running_server())  # dbt's profile and the loaders read it
+    # the service's instance in PostgreSQL names its password by environment variable (instance.py)
+    dagster_password = config.role_password(config.DAGSTER_ROLE)
+    if dagster_password:
+        config.export({f"MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD": dagster_password})
     queues = ",".join(args.queue or [DEFAULT_QUEUE])
     name = args.name or f"mirante-{os.getpid()}@%h"
     cmd = [sys.executable, "-m", "celery", "-A", "mirante.orchestration.executor", "worker"]

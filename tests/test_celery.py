@@ -3,6 +3,7 @@ worker` processes (a real Redis from Debian's package as the broker), load exact
 in-process pull loads, and a rerun adds nothing."""
 
 import os
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from .helpers import own_database
 pytestmark = pytest.mark.integration
 
 JOB = "esus_pull_lotes"
+FACT = ["raw_esus", "tb_fat_atendimento_individual"]
 
 
 def _counts(server, database: str) -> dict[tuple[str, str], int]:
@@ -29,6 +31,23 @@ def _counts(server, database: str) -> dict[tuple[str, str], int]:
             )
             out.update({(table, ident): n for ident, n in conn.execute(query)})
     return out
+
+
+@contextmanager
+def dagster_storage(server, monkeypatch):
+    """The Dagster storage database of MIRANTE_DB (<db>_dagster, role mirante_dagster), its
+    password in the environment as the service exports it; dropped afterwards."""
+    from mirante import config, db
+
+    database = db.setup_dagster_storage(server)
+    monkeypatch.setenv(
+        f"MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD", config.role_password(config.DAGSTER_ROLE)
+    )
+    try:
+        yield database
+    finally:
+        with psycopg.connect(server.admin("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
 
 
 def _parent(pid: int) -> int:
@@ -61,7 +80,7 @@ def test_esus_pull_batches_run_on_two_workers_and_load_what_the_in_process_pull_
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is missing under CI (make test installs it: make redis)")
         pytest.skip("redis-server is not installed (Debian's redis-server; `make redis` as root)")
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
     from mirante.emulators.world import ensure_pec_sources
     from mirante.loaders.esus import registry
@@ -82,12 +101,17 @@ def test_esus_pull_batches_run_on_two_workers_and_load_what_the_in_process_pull_
         expected = _counts(server, "mirante_celery_ref")
     assert {i for _, i in expected} == ids and all(expected.values())
 
-    # the same pull on Celery: an instance on disk the workers open too (its ref travels with
-    # each step), a Redis, two workers, the run orchestrated by a process of its own
+    # the same pull on Celery: the instance in PostgreSQL as `mirante serve` keeps it (the workers
+    # open it from the ref each step carries), a Redis, two workers, the run orchestrated by a
+    # process of its own
     home = tmp_path / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    dagster_instance.prepare(home)
-    with own_database(server, "mirante_celery"), redis_server(tmp_path / "redis") as url:
+    with (
+        own_database(server, "mirante_celery"),
+        dagster_storage(server, monkeypatch),
+        redis_server(tmp_path / "redis") as url,
+    ):
+        dagster_instance.prepare(home, storage=dagster_instance.postgres_storage(server))
         env = {**os.environ, "MIRANTE_EXECUTOR": "celery", "MIRANTE_REDIS_URL": url}
         with workers(2, env, tmp_path) as started, DagsterInstance.get() as instance:
             names = {name for name, _, _ in started}
@@ -101,15 +125,29 @@ def test_esus_pull_batches_run_on_two_workers_and_load_what_the_in_process_pull_
 
             runs = instance.get_runs(RunsFilter(job_name=JOB))
             assert len(runs) == 2 and {r.status for r in runs} == {DagsterRunStatus.SUCCESS}
-            batches = {n.name for n in defs.resolve_job_def(JOB).graph.nodes}
+            steps = {n.name for n in defs.resolve_job_def(JOB).graph.nodes}
             for run in runs:
                 nodes, pids = _steps_by_worker(instance, run.run_id)
-                # every batch went through Celery, and both workers took some
-                assert set(nodes) == batches and set(nodes.values()) == names, nodes
+                # every step (the batches, then the suites) went through Celery; both workers took some
+                assert set(nodes) == steps and set(nodes.values()) == names, nodes
                 # each step ran in a pool process of the worker Celery named (pools live on)
-                assert set(pids) == batches
+                assert set(pids) == steps
                 for step, pid in pids.items():
                     assert worker_pids.get(_parent(pid)) == nodes[step], (step, pid, nodes)
+                checks = {
+                    (e.asset_key.path[1], e.check_name, e.passed)
+                    for e in (
+                        r.dagster_event.event_specific_data
+                        for r in instance.all_logs(run.run_id)
+                        if r.dagster_event and r.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+                    )
+                }
+                # every batch's reconciliation and the raw suites (as the asset job runs them) passed
+                assert {c for c in checks if not c[2]} == set()
+                assert {("tb_fat_atendimento_individual", "reconciliacao_origem", True)} <= checks
+                assert {("tb_fat_atendimento_individual", "ge_tb_fat_atendimento_individual", True)} <= checks
+            # each municipality's partition of the raw assets is recorded as loaded
+            assert instance.get_materialized_partitions(AssetKey(FACT)) == ids
             differing = {i: differences(server, i, database="mirante_celery") for i in sorted(ids)}
 
     # what the workers loaded is what the in-process pull loads, and equals the sources row by row

@@ -9,6 +9,8 @@ in its own transactions, reruns add nothing (cursors and keys), a municipality l
 run is waited for. Each step records the materialization of every municipality it loaded (the
 partitions of raw_esus_pec) and its checks (reconciliation, lateness, volume) for those
 municipalities; a step whose municipalities failed fails naming them, the other steps go on.
+Once every batch loaded, step `suites_raw_esus` runs the Great Expectations suites of raw_esus
+(the checks `ge_<table>` the asset job runs after its pull).
 Batches take slots of the `esus` pool (MIRANTE_ESUS_CONCURRENCY), and the job's runs count
 against the instance's limit on e-SUS runs, as `esus_pull` does.
 
@@ -19,11 +21,15 @@ per-municipality reruns stay on `esus_pull`.
 
 from dagster import (
     AssetCheckEvaluation,
+    AssetKey,
     AssetMaterialization,
     DefaultScheduleStatus,
     Definitions,
     Failure,
+    In,
+    Nothing,
     OpExecutionContext,
+    Out,
     RunRequest,
     ScheduleEvaluationContext,
     job,
@@ -39,6 +45,7 @@ from mirante.orchestration.instance import CONCURRENCY_TAG, ESUS_POOL
 from mirante.orchestration.resources import Warehouse
 
 from .atencao_primaria import _metadata, municipality_checks, reconciliation_checks
+from .common import suite_result
 
 JOB_NAME = "esus_pull_lotes"
 #: op tag naming the batch a step pulls
@@ -66,7 +73,7 @@ def batch_op(k: int, n: int):
 
     @op(
         name=f"lote_{k}",
-        out={},
+        out=Out(Nothing),
         pool=ESUS_POOL,
         tags={BATCH_TAG: str(k)},
         description=f"Pull the enabled municipalities {k}, {k}+{n}, ... of the registry (sorted by id).",
@@ -116,6 +123,37 @@ def batch_op(k: int, n: int):
     return _pull_batch
 
 
+@op(
+    name="suites_raw_esus",
+    ins={"lotes": In(Nothing)},
+    out={},
+    description="The Great Expectations suites of raw_esus once every batch loaded, as the asset job "
+    "esus_pull runs them after its pull (asset checks ge_<table>); fails if a blocking one fails.",
+)
+def raw_suites(context: OpExecutionContext, warehouse: Warehouse):
+    from mirante.expectations import list_suites, load_suite
+
+    failed = []
+    for suite in list_suites():
+        schema, table = suite.split(".", 1)
+        if schema != DATASET:
+            continue
+        result = suite_result(suite, warehouse.url("transformer"))
+        context.log_event(
+            AssetCheckEvaluation(
+                asset_key=AssetKey([schema, table]),
+                check_name=f"ge_{table}",
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+            )
+        )
+        if not result.passed and load_suite(suite).get("blocking", True):
+            failed.append(suite)
+    if failed:
+        raise Failure(description=f"blocking Great Expectations suite(s) failed: {', '.join(failed)}")
+
+
 def build_job(n: int):
     batches = [batch_op(k, n) for k in range(n)]
 
@@ -126,8 +164,7 @@ def build_job(n: int):
         "(spread over the Celery workers with MIRANTE_EXECUTOR=celery).",
     )
     def _job():
-        for pull_batch in batches:
-            pull_batch()
+        raw_suites(lotes=[pull_batch() for pull_batch in batches])
 
     return _job
 
