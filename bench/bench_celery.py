@@ -100,7 +100,9 @@ def main() -> int:
                         reset()
                         done = execute_job(job, env, timeout=3600, tags=tags)
                         if done.returncode != 0:
-                            raise RuntimeError(f"{label}: run failed\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+                            raise RuntimeError(
+                                f"{label}: run failed\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+                            )
                         run = instance.get_runs(RunsFilter(job_name=job), limit=1)[0]
                         record = instance.get_run_record_by_id(run.run_id)
                         seconds = record.end_time - record.start_time
@@ -137,8 +139,10 @@ def main() -> int:
             med = statistics.median(times)
             print(f"| {label} | {med:.1f} s | {reference / med:.2f} |")
         for n, values in memory.items():
-            print(f"resident memory with {n} worker(s), each (main process + pool of 1): "
-                  + ", ".join(f"{v:.0f} MB" for v in values))
+            print(
+                f"resident memory with {n} worker(s), each (main process + pool of 1): "
+                + ", ".join(f"{v:.0f} MB" for v in values)
+            )
         print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
         return 0
     finally:
