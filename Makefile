@@ -12,7 +12,7 @@ DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 # pip's local mirrors print one warning per package: filter them (a failing pip still fails)
 PIP_QUIET := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: help setup run serve lint test bench bench-api docs ui api dashboard chromium prometheus metrics \
+.PHONY: help setup run serve lint test bench bench-api docs ui api dashboard chromium prometheus redis metrics \
 	alertmanager-config db-url db-stop clean
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   - set up, then ruff (Python), sqlfluff (dbt models) and dbt-score (project conventions)"
 	@echo "make test   - set up, then run unit and integration tests against a real PostgreSQL"
 	@echo "make bench  - loaders vs raw COPY (SNIS 1,000,000 rows; e-SUS 650 PEC databases, cold and daily),"
+	@echo "              e-SUS on 1 and 2 Celery workers vs in process,"
 	@echo "              CRM and ERP loads, payment stream event -> staging latency at 100 events/s,"
 	@echo "              data API p50/p99 and requests/s"
 	@echo "make bench-api - data API latency and throughput only (builds the marts if missing)"
@@ -70,12 +71,13 @@ lint: setup
 	$(BIN)/sqlfluff lint dbt_project/models
 	cd dbt_project && ../$(BIN)/dbt-score lint --manifest target/manifest.json
 
-test: setup chromium prometheus
+test: setup chromium prometheus redis
 	$(BIN)/python -m pytest -q tests
 
-bench: setup
+bench: setup redis
 	$(BIN)/python bench/bench_snis.py
 	$(BIN)/python bench/bench_esus.py
+	$(BIN)/python bench/bench_celery.py
 	$(BIN)/python bench/bench_crm.py
 	$(BIN)/python bench/bench_erp.py
 	$(BIN)/python bench/bench_eventos_latency.py
@@ -113,6 +115,14 @@ prometheus:
 		command -v prometheus-alertmanager >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
 		echo "warning: prometheus/alertmanager are missing and could not be installed: tests/test_metrics.py and tests/test_alerts.py will skip"
+
+# Redis (Debian's redis-server) for tests/test_celery.py: the Celery broker of MIRANTE_EXECUTOR=celery;
+# the test starts its own server on a free port. Elsewhere without root the test skips, except
+# under CI=true where a missing binary fails it.
+redis:
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } || \
+		echo "warning: redis-server is missing and could not be installed: tests/test_celery.py will skip"
 
 metrics: setup
 	$(BIN)/mirante metrics

@@ -24,6 +24,8 @@ mirante dashboard [--port 8001] [--screenshot PNG]  the dashboard (/dashboard, /
                                                     (address #chave=...)
 mirante metrics [--port 9108] [--host 127.0.0.1]   Prometheus exporter: runs, loads, dbt, checks,
                                                     freshness, e-SUS lateness (read at each scrape)
+mirante worker [--concurrency N] [--queue Q ...]     a Celery worker that executes the steps of Dagster runs
+           [--name NAME]                            (MIRANTE_EXECUTOR=celery; broker MIRANTE_REDIS_URL)
 mirante emulator ibge [--port N]                    serve the IBGE Localidades emulator
 mirante emulator crm [--port N] [--generator S]     serve the Ploomes-like CRM emulator
 mirante emulator erp [--port N] [--generator S]     serve the SAP B1 Service Layer-like ERP emulator
@@ -35,6 +37,7 @@ mirante emulator eventos_pagamento [--port N]       serve the live payment event
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import subprocess
@@ -337,6 +340,30 @@ def _window_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """A dagster-celery worker (orchestration/executor.py) in the foreground, replacing this process
+    (its PID is the worker's): the steps of runs launched with MIRANTE_EXECUTOR=celery, from the
+    queues given, `--concurrency` at a time. It needs the broker (MIRANTE_REDIS_URL) and the
+    warehouse the service uses (MIRANTE_DATABASE_URL, or the embedded server of this MIRANTE_HOME):
+    it never starts a database. The runs' instance (storage) reaches it with each step."""
+    from mirante.orchestration.executor import DEFAULT_QUEUE, celery_settings
+
+    celery_settings()  # one clear line without a broker
+    db.export_env(db.running_server())  # dbt's profile and the loaders read it
+    # the service's instance in PostgreSQL names its password by environment variable (instance.py)
+    dagster_password = config.role_password(config.DAGSTER_ROLE)
+    if dagster_password:
+        config.export({f"MIRANTE_{config.DAGSTER_ROLE.upper()}_PASSWORD": dagster_password})
+    queues = ",".join(args.queue or [DEFAULT_QUEUE])
+    name = args.name or f"mirante-{os.getpid()}@%h"
+    cmd = [sys.executable, "-m", "celery", "-A", "mirante.orchestration.executor", "worker"]
+    cmd += ["--queues", queues, "--concurrency", str(args.concurrency), "--hostname", name]
+    cmd += ["--prefetch-multiplier", "1", "--loglevel", args.loglevel]
+    print(f"mirante worker {name}: queues {queues}, concurrency {args.concurrency}", flush=True)
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
 def _emulator(args: argparse.Namespace) -> int:
     import importlib
 
@@ -446,6 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     p_met.add_argument("--port", type=int, default=9108)
     p_met.add_argument("--host", default="127.0.0.1")
     p_met.set_defaults(func=_metrics)
+
+    p_work = sub.add_parser("worker", help="a Celery worker for the steps of Dagster runs")
+    p_work.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1)")
+    p_work.add_argument(
+        "--queue", action="append", help="Celery queue to consume (repeatable; default dagster)"
+    )
+    p_work.add_argument("--name", help="node name (default mirante-<pid>@<host>)")
+    p_work.add_argument("--loglevel", default="INFO")
+    p_work.set_defaults(func=_worker)
 
     p_emu = sub.add_parser("emulator", help="source emulators")
     p_emu.add_argument(

@@ -70,6 +70,14 @@ Environment variables:
     MIRANTE_OPENLINEAGE_URL    HTTP receiver of the OpenLineage events (e.g. Marquez: http://host:5000,
                                events POSTed to <url>/api/v1/lineage; a URL with a path is the endpoint
                                itself); unset = JSON lines in MIRANTE_OPENLINEAGE_FILE
+    MIRANTE_EXECUTOR           how the steps of a Dagster run execute: `in_process` (default: in the
+                               run's own process) or `celery` (on `mirante worker` processes, through
+                               Redis; orchestration/executor.py)
+    MIRANTE_REDIS_URL          the Celery broker and result backend of MIRANTE_EXECUTOR=celery
+                               (redis://[:password@]host:port/db; or `redis_url` under [celery] in
+                               .dlt/secrets.toml); its password is masked like any other
+    MIRANTE_ESUS_LOTES         batches the distributed e-SUS pull (job `esus_pull_lotes`) splits the
+                               registry into, one step each (default 4)
     MIRANTE_OPENLINEAGE_FILE   JSON-lines file of the OpenLineage events (default
                                MIRANTE_HOME/openlineage/events.jsonl; also where the events an HTTP
                                receiver did not take are kept)
@@ -414,6 +422,9 @@ def secret_values() -> set[str]:
     webhook = _alert_webhook_setting()
     if webhook:
         out.add(webhook)
+    redis_password = urlsplit(_redis_url_setting() or "").password
+    if redis_password:
+        out.add(redis_password)
     superuser = superuser_password()
     if superuser:
         out.add(superuser)
@@ -552,6 +563,43 @@ def openlineage_file() -> Path:
     """MIRANTE_OPENLINEAGE_FILE, else MIRANTE_HOME/openlineage/events.jsonl."""
     value = os.environ.get("MIRANTE_OPENLINEAGE_FILE")
     return Path(value).resolve() if value else home() / "openlineage" / "events.jsonl"
+
+
+# Distributed execution (orchestration/executor.py, `mirante worker`)
+
+EXECUTORS = ("in_process", "celery")
+
+
+def executor() -> str:
+    """MIRANTE_EXECUTOR: `in_process` (default) or `celery`."""
+    value = (os.environ.get("MIRANTE_EXECUTOR") or "in_process").strip().lower().replace("-", "_")
+    if value not in EXECUTORS:
+        raise ValueError(f"MIRANTE_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {value!r}")
+    return value
+
+
+def _redis_url_setting() -> str | None:
+    value = os.environ.get("MIRANTE_REDIS_URL") or read_secrets().get("celery", {}).get("redis_url")
+    return (str(value).strip() or None) if value else None
+
+
+def redis_url() -> str:
+    """MIRANTE_REDIS_URL, else `[celery] redis_url` in .dlt/secrets.toml: the Celery broker and
+    result backend (required with MIRANTE_EXECUTOR=celery and by `mirante worker`)."""
+    url = _redis_url_setting()
+    if url is None:
+        raise ValueError(
+            "MIRANTE_EXECUTOR=celery and `mirante worker` need MIRANTE_REDIS_URL (or [celery] redis_url "
+            "in .dlt/secrets.toml), e.g. redis://127.0.0.1:6379/0"
+        )
+    if urlsplit(url).scheme not in ("redis", "rediss"):
+        raise ValueError("MIRANTE_REDIS_URL must be a redis:// or rediss:// URL (value not shown)")
+    return url
+
+
+def esus_batches() -> int:
+    """MIRANTE_ESUS_LOTES: steps (batches of municipalities) of the distributed e-SUS pull."""
+    return int(_positive_number("MIRANTE_ESUS_LOTES", 4.0))
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from mirante.errors import mask
 from mirante.loaders.esus import failures, registry
 from mirante.loaders.esus.monitoring import lateness_and_volume
 from mirante.orchestration.defs.atencao_primaria import esus_pull_job
+from mirante.orchestration.defs.esus_lotes import JOB_NAME as ESUS_BATCH_JOB
 from mirante.orchestration.resources import Alerts, Warehouse
 
 #: run storages keep some update times to the second: look this far back and skip the runs seen
@@ -457,14 +458,19 @@ def esus_lateness_digest(context: SensorEvaluationContext, alerts: Alerts, wareh
     if context.cursor == day.isoformat():
         return SkipReason(f"the lateness digest of {day} is done")
     midnight = datetime.combine(day, time(), TIMEZONE)
-    pulled = context.instance.get_run_records(
-        filters=RunsFilter(
-            job_name=esus_pull_job.name,
-            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
-            updated_after=midnight.astimezone(UTC),
-        ),
-        limit=1,
-    )
+    # the pull in one step (in process) or in batches (Celery workers: defs/esus_lotes.py)
+    pulled = [
+        record
+        for job_name in (esus_pull_job.name, ESUS_BATCH_JOB)
+        for record in context.instance.get_run_records(
+            filters=RunsFilter(
+                job_name=job_name,
+                statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+                updated_after=midnight.astimezone(UTC),
+            ),
+            limit=1,
+        )
+    ]
     if not pulled and local.hour < DIGEST_DEADLINE_HOUR:
         return SkipReason(f"waiting for today's e-SUS pull (or {DIGEST_DEADLINE_HOUR}:00)")
     municipalities = registry.load(enabled_only=True)

@@ -18,14 +18,14 @@ from dagster import (
     SensorEvaluationContext,
     SkipReason,
     define_asset_job,
-    in_process_executor,
     sensor,
 )
 
 from mirante.orchestration import alerts, lineage
 from mirante.orchestration import defs as domains
-from mirante.orchestration.defs import atencao_primaria
+from mirante.orchestration.defs import atencao_primaria, esus_lotes
 from mirante.orchestration.defs.common import rebuild_exclusions
+from mirante.orchestration.executor import job_executor
 from mirante.orchestration.resources import resources
 
 
@@ -66,16 +66,25 @@ all_assets = define_asset_job(
 _MARGIN = timedelta(seconds=5)
 
 
+#: the jobs that pull e-SUS: in one step (in process) or in batches (Celery workers)
+PULL_JOBS = (atencao_primaria.esus_pull_job.name, esus_lotes.JOB_NAME)
+
+
 def _finished_pulls(instance, since: datetime):
-    return instance.get_run_records(
-        filters=RunsFilter(
-            job_name=atencao_primaria.esus_pull_job.name,
-            updated_after=since - _MARGIN,
-            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
-        ),
-        order_by="update_timestamp",
-        ascending=True,
-    )
+    records = [
+        record
+        for job_name in PULL_JOBS
+        for record in instance.get_run_records(
+            filters=RunsFilter(
+                job_name=job_name,
+                updated_after=since - _MARGIN,
+                statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+            ),
+            order_by="update_timestamp",
+            ascending=True,
+        )
+    ]
+    return sorted(records, key=lambda r: r.update_timestamp)
 
 
 @sensor(
@@ -144,12 +153,13 @@ def with_freshness_policies(merged: Definitions) -> Definitions:
 
 defs = Definitions.merge(
     *domain_definitions(),
-    # in-process: one code import per run instead of one per step (6-8 s each here)
+    # in process by default (one code import per run instead of one per step: 6-8 s each here), or
+    # on Celery workers with MIRANTE_EXECUTOR=celery (orchestration/executor.py)
     Definitions(
         jobs=[all_assets],
         sensors=[mirante_all_after_esus_pull, *alerts.SENSORS, *lineage.run_sensors()],
         resources=resources(),
-        executor=in_process_executor,
+        executor=job_executor(),
     ),
 )
 defs = with_freshness_policies(defs)

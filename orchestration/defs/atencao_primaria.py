@@ -46,6 +46,7 @@ from dagster._core.storage.tags import (
 )
 from pydantic import Field
 
+from mirante import config
 from mirante.loaders.esus import DATASET, DOMAIN, FACTS, TABLES, read_settings, registry
 from mirante.loaders.esus.monitoring import MAIN_FACT, VOLUME_THRESHOLD, lateness_and_volume
 from mirante.orchestration import lineage
@@ -308,5 +309,7 @@ def esus_daily(context: ScheduleEvaluationContext):
 defs = Definitions(
     assets=[raw_esus_pec],
     jobs=[esus_pull_job],
-    schedules=[esus_daily],
+    # with MIRANTE_EXECUTOR=celery the daily pull, of the same name, runs in batches over the
+    # workers (defs/esus_lotes.py)
+    schedules=[] if config.executor() == "celery" else [esus_daily],
 )

@@ -68,22 +68,27 @@ def ge_suite_check(suite: str, asset_key: Sequence[str], role: str, blocking: bo
         description=f"Great Expectations suite {suite} (expectations/suites/{suite}.json)",
     )
     def _check(warehouse: Warehouse) -> AssetCheckResult:
-        from mirante.expectations import run_suite
-
-        result = run_suite(suite, warehouse.url(role))
-        return AssetCheckResult(
-            passed=result.success,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "evaluated": result.evaluated,
-                "failed": len(result.failed),
-                "failures": [
-                    f"{f.get('expectation_type')} {f.get('column') or ''}".strip() for f in result.failed
-                ][:20],
-            },
-        )
+        return suite_result(suite, warehouse.url(role))
 
     return _check
+
+
+def suite_result(suite: str, url: str) -> AssetCheckResult:
+    """Run a suite as `url`'s role: its verdict and failures as an asset check result."""
+    from mirante.expectations import run_suite
+
+    result = run_suite(suite, url)
+    return AssetCheckResult(
+        passed=result.success,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "evaluated": result.evaluated,
+            "failed": len(result.failed),
+            "failures": [
+                f"{f.get('expectation_type')} {f.get('column') or ''}".strip() for f in result.failed
+            ][:20],
+        },
+    )
 
 
 def suite_checks() -> list:
