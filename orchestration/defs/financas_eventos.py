@@ -66,7 +66,11 @@ def raw_eventos_pagamento(
     except Exception as exc:
         lineage.direct_load_end(run, exc, srv, DATASET)
         raise
-    rows = {"eventos": result.eventos, "quarentena": result.quarentena, "deslocamentos": 1 if result.lotes else 0}
+    rows = {
+        "eventos": result.eventos,
+        "quarentena": result.quarentena,
+        "deslocamentos": 1 if result.lotes else 0,
+    }
     lineage.direct_load_end(run, result, srv, DATASET, rows)
     meta = {
         "deslocamento_inicial": result.desde,
