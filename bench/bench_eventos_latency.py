@@ -2,6 +2,8 @@
 
     python bench/bench_eventos_latency.py [--taxa 100 --minutos 4 --intervalo 60]
 
+0. loads the rest of the finance graph (history files, BCB series, the ledger by its slot) into the
+   bench's database and builds the models the stream's descendants also read (prepare_finance);
 1. starts the stream emulator in its own process (`python -m mirante.emulators.eventos_pagamento`,
    no backlog: every event's `ocorrido_em` is when it was published) at `--taxa` events/s;
 2. empties raw_eventos_pagamento and the stream's staging table (database `mirante_bench`);
@@ -192,6 +194,26 @@ def run(args: argparse.Namespace, srv) -> dict:
     }
 
 
+def prepare_finance(srv) -> None:
+    """The finance graph the stream's marts also read, in the bench's database: the offline world's
+    history files, BCB series and ledger (captured by its slot) loaded into raw, then every model
+    the stream's descendants need (`dbt build --select @source:raw_eventos_pagamento`), so each
+    tick's build reaches the marts (fct_lancamento, the cash flow, its forecast, the indicators)."""
+    from mirante.emulators.world import offline
+    from mirante.loaders import arquivos_financeiros, bcb, razao
+
+    with offline(srv=srv):
+        arquivos_financeiros.LOADER.load(srv=srv)
+        bcb.LOADER.load(srv=srv)
+        settings = razao.read_settings(srv)
+        razao.capture(settings, srv)
+    build = dbt(
+        "build", "--select", "@source:raw_eventos_pagamento", "--exclude", "source:raw_eventos_pagamento+"
+    )
+    if build.returncode != 0:
+        raise RuntimeError(f"dbt build of the finance graph failed:\n{build.stdout[-3000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taxa", type=float, default=100.0, help="events per second the stream publishes")
@@ -210,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     srv = db.setup()
     db.export_env(srv)
     try:
+        prepare_finance(srv)
         r = run(args, srv)
         c = catch_up(args, srv)
     finally:

@@ -54,7 +54,15 @@ def serve_env(server, built, tmp_path):
     exports = tmp_path / "snis"
     exports.mkdir()
     shutil.copy(SNIS_SAMPLE, exports / SNIS_SAMPLE.name)
-    yield {"MIRANTE_DB": DATABASE, "MIRANTE_SNIS_DIR": str(exports)}
+    # the finance files' sensor watches an empty folder: its run would share the 2 cores and the one
+    # dbt slot with the SNIS run this test waits for
+    empty = tmp_path / "arquivos_financeiros"
+    empty.mkdir()
+    yield {
+        "MIRANTE_DB": DATABASE,
+        "MIRANTE_SNIS_DIR": str(exports),
+        "MIRANTE_ARQUIVOS_FINANCEIROS_DIR": str(empty),
+    }
     with psycopg.connect(server.admin("postgres"), autocommit=True) as conn:
         for name in (DATABASE, f"{DATABASE}_dagster"):
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
