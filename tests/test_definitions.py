@@ -188,12 +188,13 @@ def _snis_sensor(instance, cursor=None):
 
 
 def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tmp_path, monkeypatch):
-    from mirante.orchestration.defs import saneamento
-    from mirante.orchestration.defs.saneamento import FILES_TAG, file_sha256
+    from mirante.orchestration.defs import pastas
+    from mirante.orchestration.defs.pastas import file_sha256
+    from mirante.orchestration.defs.saneamento import FILES_TAG
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
     loaded: set[str] = set()
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda warehouse: set(loaded))
+    monkeypatch.setattr(pastas, "loaded_hashes", lambda warehouse, table: set(loaded))
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance, resources=_sensor_resources())
         assert isinstance(snis_new_export_sensor(ctx), SkipReason)
@@ -225,13 +226,13 @@ def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tm
 
 def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, monkeypatch):
     """The `make ui` after `make run` case: empty cursor, every export already in raw_snis."""
-    from mirante.orchestration.defs import saneamento
-    from mirante.orchestration.defs.saneamento import file_sha256
+    from mirante.orchestration.defs import pastas
+    from mirante.orchestration.defs.pastas import file_sha256
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     monkeypatch.setattr(
-        saneamento, "loaded_snis_hashes", lambda warehouse: {file_sha256(tmp_path / "a_2021.csv")}
+        pastas, "loaded_hashes", lambda warehouse, table: {file_sha256(tmp_path / "a_2021.csv")}
     )
     with DagsterInstance.ephemeral() as instance:
         assert isinstance(_snis_sensor(instance), SkipReason)
@@ -240,11 +241,11 @@ def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, mon
 def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkeypatch):
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
-    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs import pastas
     from mirante.orchestration.defs.saneamento import FILES_TAG
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda warehouse: set())
+    monkeypatch.setattr(pastas, "loaded_hashes", lambda warehouse, table: set())
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     with DagsterInstance.ephemeral() as instance:
         req = _snis_sensor(instance)
@@ -260,13 +261,13 @@ def test_snis_sensor_does_not_ask_twice_for_a_file_being_loaded(tmp_path, monkey
 
 
 def test_snis_sensor_skips_when_the_database_is_down(tmp_path, monkeypatch):
-    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs import pastas
 
-    def down(warehouse):
+    def down(warehouse, table):
         raise OSError("connection refused")
 
     monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", down)
+    monkeypatch.setattr(pastas, "loaded_hashes", down)
     (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance, resources=_sensor_resources())

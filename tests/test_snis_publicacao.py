@@ -187,10 +187,10 @@ def _sensor_context(instance, cursor=None):
 
 
 def test_the_pollers_sensor_fills_the_folder_the_load_sensor_watches(configured, monkeypatch):
-    from mirante.orchestration.defs import saneamento
+    from mirante.orchestration.defs import pastas
     from mirante.orchestration.defs.saneamento import SNIS_OP, snis_new_export_sensor, snis_publication_sensor
 
-    monkeypatch.setattr(saneamento, "loaded_snis_hashes", lambda warehouse: set())
+    monkeypatch.setattr(pastas, "loaded_hashes", lambda warehouse, table: set())
     with DagsterInstance.ephemeral() as instance:
         tick = snis_publication_sensor(_sensor_context(instance))
         assert isinstance(tick, SkipReason) and NAME in tick.skip_message

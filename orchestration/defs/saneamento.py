@@ -2,13 +2,12 @@
 
 Assets: the SNIS and IBGE loaders, one `loader_assets` call each (factory.py: one asset per dlt
 resource, keys = dbt source keys, pools `dlt_snis`, `dlt_ibge`), checks on the raw SNIS table (Great Expectations, blocking; footer
-reconciliation), a job per source, a sensor that asks, in one run per tick, for a load of
+reconciliation), a job per source, a watched-folder sensor (pastas.py) that asks, in one run per tick, for a load of
 every export in MIRANTE_SNIS_DIR whose content raw_snis does not hold yet, and the publication
 poller's sensor that fills that folder from MIRANTE_SNIS_PUBLICACAO_URL when one is configured
 (loaders/snis/publicacao.py).
 """
 
-import contextlib
 import json
 
 from dagster import (
@@ -18,7 +17,6 @@ from dagster import (
     Config,
     DefaultSensorStatus,
     Definitions,
-    RunRequest,
     SensorEvaluationContext,
     SkipReason,
     asset_check,
@@ -33,6 +31,7 @@ from mirante.orchestration.resources import LoaderSettings, Warehouse
 
 from .common import rebuild_downstream
 from .factory import Sources, loader_assets
+from .pastas import WatchedFolder, watched_folder_sensor
 
 
 class SnisLoadConfig(Config):
@@ -90,81 +89,19 @@ saneamento_job = define_asset_job(
 #: tags of runs in progress so that it never asks twice for a file being loaded)
 FILES_TAG = "mirante/snis_arquivos"
 
-
-def file_sha256(path) -> str:
-    """sha256 of a file's bytes (what the loader stores in raw_snis.arquivos.sha256), streamed."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def loaded_snis_hashes(warehouse: Warehouse) -> set[str]:
-    """sha256 of every export raw_snis already holds (raw_snis.arquivos; empty before the first load)."""
-    import psycopg
-
-    with psycopg.connect(warehouse.url("transformer"), connect_timeout=10) as conn:
-        if not conn.execute("select to_regclass('raw_snis.arquivos')").fetchone()[0]:
-            return set()
-        return {
-            sha for (sha,) in conn.execute("select sha256 from raw_snis.arquivos where sha256 is not null")
-        }
-
-
-def _in_flight_hashes(instance) -> set[str]:
-    from dagster import RunsFilter
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    out: set[str] = set()
-    for run in instance.get_runs(
-        filters=RunsFilter(job_name=snis_job.name, statuses=IN_PROGRESS_RUN_STATUSES)
-    ):
-        with contextlib.suppress(ValueError, AttributeError):
-            out.update(json.loads(run.tags.get(FILES_TAG, "{}")).values())
-    return out
-
-
-@sensor(
-    job=snis_job,
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="One load per tick of every export in MIRANTE_SNIS_DIR whose content (sha256) raw_snis "
-    "does not hold yet and no run in progress is loading.",
-)
-def snis_new_export_sensor(context: SensorEvaluationContext, warehouse: Warehouse, snis: LoaderSettings):
-    """Compares each export's sha256 with raw_snis.arquivos, not with a cursor: a sensor started on
-    a database that already holds the files (after `make run`) asks for nothing. The cursor only
-    keeps each file's (mtime, size) -> sha256, so an unchanged file is not hashed again."""
-    cached = json.loads(context.cursor) if context.cursor else {}
-    folder = snis.read().directory
-    files: dict[str, tuple[str, str]] = {}
-    for p in list_exports(folder):
-        stat = p.stat()
-        stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
-        previous = cached.get(p.name)
-        sha = previous[1] if previous and previous[0] == stamp else file_sha256(p)
-        files[p.name] = (stamp, sha)
-    try:
-        loaded = loaded_snis_hashes(warehouse)
-    except Exception as exc:  # the database is down: try again next tick, cursor unchanged
-        return SkipReason(f"cannot read raw_snis.arquivos ({type(exc).__name__}); nothing requested")
-    busy = _in_flight_hashes(context.instance)
-    context.update_cursor(json.dumps({name: list(v) for name, v in files.items()}))
-    new = {name: sha for name, (_, sha) in sorted(files.items()) if sha not in loaded and sha not in busy}
-    if not new:
-        return SkipReason(f"every export in {folder} is loaded or being loaded")
-    import hashlib
-
-    key = hashlib.sha256(json.dumps(new, sort_keys=True).encode()).hexdigest()[:32]
-    # one run with every new file: one dlt run and one dbt rebuild, however many files landed
-    return RunRequest(
-        run_key=f"snis:{key}",  # a failed load is not retried every tick: change the file or rerun it
-        run_config={"ops": {SNIS_OP: {"config": {"files": list(new)}}}},
-        tags={FILES_TAG: json.dumps(new, sort_keys=True)},
+snis_new_export_sensor = watched_folder_sensor(
+    WatchedFolder(
+        sensor_name="snis_new_export_sensor",
+        job=snis_job,
+        op_name=SNIS_OP,
+        settings_resource="snis",
+        list_files=list_exports,
+        registry_table="raw_snis.arquivos",
+        files_tag=FILES_TAG,
+        description="One load per tick of every export in MIRANTE_SNIS_DIR whose content (sha256) "
+        "raw_snis does not hold yet and no run in progress is loading.",
     )
+)
 
 
 @sensor(
