@@ -76,10 +76,20 @@ def _commands(host: str, port: int, metrics_port: int) -> dict[str, list[str]]:
     }
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """`sig` to the child's whole process group (its session, see `serve`): the code servers
+    (`dagster api grpc`) and runs the daemon and the webserver start are in it, and a child
+    killed after the timeout would otherwise leave them running."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _stop(procs: dict[str, subprocess.Popen], timeout: float = 60) -> None:
     for proc in procs.values():
         if proc.poll() is None:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for proc in procs.values():
         try:
@@ -87,6 +97,9 @@ def _stop(procs: dict[str, subprocess.Popen], timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # whatever of a group outlived its leader (a code server past its own shutdown) goes too
+    for proc in procs.values():
+        _signal_group(proc, signal.SIGKILL)
 
 
 def prepare_instance(srv: config.Server) -> Path:

@@ -224,6 +224,21 @@ def test_snis_sensor_asks_one_run_per_tick_for_every_export_raw_does_not_hold(tm
         assert req.run_config["ops"][SNIS_OP]["config"]["files"] == ["a_2021.csv"]
 
 
+def test_a_watched_folder_sensor_evaluated_as_the_daemon_does_asks_the_same(tmp_path, monkeypatch):
+    """The daemon calls `evaluate_tick` (resources on the context only), tests call the sensor: both
+    paths must find the folder's settings and ask for the same run."""
+    from mirante.orchestration.defs import pastas
+
+    monkeypatch.setenv("MIRANTE_SNIS_DIR", str(tmp_path))
+    monkeypatch.setattr(pastas, "loaded_hashes", lambda warehouse, table: set())
+    (tmp_path / "a_2021.csv").write_bytes(SNIS_SAMPLE.read_bytes())
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance, resources=_sensor_resources())
+        [ticked] = snis_new_export_sensor.evaluate_tick(ctx).run_requests
+        called = _snis_sensor(instance)
+        assert ticked.run_key == called.run_key and ticked.run_config == called.run_config
+
+
 def test_snis_sensor_started_on_a_loaded_database_asks_for_nothing(tmp_path, monkeypatch):
     """The `make ui` after `make run` case: empty cursor, every export already in raw_snis."""
     from mirante.orchestration.defs import pastas

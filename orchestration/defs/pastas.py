@@ -87,9 +87,11 @@ def watched_folder_sensor(folder: WatchedFolder):
         required_resource_keys={"warehouse", folder.settings_resource},
         description=folder.description,
     )
-    def _sensor(context: SensorEvaluationContext, **resources):
+    def _sensor(context: SensorEvaluationContext, **_called_with):
+        # the daemon passes resources on the context only; a direct call also as keywords
+        resources = context.resources
         cached = json.loads(context.cursor) if context.cursor else {}
-        directory = resources[folder.settings_resource].read().directory
+        directory = getattr(resources, folder.settings_resource).read().directory
         files: dict[str, tuple[str, str]] = {}
         for p in folder.list_files(directory):
             stat = p.stat()
@@ -97,7 +99,7 @@ def watched_folder_sensor(folder: WatchedFolder):
             previous = cached.get(p.name)
             files[p.name] = (stamp, previous[1] if previous and previous[0] == stamp else file_sha256(p))
         try:
-            loaded = loaded_hashes(resources["warehouse"], folder.registry_table)
+            loaded = loaded_hashes(resources.warehouse, folder.registry_table)
         except Exception as exc:  # the database is down: try again next tick, cursor unchanged
             return SkipReason(
                 f"cannot read {folder.registry_table} ({type(exc).__name__}); nothing requested"
