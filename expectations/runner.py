@@ -27,6 +27,7 @@ import json
 import re
 import time
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,12 +204,19 @@ def _close(datasource: Any) -> None:
         engine.dispose()
 
 
-def run_suite(suite_name: str, url: str, table: str | None = None, schema: str | None = None) -> SuiteResult:
+def run_suite(
+    suite_name: str,
+    url: str,
+    table: str | None = None,
+    schema: str | None = None,
+    only: Collection[int] | None = None,
+) -> SuiteResult:
     """Validate suite `suite_name` against a PostgreSQL table and summarize the outcome.
 
     url:    SQLAlchemy/libpq TCP URL, e.g. `postgresql://user:pw@127.0.0.1:5432/db`
     table, schema: the relation to validate; default: the suite name `<schema>.<table>`
             (override to point a suite at another table with the same columns, e.g. a copy)
+    only:   validate only these entries (positions in the suite file; failures keep them)
 
     Raises LookupError for an unknown suite, ValueError for a malformed suite file, and
     GE's TestConnectionError when the table cannot be reached (missing, no privilege).
@@ -237,7 +245,8 @@ def run_suite(suite_name: str, url: str, table: str | None = None, schema: str |
         batch = asset.add_batch_definition_whole_table(name="whole_table")
 
         suite = gx.ExpectationSuite(name=suite_name, notes=spec.get("description"))
-        for entry in spec["expectations"]:
+        entries = [(i, e) for i, e in enumerate(spec["expectations"]) if only is None or i in only]
+        for _, entry in entries:
             meta = dict(entry.get("meta") or {})
             # GE upserts by "domain" by default: two table-level checks of one type (e.g. two
             # unexpected_rows_expectation queries) would replace each other; match on every kwarg
@@ -261,7 +270,7 @@ def run_suite(suite_name: str, url: str, table: str | None = None, schema: str |
         _close(datasource)
 
     # GE reports results grouped by metric, not in suite order: restore the file's order
-    position = {e.id: i for i, e in enumerate(suite.expectations)}
+    position = {e.id: i for e, (i, _) in zip(suite.expectations, entries, strict=True)}
     failed = sorted(
         (
             _summarize_failure(r, position.get(r.expectation_config.id))
