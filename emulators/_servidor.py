@@ -1,8 +1,11 @@
 """What every HTTP emulator shares: serving on loopback in daemon threads, an optional generator
-that advances the emulated clock, stop() and the context manager."""
+that advances the emulated clock, stop() and the context manager, and the command line that runs
+one in the foreground (`python -m mirante.emulators.<name>`)."""
 
 from __future__ import annotations
 
+import argparse
+import signal
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,3 +64,22 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def cli_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
+    """The command line of an emulator: its docstring's first line, --host and --port (0 = any
+    free port); the emulator adds its own options."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0], **kwargs)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    return parser
+
+
+def run_in_foreground(emulator: LoopbackServer, banner: str | None = None) -> None:
+    """Print the base URL (or `banner`), serve until SIGINT or SIGTERM, then stop."""
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    with emulator:
+        print(banner or emulator.base_url, flush=True)
+        stopping.wait()

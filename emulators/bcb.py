@@ -20,11 +20,9 @@ Tests change the served data while it runs: `add(code, day, valor)` (a new obser
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
-import signal
 import threading
 from datetime import date, datetime
 from http import HTTPStatus
@@ -32,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 
 #: the daily series among the shared files (the 10-year window applies to them)
 DAILY = frozenset({1, 11, 12, 432})
@@ -162,17 +160,10 @@ def loader_settings(emu: BcbEmulator) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__)
     args = parser.parse_args(argv)
 
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    with start(args.host, args.port) as emu:
-        print(emu.base_url, flush=True)
-        stopping.wait()
+    run_in_foreground(start(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -42,12 +42,10 @@ Generator mode (`generator_interval=N` / `--generator N`): the clock advances on
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
 import re
-import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -60,7 +58,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from mirante import config
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 from mirante.emulators.comercial import _SUFIXOS, ETAPAS_NEGOCIO, Cliente, Mundo, Negocio
 
 #: emulator default credential (override with --user-key or MIRANTE_CRM_USER_KEY)
@@ -721,9 +719,7 @@ def loader_settings(emu: CrmEmulator) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM; prints the base URL."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inicio", type=date.fromisoformat, help="first day with activity (YYYY-MM-DD)")
     parser.add_argument("--hoje", type=date.fromisoformat, help="the emulated today (YYYY-MM-DD)")
@@ -749,14 +745,15 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if value is not None:
             kwargs[name] = value
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    with start(
-        args.host, args.port, generator_interval=args.generator, user_key=args.user_key, mundo=Mundo(**kwargs)
-    ) as emu:
-        print(emu.base_url, flush=True)
-        stopping.wait()
+    run_in_foreground(
+        start(
+            args.host,
+            args.port,
+            generator_interval=args.generator,
+            user_key=args.user_key,
+            mundo=Mundo(**kwargs),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,10 +44,8 @@ Credentials are configuration; the defaults below are the emulator's own, never 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import signal
 import threading
 import time
 import uuid
@@ -60,7 +58,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 from mirante.emulators.comercial import Mundo, Pedido
 
 PREFIX = "/b1s/v1"
@@ -723,11 +721,7 @@ def loader_settings(emu: ErpEmulator) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mirante.emulators.erp", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__, prog="python -m mirante.emulators.erp")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--hoje", type=date.fromisoformat, help="the world's clock (default 2025-12-31)")
     parser.add_argument("--inicio", type=date.fromisoformat, help="first day with sales (default 2025-01-01)")
@@ -744,18 +738,15 @@ def main(argv: list[str] | None = None) -> None:
         if v is not None
     }
 
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    with start(
+    emulator = start(
         args.host, args.port, mundo=Mundo(seed=args.seed, **world), generator_interval=args.generator
-    ) as emu:
-        print(
-            f"{emu.base_url} (CompanyDB {EMULATOR_COMPANY_DB}, UserName {EMULATOR_USERNAME}; "
-            f"emulator credentials)",
-            flush=True,
-        )
-        stopping.wait()
+    )
+
+    run_in_foreground(
+        emulator,
+        f"{emulator.base_url} (CompanyDB {EMULATOR_COMPANY_DB}, UserName {EMULATOR_USERNAME}; "
+        f"emulator credentials)",
+    )
 
 
 if __name__ == "__main__":

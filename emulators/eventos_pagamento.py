@@ -38,11 +38,9 @@ Test and operator endpoints (no token), and the same as methods:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
-import signal
 import threading
 import time
 import uuid
@@ -53,7 +51,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 from mirante import config
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 from mirante.emulators.arquivos_financeiros import CONTAS
 
 #: emulator default credential (override with --token or MIRANTE_EVENTOS_PAGAMENTO_TOKEN)
@@ -357,9 +355,7 @@ def loader_settings(emu: EventosPagamentoEmulator) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM; prints the base URL."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--taxa", type=float, default=TAXA, help="events per second (default 2)")
     parser.add_argument("--backlog", type=int, default=BACKLOG, help="events published at the start")
@@ -370,14 +366,9 @@ def main(argv: list[str] | None = None) -> None:
         "token, else the emulator default)",
     )
     args = parser.parse_args(argv)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    with start(
-        args.host, args.port, args.seed, taxa=args.taxa, backlog=args.backlog, token=args.token
-    ) as emu:
-        print(emu.base_url, flush=True)
-        stopping.wait()
+    run_in_foreground(
+        start(args.host, args.port, args.seed, taxa=args.taxa, backlog=args.backlog, token=args.token)
+    )
 
 
 if __name__ == "__main__":

@@ -13,17 +13,14 @@ the first municipality of its bucket. Like the live API, Boa Esperança do Norte
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import signal
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 
 PREFIX = "/api/v1/localidades"
 
@@ -207,17 +204,10 @@ def loader_settings(emu: IbgeEmulator) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__)
     args = parser.parse_args(argv)
 
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    with start(args.host, args.port) as emu:
-        print(emu.base_url, flush=True)
-        stopping.wait()
+    run_in_foreground(start(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -25,10 +25,8 @@ this one feeds a folder): `make run` loads the shared folder directly, as before
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import signal
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +36,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from mirante.emulators._servidor import LoopbackServer
+from mirante.emulators._servidor import LoopbackServer, cli_parser, run_in_foreground
 
 #: emulator default credential (override with --token or MIRANTE_SNIS_PUBLICACAO_TOKEN): a
 #: credential of this emulator only, not a secret of any real system
@@ -265,19 +263,12 @@ def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
     from mirante import config
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = cli_parser(__doc__)
     parser.add_argument("--token", default=None, help="bearer token (default: the emulator's own)")
     args = parser.parse_args(argv)
-
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
     token = args.token or config.snis_publication_token() or DEFAULT_TOKEN
-    with start(args.host, args.port, token=token) as emu:
-        print(emu.base_url, flush=True)
-        stopping.wait()
+
+    run_in_foreground(start(args.host, args.port, token=token))
 
 
 if __name__ == "__main__":
